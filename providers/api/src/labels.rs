@@ -1,0 +1,13 @@
+//! The tags/labels every managed resource carries, whatever the vendor calls them.
+//!
+//! They are how [`crate::Provider::list_managed`] finds lifeboat's resources again after
+//! a crash, and how a stale copy (an older generation) is told apart from the live one.
+
+/// The workload name.
+pub const WORKLOAD: &str = "lifeboat.dev/workload";
+/// The placement generation (decimal), the fencing token of the copy.
+pub const GENERATION: &str = "lifeboat.dev/generation";
+/// Always `"true"`: marks a resource as created and owned by lifeboat.
+pub const MANAGED: &str = "lifeboat.dev/managed";
+/// The environment variable that carries the generation into the workload.
+pub const GENERATION_ENV: &str = "LIFEBOAT_GENERATION";

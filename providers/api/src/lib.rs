@@ -1,0 +1,78 @@
+//! The adapter contract between lifeboat's controller and the places that run workloads.
+//!
+//! Every provider adapter (local processes, AWS EC2, Kubernetes, bare metal, the
+//! simulator) implements [`Provider`]. The controller only ever sees this trait, the plain
+//! request/response types of [`types`] and the classified [`ProviderError`]: it never
+//! parses an error message, and an adapter never reaches into the controller.
+//!
+//! The contract is deliberately small and free of heavy dependencies (no SDK, no
+//! kube, no tokio I/O) so that an adapter crate can depend on it alone.
+#![deny(missing_docs)]
+
+mod error;
+pub mod labels;
+mod types;
+
+pub use error::{ErrorClass, Op, ProviderError};
+pub use types::{
+    Capacity, DeployRequest, DeploymentRef, DeploymentState, Endpoint, Generation, HealthCheck,
+    ProbeReport, Resources, Run, WorkloadSpec,
+};
+
+use async_trait::async_trait;
+
+/// What [`Provider::probe`] returns: the provider's standing, or a classified failure.
+pub type Probe = Result<ProbeReport, ProviderError>;
+
+/// One place that runs workloads (an EC2 region, a cluster, a pool of hosts, this machine).
+///
+/// All methods are cancel-safe from the controller's point of view: the controller wraps
+/// every call in its own timeout and may drop the future; an adapter must leave no state
+/// behind that a later, repeated call could not reconcile.
+///
+/// Error classes mean the same thing for every method (see [`ErrorClass`]); the
+/// controller decides on retries, fall-through and evacuation from the class alone.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The adapter kind, as written in the config (`local`, `aws-ec2`, ...). Used in
+    /// logs and reports only.
+    fn kind(&self) -> &'static str;
+
+    /// Reachability **and account standing**.
+    ///
+    /// Must make at least one authenticated call to the vendor, so that a suspended
+    /// account or revoked credentials show up here first. Never panics; every failure
+    /// comes back as a classified [`ProviderError`]. Has no side effects on workloads.
+    async fn probe(&self) -> Probe;
+
+    /// Starts `req.workload` at `req.generation` and returns as soon as the provider has
+    /// accepted the work (it does **not** wait for the workload to become healthy; the
+    /// controller polls [`Provider::inspect`] for that).
+    ///
+    /// Idempotent on (workload, generation): calling it twice, or again after a crash,
+    /// yields one deployment and returns the same [`DeploymentRef`]. The adapter passes
+    /// the generation to the workload as the `LIFEBOAT_GENERATION` environment variable
+    /// and tags every resource it creates with the labels of [`labels`].
+    ///
+    /// `CapacityExhausted` tells the controller to try the next candidate provider;
+    /// `InvalidRequest` means the workload cannot run here as specified.
+    async fn deploy(&self, req: &DeployRequest) -> Result<DeploymentRef, ProviderError>;
+
+    /// The current state of a deployment. Read-only.
+    ///
+    /// A deployment that no longer exists is `Ok(DeploymentState::Gone)`, not an error:
+    /// `NotFound` is reserved for "the provider does not know this handle at all" when
+    /// the adapter cannot tell gone from never-existed.
+    async fn inspect(&self, dep: &DeploymentRef) -> Result<DeploymentState, ProviderError>;
+
+    /// Stops a deployment and removes what lifeboat created for it.
+    ///
+    /// Idempotent: retiring something that is already gone is `Ok(())`. Returns once the
+    /// provider has accepted the removal; it need not wait for it to finish.
+    async fn retire(&self, dep: &DeploymentRef) -> Result<(), ProviderError>;
+
+    /// Everything this provider runs that lifeboat created, found by the labels of
+    /// [`labels`] rather than by the controller's records, so that copies left behind by
+    /// a crash or by an earlier controller can be found and fenced.
+    async fn list_managed(&self) -> Result<Vec<DeploymentRef>, ProviderError>;
+}

@@ -1,0 +1,269 @@
+//! Plain request and response types of the contract. All are serde-serialisable so the
+//! controller can journal them and out-of-process adapters can exchange them as JSON.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The fencing token of a placement: it only grows. A copy of a workload whose generation
+/// is lower than the workload's current one is stale and must never receive traffic.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Generation(pub u64);
+
+impl Generation {
+    /// The generation after this one.
+    pub fn next(self) -> Generation {
+        Generation(self.0 + 1)
+    }
+}
+
+impl fmt::Display for Generation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What to run: a container image (with an optional command override) or a plain command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Run {
+    /// A container image; `command` overrides the image's entrypoint when not empty.
+    Image {
+        /// Image reference, e.g. `ghcr.io/acme/api:1.4`.
+        image: String,
+        /// Optional command and arguments.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        command: Vec<String>,
+    },
+    /// A command run directly on the host (argv form, no shell).
+    Command {
+        /// Program and arguments.
+        command: Vec<String>,
+    },
+}
+
+/// How the controller and adapters tell a running copy is able to serve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HealthCheck {
+    /// An HTTP GET on the workload's port that must answer with a 2xx status.
+    Http {
+        /// Request path, e.g. `/healthz`.
+        path: String,
+    },
+    /// A TCP connect to the workload's port.
+    Tcp,
+}
+
+/// Resources one replica needs. Zero means "not stated" for that dimension.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// CPU in millicores.
+    #[serde(default)]
+    pub cpu_millis: u64,
+    /// Memory in MiB.
+    #[serde(default)]
+    pub memory_mib: u64,
+}
+
+/// How much a provider can hold. `None` in a dimension means "unbounded / unknown".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// Replicas (of any workload) it can run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u64>,
+    /// CPU in millicores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_millis: Option<u64>,
+    /// Memory in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+}
+
+/// Everything an adapter needs to know about a workload to run it; placement rules,
+/// dependencies and objectives stay with the controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    /// Unique workload name (DNS-label-like).
+    pub name: String,
+    /// What to run.
+    pub run: Run,
+    /// Environment for the workload, besides `LIFEBOAT_GENERATION` which the adapter adds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The port the workload listens on, when it serves anything. An adapter that must
+    /// choose the port itself (several copies on one host) passes the chosen one as the
+    /// `PORT` environment variable and reports it in [`DeploymentRef::endpoint`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Per-replica resources.
+    #[serde(default)]
+    pub resources: Resources,
+    /// Number of replicas.
+    pub replicas: u32,
+    /// How to tell that a copy can serve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthCheck>,
+    /// Adapter-specific extras, passed through untouched (for example raw Kubernetes
+    /// manifests under the key `manifests`). Adapters ignore keys they do not know.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A request to run one workload at one generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployRequest {
+    /// What to run.
+    pub workload: WorkloadSpec,
+    /// The fencing token for this copy.
+    pub generation: Generation,
+}
+
+impl DeployRequest {
+    /// A deterministic key for (workload, generation), at most 64 ASCII characters, for
+    /// APIs with an idempotency token (EC2's `ClientToken`) or for naming resources so a
+    /// repeated deploy finds the earlier one.
+    pub fn idempotency_key(&self) -> String {
+        let mut key = format!("lifeboat-{}-g{}", self.workload.name, self.generation);
+        if key.len() > 64 {
+            // Keep it unique when a long name is cut: the generation and a hash of the
+            // full name stay at the end.
+            let hash = fnv1a(self.workload.name.as_bytes());
+            let tail = format!("-{hash:016x}-g{}", self.generation);
+            key.truncate(64 - tail.len());
+            key.push_str(&tail);
+        }
+        key
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Where a copy can be reached.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The provider-side handle of one deployment, as returned by [`crate::Provider::deploy`]
+/// and [`crate::Provider::list_managed`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DeploymentRef {
+    /// The workload name.
+    pub workload: String,
+    /// The generation this copy was started with.
+    pub generation: Generation,
+    /// The adapter's own identifier (instance id, process group, Deployment name, ...).
+    /// Opaque to the controller.
+    pub handle: String,
+    /// Where the copy serves, once known. May be `None` right after deploy and filled in
+    /// by a later [`crate::Provider::inspect`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Endpoint>,
+}
+
+/// The state of one deployment, as seen by [`crate::Provider::inspect`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DeploymentState {
+    /// Accepted, not running yet (booting, pulling, powering on).
+    Pending {
+        /// What it is waiting for, for humans.
+        detail: String,
+    },
+    /// Running, health not (yet) confirmed.
+    Running {
+        /// Where it serves, if known by now.
+        endpoint: Option<Endpoint>,
+    },
+    /// Running and its health check passes.
+    Healthy {
+        /// Where it serves.
+        endpoint: Endpoint,
+    },
+    /// It will not become healthy without intervention (crashed, image missing, ...).
+    Failed {
+        /// Why, for humans.
+        reason: String,
+    },
+    /// It no longer exists.
+    Gone,
+}
+
+/// What a successful probe learned about the provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// Set when the provider works but something is wrong (a BMC reporting `Critical`,
+    /// some hosts unreachable): the provider is `Degraded`, not to be evacuated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
+    /// Free capacity, when the provider can tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
+    /// Managed deployments the vendor stopped or removed without lifeboat asking (an
+    /// instance terminated by the vendor, a process that died). A signal, not an error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<DeploymentRef>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(name: &str, generation: u64) -> DeployRequest {
+        DeployRequest {
+            workload: WorkloadSpec {
+                name: name.into(),
+                run: Run::Command {
+                    command: vec!["true".into()],
+                },
+                env: BTreeMap::new(),
+                port: None,
+                resources: Resources::default(),
+                replicas: 1,
+                health: None,
+                extra: BTreeMap::new(),
+            },
+            generation: Generation(generation),
+        }
+    }
+
+    #[test]
+    fn idempotency_key_is_stable_and_names_the_generation() {
+        assert_eq!(request("api", 7).idempotency_key(), "lifeboat-api-g7");
+        assert_ne!(
+            request("api", 7).idempotency_key(),
+            request("api", 8).idempotency_key()
+        );
+    }
+
+    #[test]
+    fn long_names_stay_within_64_chars_and_distinct() {
+        let a = request(&"a".repeat(80), u64::MAX).idempotency_key();
+        let b = request(&format!("{}b", "a".repeat(79)), u64::MAX).idempotency_key();
+        assert!(a.len() <= 64 && b.len() <= 64, "{a} / {b}");
+        assert_ne!(a, b);
+        assert!(a.ends_with(&format!("-g{}", u64::MAX)));
+    }
+}

@@ -1,0 +1,284 @@
+//! The typed shape of `lifeboat.yaml`. Every struct rejects unknown fields, so a typo is
+//! an error with its line and column rather than a silently ignored setting.
+//!
+//! These types are what serde reads; [`super::validate`] checks what serde cannot (every
+//! reference resolves, no dependency cycle, unique names) and only then hands out a
+//! [`super::Config`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lifeboat_provider::{Capacity, HealthCheck, Resources};
+use serde::{Deserialize, Serialize};
+
+use super::duration;
+
+/// The whole file, as read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Companies that can cut us off.
+    pub vendors: Vec<VendorConfig>,
+    /// Places that run workloads.
+    pub providers: Vec<ProviderConfig>,
+    /// What we keep alive.
+    pub workloads: Vec<WorkloadConfig>,
+    /// When to leave a provider, and how fast to move.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// How traffic follows a move.
+    pub cutover: CutoverConfig,
+    /// What `lifeboat drill` does without flags.
+    #[serde(default)]
+    pub drill: Option<DrillConfig>,
+    /// Where the daemon keeps its state (default `.lifeboat` next to the config file).
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// A vendor and its accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorConfig {
+    /// Short name (`aws`, `hetzner`, `self`).
+    pub name: String,
+    /// Account names at this vendor; providers name one of them.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+}
+
+/// One provider: where it belongs, how much it holds, and its adapter settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Unique name, referenced by workloads' `placement`.
+    pub name: String,
+    /// The vendor it belongs to.
+    pub vendor: String,
+    /// The account it uses, one of the vendor's `accounts`.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// How much it holds; unset dimensions are unbounded.
+    #[serde(default)]
+    pub capacity: Capacity,
+    /// Free-form labels (region, tier, ...), for humans and placement rules.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The adapter kind and its settings.
+    pub adapter: AdapterConfig,
+}
+
+/// The adapter settings, one variant per kind (`kind: local`, ...). Heavy kinds sit
+/// behind cargo features of the same name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum AdapterConfig {
+    /// Processes on this host.
+    Local(lifeboat_provider_local::LocalConfig),
+    /// The in-memory simulator.
+    Sim(lifeboat_provider_sim::SimConfig),
+}
+
+impl AdapterConfig {
+    /// The `kind` as written in the config.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AdapterConfig::Local(_) => "local",
+            AdapterConfig::Sim(_) => "sim",
+        }
+    }
+}
+
+/// A workload: what to run and how to keep it alive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadConfig {
+    /// Unique name (lower-case letters, digits and `-`).
+    pub name: String,
+    /// A container image; exactly one of `image` and `command` is required.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// A command (argv form). With `image`, overrides its entrypoint. The word
+    /// `lifeboat` as the program means this very binary (for the built-in demo server).
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Environment for the workload.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The port it listens on.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Per-replica resources.
+    #[serde(default)]
+    pub resources: Resources,
+    /// Number of replicas.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// How to tell a copy can serve.
+    #[serde(default)]
+    pub health: Option<HealthCheck>,
+    /// Workloads that must be cut over before this one.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Providers in order of preference; the first is where it runs normally.
+    pub placement: Vec<String>,
+    /// Recovery time objective: a drill fails when the move takes longer.
+    #[serde(default, with = "duration::option")]
+    pub rto: Option<Duration>,
+    /// The name clients use (a DNS name or the endpoints-file key).
+    #[serde(default)]
+    pub public_name: Option<String>,
+    /// Commands run around the cutover.
+    #[serde(default)]
+    pub hooks: HooksConfig,
+    /// Raw adapter-specific extras (e.g. `manifests` for Kubernetes).
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Commands run around a cutover, each in argv form. A non-zero exit fails the step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Run after the new copy is healthy, before traffic moves (e.g. promote a replica).
+    #[serde(default)]
+    pub before_cutover: Vec<Vec<String>>,
+    /// Run after traffic moved.
+    #[serde(default)]
+    pub after_cutover: Vec<Vec<String>>,
+}
+
+/// How the daemon acts on what it sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Evacuate on its own.
+    #[default]
+    Auto,
+    /// Plan, and wait for an operator to confirm.
+    Confirm,
+    /// Watch and report only.
+    Observe,
+}
+
+/// The policy: DESIGN.md's defaults, all overridable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Time between probes of one provider (jittered by up to 10 %).
+    #[serde(with = "duration")]
+    pub probe_interval: Duration,
+    /// A probe that takes longer counts as `Timeout`.
+    #[serde(with = "duration")]
+    pub probe_timeout: Duration,
+    /// Consecutive account-loss probes needed to declare `Suspended`.
+    pub confirmations: u32,
+    /// How long `Unavailable`/`Timeout` may last before the provider is `Unreachable`
+    /// and evacuated.
+    #[serde(with = "duration")]
+    pub unreachable_grace: Duration,
+    /// How long a provider must stay clean to count as `Healthy` again.
+    #[serde(with = "duration")]
+    pub quiet_period: Duration,
+    /// Evacuations after a notice finish this long before its deadline.
+    #[serde(with = "duration")]
+    pub notice_margin: Duration,
+    /// Moves running at once, in all.
+    pub parallelism: usize,
+    /// Moves running at once against one provider.
+    pub per_provider_parallelism: usize,
+    /// Time limit of one step attempt.
+    #[serde(with = "duration")]
+    pub step_timeout: Duration,
+    /// Attempts of one step before the target is given up.
+    pub step_attempts: u32,
+    /// Auto, confirm or observe.
+    pub mode: Mode,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            probe_interval: Duration::from_secs(10),
+            probe_timeout: Duration::from_secs(5),
+            confirmations: 2,
+            unreachable_grace: Duration::from_secs(120),
+            quiet_period: Duration::from_secs(600),
+            notice_margin: Duration::from_secs(1800),
+            parallelism: 8,
+            per_provider_parallelism: 4,
+            step_timeout: Duration::from_secs(120),
+            step_attempts: 3,
+            mode: Mode::Auto,
+        }
+    }
+}
+
+/// The cutover backend, one variant per kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum CutoverConfig {
+    /// A JSON file mapping each public name to its current endpoint, replaced
+    /// atomically. For local use and the quickstart.
+    EndpointsFile {
+        /// The file (relative paths are relative to the config file).
+        path: PathBuf,
+    },
+    /// A command run for every cutover, with `LIFEBOAT_WORKLOAD`, `LIFEBOAT_PUBLIC_NAME`,
+    /// `LIFEBOAT_OLD_ENDPOINT`, `LIFEBOAT_NEW_ENDPOINT` and `LIFEBOAT_GENERATION` in its
+    /// environment.
+    Exec {
+        /// Program and arguments.
+        command: Vec<String>,
+        /// Killed and failed after this long.
+        #[serde(default = "default_exec_timeout", with = "duration")]
+        timeout: Duration,
+    },
+}
+
+fn default_exec_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// What a drill fences, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillConfig {
+    /// A vendor, `vendor/account`, or provider name.
+    pub lose: String,
+    /// The fault the fenced providers show.
+    #[serde(default)]
+    pub scenario: Scenario,
+    /// `live` (cut over, then fail back) or `shadow` (verify copies, move no traffic).
+    #[serde(default)]
+    pub mode: DrillMode,
+}
+
+/// The fault a drill injects at the adapter boundary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// Every call answers `AccountSuspended`.
+    #[default]
+    AccountSuspended,
+    /// Every call answers `CredentialsRejected`.
+    CredentialsRevoked,
+    /// Every call times out / cannot connect.
+    Unreachable,
+}
+
+/// Whether a drill moves traffic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DrillMode {
+    /// Cut over for real, then fail back at the end.
+    #[default]
+    Live,
+    /// Deploy and verify copies at the targets; move no traffic; clean up.
+    Shadow,
+}

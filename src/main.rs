@@ -1,0 +1,3 @@
+//! The `lifeboat` binary.
+
+fn main() {}

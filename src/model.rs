@@ -1,0 +1,194 @@
+//! The plain data that flows through lifeboat's pure core: signals in, conditions,
+//! decisions and plans out. No I/O and no async here; everything is serde-serialisable so
+//! it can be journaled, reported and shown by `lifeboat status --json`.
+
+use jiff::Timestamp;
+use lifeboat_provider::{DeploymentRef, ErrorClass, Generation};
+use serde::{Deserialize, Serialize};
+
+/// One observation about a provider, at a point in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signal {
+    /// The provider it concerns.
+    pub provider: String,
+    /// When it was observed (wall clock, passed in by the caller).
+    pub at: Timestamp,
+    /// What was observed.
+    pub kind: SignalKind,
+}
+
+/// What a [`Signal`] says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SignalKind {
+    /// A probe succeeded. `degraded` carries the adapter's reason when it works but not
+    /// fully.
+    ProbeOk {
+        /// Why the provider is degraded, if it is.
+        degraded: Option<String>,
+    },
+    /// A probe failed with a classified error.
+    ProbeFailed {
+        /// The class the adapter gave the failure.
+        class: ErrorClass,
+        /// The vendor's own code, for reports.
+        code: Option<String>,
+    },
+}
+
+/// A provider's derived state: what the controller believes about it right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "condition", rename_all = "snake_case")]
+pub enum Condition {
+    /// Probes pass.
+    Healthy,
+    /// It works, but something needs a human (permission denied, a degraded probe,
+    /// throttling). Never evacuated for this alone.
+    Degraded {
+        /// Why.
+        reason: String,
+    },
+    /// Transient failures have lasted since `since`; evacuated once that exceeds the
+    /// policy's grace period.
+    Unreachable {
+        /// First failure of the current run of failures.
+        since: Timestamp,
+    },
+    /// The account is lost (suspended, or credentials rejected), confirmed.
+    Suspended {
+        /// The class that confirmed it.
+        reason: ErrorClass,
+        /// When it was confirmed.
+        since: Timestamp,
+    },
+    /// The vendor gave notice: everything must be gone before `deadline`.
+    Noticed {
+        /// The vendor's deadline.
+        deadline: Timestamp,
+    },
+    /// Fenced by an operator or a drill: treated as lost.
+    Fenced {
+        /// Who fenced it (`drill`, `operator:alice`, ...).
+        by: String,
+    },
+}
+
+/// What a [`Notice`] or fence applies to. Deplatforming acts on a vendor or an account;
+/// a single provider is the narrow case (a drill, an operator's fence).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "scope", content = "name", rename_all = "snake_case")]
+pub enum Scope {
+    /// Every provider of the vendor.
+    Vendor(String),
+    /// Every provider on the account (`vendor/account`).
+    Account(String),
+    /// One provider.
+    Provider(String),
+}
+
+/// A vendor's notice (or an operator's fence) with an optional deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// What it applies to.
+    pub scope: Scope,
+    /// Finish the evacuation before this; `None` means "now" (a fence).
+    pub deadline: Option<Timestamp>,
+    /// Who raised it and why, for humans.
+    pub reason: String,
+}
+
+/// The decision to leave one provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Departure {
+    /// The provider being left.
+    pub provider: String,
+    /// Why (the condition that caused it).
+    pub reason: String,
+    /// Everything must be moved before this; `None` means as soon as possible.
+    pub deadline: Option<Timestamp>,
+}
+
+/// Where one workload runs now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// The workload.
+    pub workload: String,
+    /// The provider running it.
+    pub provider: String,
+    /// The fencing token of this copy; only grows across placements of one workload.
+    pub generation: Generation,
+    /// The provider-side handle, once deployed.
+    pub deployment: Option<DeploymentRef>,
+    /// When the workload last moved (for the no-move-twice-in-a-flap rule).
+    pub since: Timestamp,
+}
+
+/// One step of a move, in execution order (make before break).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Start the copy on the target at the new generation.
+    Deploy,
+    /// Poll the target until the copy passes its health check.
+    WaitHealthy,
+    /// Run the workload's `before_cutover` hooks (e.g. promote a replica).
+    BeforeCutover,
+    /// Point traffic at the new copy.
+    Cutover,
+    /// Run the workload's `after_cutover` hooks.
+    AfterCutover,
+    /// Retire the old copy if its provider still answers, else record it as orphaned.
+    RetireSource,
+}
+
+impl Step {
+    /// All steps of a move, in order.
+    pub const ALL: [Step; 6] = [
+        Step::Deploy,
+        Step::WaitHealthy,
+        Step::BeforeCutover,
+        Step::Cutover,
+        Step::AfterCutover,
+        Step::RetireSource,
+    ];
+}
+
+/// Moving one workload off a provider being left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// The workload.
+    pub workload: String,
+    /// Where it runs now (`None` for a first placement).
+    pub from: Option<String>,
+    /// Target providers in order: the first is reserved within capacity, the rest are
+    /// fall-through candidates if the first fails.
+    pub targets: Vec<String>,
+    /// The generation the new copy gets.
+    pub generation: Generation,
+    /// Dependency wave: every move of wave `n` is cut over before any of wave `n + 1`.
+    pub wave: u32,
+    /// The deadline of the departure that caused it, if any.
+    pub deadline: Option<Timestamp>,
+    /// The steps to run, in order.
+    pub steps: Vec<Step>,
+}
+
+/// A workload that has to move but has nowhere to go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stranded {
+    /// The workload.
+    pub workload: String,
+    /// Where it runs now.
+    pub from: Option<String>,
+    /// Why no target fits (every candidate excluded, full, ...), for humans.
+    pub reason: String,
+}
+
+/// The outcome of planning: moves in execution order, and what cannot move.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Moves sorted by wave, then by deadline, then by workload name.
+    pub moves: Vec<Move>,
+    /// Workloads that must move but have no target. Never silently dropped.
+    pub stranded: Vec<Stranded>,
+}
