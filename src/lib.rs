@@ -17,4 +17,5 @@
 
 pub mod config;
 pub mod cutover;
+pub mod drill;
 pub mod model;

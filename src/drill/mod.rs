@@ -1,0 +1,5 @@
+//! Drills: the real detect → decide → plan → execute → cut over path run against a
+//! synthetic fence, measured by an independent prober, reported.
+
+pub mod prober;
+pub mod report;
