@@ -19,3 +19,4 @@ pub mod config;
 pub mod cutover;
 pub mod drill;
 pub mod model;
+pub mod probe;

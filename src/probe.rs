@@ -35,31 +35,57 @@ pub async fn probe_all(
         .iter()
         .map(|(name, provider)| {
             let provider = provider.clone();
-            (name.clone(), tokio::spawn(async move { tokio::time::timeout(timeout, provider.probe()).await }))
+            (
+                name.clone(),
+                tokio::spawn(async move { tokio::time::timeout(timeout, provider.probe()).await }),
+            )
         })
         .collect();
     let mut results = Vec::with_capacity(tasks.len());
     for (name, task) in tasks {
         let (kind, report, error) = match task.await {
-            Ok(Ok(Ok(report))) => (SignalKind::ProbeOk { degraded: report.degraded.clone() }, Some(report), None),
+            Ok(Ok(Ok(report))) => (
+                SignalKind::ProbeOk {
+                    degraded: report.degraded.clone(),
+                },
+                Some(report),
+                None,
+            ),
             Ok(Ok(Err(e))) => (
-                SignalKind::ProbeFailed { class: e.class, code: e.code.clone() },
+                SignalKind::ProbeFailed {
+                    class: e.class,
+                    code: e.code.clone(),
+                },
                 None,
                 Some(e.to_string()),
             ),
             Ok(Err(_elapsed)) => (
-                SignalKind::ProbeFailed { class: ErrorClass::Timeout, code: None },
+                SignalKind::ProbeFailed {
+                    class: ErrorClass::Timeout,
+                    code: None,
+                },
                 None,
                 Some(format!("probe did not answer within {timeout:?}")),
             ),
             // A panicking adapter is a bug in the adapter, not news about the vendor.
             Err(join) => (
-                SignalKind::ProbeFailed { class: ErrorClass::Internal, code: None },
+                SignalKind::ProbeFailed {
+                    class: ErrorClass::Internal,
+                    code: None,
+                },
                 None,
                 Some(format!("probe task failed: {join}")),
             ),
         };
-        results.push(ProbeResult { signal: Signal { provider: name, at: now(), kind }, report, error });
+        results.push(ProbeResult {
+            signal: Signal {
+                provider: name,
+                at: now(),
+                kind,
+            },
+            report,
+            error,
+        });
     }
     results
 }
