@@ -23,12 +23,14 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::model::{Cause, Condition, Departure};
 
-/// What to do about the providers' conditions.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What to do about the providers' conditions. Serialisable so it can be journaled and
+/// shown by `lifeboat plan --json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     /// Providers to leave, one entry each, sorted by provider name.
     pub departures: Vec<Departure>,

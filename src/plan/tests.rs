@@ -308,3 +308,28 @@ fn the_quiet_period_comes_from_the_policy() {
     let p = plan(&c, &placements, &[unreachable("self-1")], t(9960));
     assert_eq!(moved(&p, "web").targets, ["self-2"]);
 }
+
+#[test]
+fn losing_a_vendor_from_the_command_line_excludes_all_of_it() {
+    // What `lifeboat plan --lose acme` does: a fence on the scope, through the pipeline.
+    let c = estate()
+        .provider("acme-ap", "acme", Some("other"), Capacity::default())
+        .workload("web", &["acme-eu", "acme-ap", "self-2"])
+        .build();
+    let scope = c.resolve_scope("acme").expect("a vendor");
+    let fence = crate::model::Notice {
+        scope,
+        deadline: None,
+        reason: "plan --lose acme".into(),
+    };
+    let conds = crate::conditions::conditions(&c, &BTreeMap::new(), &[fence], t(0));
+    let d = decide(&c, &conds, t(0));
+    assert_eq!(d.departures.len(), 3);
+    let p = plan(
+        &c,
+        &[placed("web", "acme-eu", 1, t(0))],
+        &d.departures,
+        t(0),
+    );
+    assert_eq!(moved(&p, "web").targets, ["self-2"]);
+}

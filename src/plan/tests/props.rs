@@ -6,17 +6,37 @@ use jiff::SignedDuration;
 use proptest::prelude::*;
 
 use super::super::*;
-use crate::conditions::{Health, conditions, observe};
+use crate::conditions::{Health, Suspension, condition, conditions, notices_for, observe};
 use crate::decide::decide;
-use crate::model::{Cause, Signal, SignalKind};
+use crate::model::{Cause, Condition, Notice, Signal, SignalKind};
 use crate::testing::{arb_config, arb_world, t};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn plans_respect_every_rule((config, placements, conds) in arb_world()) {
+    fn plans_respect_every_rule(
+        (config, placements, mut conds) in arb_world(),
+        fence in prop::option::of(prop::sample::select(vec!["acme", "bolt", "self", "acme/prod", "bolt/dr"])),
+    ) {
         let now = t(10_000);
+        // A vendor- or account-wide fence, through the real scope expansion.
+        let fenced_scope = fence.and_then(|name| config.resolve_scope(name));
+        if let Some(scope) = &fenced_scope {
+            let notices = [Notice { scope: scope.clone(), deadline: None, reason: "drill".into() }];
+            for p in &config.providers {
+                let covering = notices_for(&config, &p.name, &notices);
+                let base = conds.get(&p.name).cloned().unwrap_or(Condition::Healthy);
+                let mut h = Health::default();
+                if let Condition::Suspended { reason, since } = base {
+                    h.suspended = Some(Suspension { class: reason, since });
+                }
+                let c = condition(&h, &covering, now, &config.policy);
+                if c != Condition::Healthy {
+                    conds.insert(p.name.clone(), c);
+                }
+            }
+        }
         let decision = decide(&config, &conds, now);
         let plan = plan(&config, &placements, &decision.departures, now);
 
@@ -42,6 +62,10 @@ proptest! {
                 prop_assert!(!leaving.contains(target.as_str()), "{} onto {}", m.workload, target);
                 let p = config.provider(target).unwrap();
                 prop_assert!(!lost_accounts.contains(config.account_of(p).as_str()));
+                if let Some(scope) = &fenced_scope {
+                    let inside = config.providers_in(scope).iter().any(|q| q.name == *target);
+                    prop_assert!(!inside, "{} onto {} inside fenced {:?}", m.workload, target, scope);
+                }
                 prop_assert!(w.placement.contains(target));
             }
             // The generation is above every one the workload ever had.
