@@ -16,9 +16,9 @@
 //!   account that is suspended *and* behind a flaky network is still confirmed), while
 //!   any other answer (a clean probe, `PermissionDenied`, which proves the credentials
 //!   work, or any other class) breaks it.
-//! * `Unavailable` / `Timeout` → a run of failures starts; once it has lasted
-//!   `unreachable_grace` → `Unreachable{since}`. Any answer from the vendor (anything but
-//!   those two classes) ends the run.
+//! * `Unavailable` / `Timeout` → a run of failures starts (`Failing{since}`); once it
+//!   has lasted `unreachable_grace` → `Unreachable{since}`. Any answer from the vendor
+//!   (anything but those two classes) ends the run.
 //! * `Throttled`, `PermissionDenied`, a degraded probe, any other failure class, and an
 //!   account-loss answer not yet confirmed → at most `Degraded`. Never an evacuation.
 //! * `Healthy` only once `quiet_period` has passed since the last bad signal.
@@ -28,7 +28,8 @@
 //! # Precedence
 //!
 //! When several apply, the first of this list wins:
-//! `Suspended` > `Fenced` > `Unreachable` > `Noticed` > `Degraded` > `Healthy`.
+//! `Suspended` > `Fenced` > `Unreachable` > `Noticed` > `Failing` > `Degraded` >
+//! `Healthy`.
 //!
 //! * `Suspended` first because it is the only condition that widens: `decide` leaves
 //!   the whole account for it, so hiding it behind a provider-wide fence would leave the
@@ -37,7 +38,9 @@
 //! * `Unreachable` before `Noticed`: the workloads there are down *now*, so waiting for
 //!   the notice's deadline would be wrong. (The cost: a workload that moved onto this
 //!   provider within the quiet period is held, as for any flap.)
-//! * `Noticed` before `Degraded`: a deadline is a verdict, degradation an observation.
+//! * `Noticed` before `Failing` and `Degraded`: a deadline is a verdict, the others
+//!   observations. `Failing` before `Degraded` because "not answering" is the stronger
+//!   observation (and the one `decide`'s fail safe counts).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -219,9 +222,7 @@ pub fn condition(
         return Condition::Noticed { deadline };
     }
     if let Some(since) = health.failing_since {
-        return Condition::Degraded {
-            reason: format!("failing since {since}, within the grace period"),
-        };
+        return Condition::Failing { since };
     }
     match &health.last_bad {
         Some(bad) if !at_least(bad.at, now, policy.quiet_period) => Condition::Degraded {

@@ -14,11 +14,13 @@
 //!
 //! # Fail safe
 //!
-//! When every configured provider is `Unreachable` at once, the likeliest explanation is
-//! our own network, not every vendor failing together, and there is nowhere to go
-//! anyway. Then no provider is left *for being unreachable*; they are listed in
-//! [`Decision::held_back`] with an alert. Verdicts (account loss, notices, fences) are
-//! still acted on.
+//! When no configured provider answers — every one is `Unreachable`, or `Failing` on its
+//! way there — the likeliest explanation is our own network, not every vendor failing
+//! together, and there is nowhere to go anyway. Then no provider is left *for being
+//! unreachable*; they are listed in [`Decision::held_back`] with an alert. Verdicts
+//! (account loss, notices, fences) are still acted on. Counting `Failing` matters:
+//! probes are jittered, so when our network goes, the providers cross the grace period
+//! one after the other, and the first ones must not be evacuated onto the last.
 
 use std::collections::BTreeMap;
 
@@ -34,8 +36,8 @@ use crate::model::{Cause, Condition, Departure};
 pub struct Decision {
     /// Providers to leave, one entry each, sorted by provider name.
     pub departures: Vec<Departure>,
-    /// Providers that are `Unreachable` but deliberately not left (fail safe: all of
-    /// them are unreachable at once), sorted by name.
+    /// Providers that are `Unreachable` but deliberately not left (fail safe: no
+    /// provider answers), sorted by name.
     pub held_back: Vec<String>,
     /// Things a human should know: why something was held back, which providers are
     /// degraded.
@@ -51,15 +53,17 @@ pub fn decide(
     now: Timestamp,
 ) -> Decision {
     let mut decision = Decision::default();
-    let all_unreachable = !config.providers.is_empty()
-        && config
-            .providers
-            .iter()
-            .all(|p| matches!(conditions.get(&p.name), Some(Condition::Unreachable { .. })));
+    let none_answers = !config.providers.is_empty()
+        && config.providers.iter().all(|p| {
+            matches!(
+                conditions.get(&p.name),
+                Some(Condition::Unreachable { .. } | Condition::Failing { .. })
+            )
+        });
     let mut chosen: BTreeMap<String, Departure> = BTreeMap::new();
     for (name, cond) in conditions {
         match cond {
-            Condition::Healthy => {}
+            Condition::Healthy | Condition::Failing { .. } => {}
             Condition::Degraded { reason } => {
                 decision
                     .alerts
@@ -117,7 +121,7 @@ pub fn decide(
                 offer(&mut chosen, name.clone(), text, cause, Some(by));
             }
             Condition::Unreachable { since } => {
-                if all_unreachable {
+                if none_answers {
                     decision.held_back.push(name.clone());
                     continue;
                 }
@@ -129,7 +133,7 @@ pub fn decide(
     }
     if !decision.held_back.is_empty() {
         decision.alerts.push(format!(
-            "every provider is unreachable at {now} ({}): most likely our own network; \
+            "no provider answers at {now} (unreachable: {}): most likely our own network; \
              leaving none of them until some provider answers",
             decision.held_back.join(", ")
         ));

@@ -48,8 +48,16 @@ pub enum Condition {
         /// Why.
         reason: String,
     },
-    /// Transient failures have lasted since `since`; evacuated once that exceeds the
-    /// policy's grace period.
+    /// Transient failures (`Unavailable`, `Timeout`) since `since`, for less than the
+    /// policy's grace period: not left yet. Kept apart from `Degraded` because it means
+    /// "not answering": the fail safe in `decide` needs to tell that from a provider that
+    /// answers, badly.
+    Failing {
+        /// First failure of the current run of failures.
+        since: Timestamp,
+    },
+    /// Transient failures have lasted since `since`, longer than the policy's grace
+    /// period: the provider is left.
     Unreachable {
         /// First failure of the current run of failures.
         since: Timestamp,

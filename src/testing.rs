@@ -240,6 +240,7 @@ pub(crate) fn arb_condition() -> impl Strategy<Value = Condition> {
         3 => Just(Condition::Healthy),
         1 => Just(Condition::Degraded { reason: "throttled".into() }),
         2 => (0i64..10_000).prop_map(|s| Condition::Unreachable { since: t(s) }),
+        1 => (9_900i64..10_000).prop_map(|s| Condition::Failing { since: t(s) }),
         1 => prop::sample::select(vec![ErrorClass::AccountSuspended, ErrorClass::CredentialsRejected])
             .prop_map(|c| Condition::Suspended { reason: c, since: t(9_000) }),
         1 => (0i64..100_000).prop_map(|s| Condition::Noticed { deadline: t(s) }),

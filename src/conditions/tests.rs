@@ -125,7 +125,11 @@ fn transient_failures_neither_extend_nor_break_the_account_streak() {
             "{between:?}"
         );
         let h = run(&[failed(0, AccountSuspended), failed(10, between)]);
-        assert!(is_degraded(&at(&h, 10)), "{between:?}");
+        let c = at(&h, 10);
+        assert!(
+            is_degraded(&c) || c == Condition::Failing { since: t(10) },
+            "{between:?}"
+        );
     }
 }
 
@@ -157,7 +161,7 @@ fn an_answer_breaks_the_account_streak() {
 #[test]
 fn time_alone_makes_a_failing_provider_unreachable() {
     let h = run(&[failed(0, ErrorClass::Timeout)]);
-    assert!(is_degraded(&at(&h, 119)));
+    assert_eq!(at(&h, 119), Condition::Failing { since: t(0) });
     assert_eq!(at(&h, 120), Condition::Unreachable { since: t(0) });
     assert_eq!(at(&h, 5000), Condition::Unreachable { since: t(0) });
 }
@@ -172,7 +176,11 @@ fn any_answer_ends_a_run_of_failures() {
             failed(110, Unavailable),
         ]);
         // The new run started at 110, so the provider is not unreachable at 200.
-        assert!(is_degraded(&at(&h, 200)), "{answer:?}");
+        assert_eq!(
+            at(&h, 200),
+            Condition::Failing { since: t(110) },
+            "{answer:?}"
+        );
         assert_eq!(
             at(&h, 230),
             Condition::Unreachable { since: t(110) },
@@ -293,11 +301,35 @@ fn precedence_table() {
             Condition::Fenced { .. } => "fenced",
             Condition::Unreachable { .. } => "unreachable",
             Condition::Noticed { .. } => "noticed",
+            Condition::Failing { .. } => "failing",
             Condition::Degraded { .. } => "degraded",
             Condition::Healthy => "healthy",
         };
         assert_eq!(got, expected, "bits {bits:05b}");
     }
+}
+
+#[test]
+fn failing_ranks_below_notices_and_above_degraded() {
+    let p = policy();
+    let h = Health {
+        failing_since: Some(t(950)),
+        last_bad: Some(BadSignal {
+            at: t(990),
+            reason: "timeout".into(),
+        }),
+        ..Health::default()
+    };
+    let now = t(1000);
+    assert_eq!(
+        condition(&h, &[], now, &p),
+        Condition::Failing { since: t(950) }
+    );
+    let n = [notice(Some(5000), "vendor")];
+    assert_eq!(
+        condition(&h, &n, now, &p),
+        Condition::Noticed { deadline: t(5000) }
+    );
 }
 
 #[test]
@@ -363,6 +395,7 @@ proptest! {
             h = observe(&h, s, &c.policy);
             let cond = condition(&h, &[], s.at, &c.policy);
             let calm = matches!(cond, Condition::Healthy | Condition::Degraded { .. });
+            // Throttling is an answer: never even `Failing`.
             prop_assert!(calm, "{:?}", cond);
         }
         let end = signals.last().map_or(t(0), |s| s.at);

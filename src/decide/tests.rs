@@ -111,7 +111,15 @@ fn everything_unreachable_is_held_back() {
     assert_eq!(d.held_back, ["a1", "a2", "a3", "b1"]);
     assert!(d.alerts.iter().any(|a| a.contains("our own network")));
 
-    // One provider still answering (even with a verdict) means the network works.
+    // Providers cross the grace period one after the other: one still within it
+    // (Failing) does not count as answering.
+    let mut staggered = all.clone();
+    staggered[2].1 = Condition::Failing { since: t(450) };
+    let d = decide(&c, &conds(&staggered), t(500));
+    assert!(d.departures.is_empty());
+    assert_eq!(d.held_back, ["a1", "a2", "b1"]);
+
+    // One provider still answering means the network works.
     let mut some = all.clone();
     some[3].1 = Condition::Healthy;
     let d = decide(&c, &conds(&some), t(500));
@@ -144,19 +152,21 @@ fn exhaustive_table() {
             deadline: t(50_000),
         },
         Condition::Fenced { by: "op".into() },
+        Condition::Failing { since: t(9_990) },
     ];
     let names = ["a1", "a2", "b1"];
-    for i in 0..options.len().pow(3) {
-        let pick = [i % 6, (i / 6) % 6, (i / 36) % 6].map(|k| options[k].clone());
+    let n = options.len();
+    for i in 0..n.pow(3) {
+        let pick = [i % n, (i / n) % n, (i / (n * n)) % n].map(|k| options[k].clone());
         let map: BTreeMap<String, Condition> = names
             .iter()
             .zip(pick.iter())
             .map(|(n, c)| ((*n).to_owned(), c.clone()))
             .collect();
         let d = decide(&c, &map, now);
-        let all_unreachable = pick
+        let silent = pick
             .iter()
-            .all(|c| matches!(c, Condition::Unreachable { .. }));
+            .all(|c| matches!(c, Condition::Unreachable { .. } | Condition::Failing { .. }));
         let acme_lost = pick[..2]
             .iter()
             .any(|c| matches!(c, Condition::Suspended { .. }));
@@ -170,7 +180,7 @@ fn exhaustive_table() {
                 match own {
                     Condition::Fenced { .. } => Some((None, false)),
                     Condition::Noticed { .. } => Some((Some(t(50_000 - 1800)), false)),
-                    Condition::Unreachable { .. } if !all_unreachable => Some((None, true)),
+                    Condition::Unreachable { .. } if !silent => Some((None, true)),
                     _ => None,
                 }
             };
@@ -181,7 +191,8 @@ fn exhaustive_table() {
                 .map(|dep| (dep.deadline, dep.cause.is_transient()));
             assert_eq!(got, expected, "{name} in {pick:?}");
             let held = d.held_back.iter().any(|h| h == name);
-            assert_eq!(held, all_unreachable, "{name} in {pick:?}");
+            let own_unreachable = matches!(own, Condition::Unreachable { .. });
+            assert_eq!(held, silent && own_unreachable, "{name} in {pick:?}");
         }
         assert_eq!(
             d.departures.len(),
