@@ -11,12 +11,20 @@
 //!
 //! * [`config`] reads and validates `lifeboat.yaml`.
 //! * [`model`] is the plain data the pure core works on.
+//! * [`conditions`], [`decide`] and [`plan`] are the pure core: signals → each
+//!   provider's condition → which providers to leave → which workload goes where. No
+//!   I/O, no clock: `now` is a parameter.
 //! * [`cutover`] moves traffic (endpoints file, exec hook, DNS).
 //!
 //! Provider adapters live in their own crates behind the `lifeboat-provider` contract.
 
+pub mod conditions;
 pub mod config;
 pub mod cutover;
+pub mod decide;
 pub mod drill;
 pub mod model;
+pub mod plan;
 pub mod probe;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -48,8 +48,16 @@ pub enum Condition {
         /// Why.
         reason: String,
     },
-    /// Transient failures have lasted since `since`; evacuated once that exceeds the
-    /// policy's grace period.
+    /// Transient failures (`Unavailable`, `Timeout`) since `since`, for less than the
+    /// policy's grace period: not left yet. Kept apart from `Degraded` because it means
+    /// "not answering": the fail safe in `decide` needs to tell that from a provider that
+    /// answers, badly.
+    Failing {
+        /// First failure of the current run of failures.
+        since: Timestamp,
+    },
+    /// Transient failures have lasted since `since`, longer than the policy's grace
+    /// period: the provider is left.
     Unreachable {
         /// First failure of the current run of failures.
         since: Timestamp,
@@ -102,10 +110,52 @@ pub struct Notice {
 pub struct Departure {
     /// The provider being left.
     pub provider: String,
-    /// Why (the condition that caused it).
+    /// Why, for humans (`account acme/prod lost: AccountSuspended on acme-eu`).
     pub reason: String,
+    /// Why, for the planner: whether this is a flap (see [`Cause::is_transient`]).
+    pub cause: Cause,
     /// Everything must be moved before this; `None` means as soon as possible.
     pub deadline: Option<Timestamp>,
+}
+
+/// What made lifeboat leave a provider. The planner treats a transient cause
+/// (unreachable) differently from a verdict (account lost, notice, fence): a workload that
+/// just moved is not moved again for a flap, but always for a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum Cause {
+    /// A provider of the account was confirmed `Suspended`: the whole account is left.
+    AccountLost {
+        /// `vendor/account`, as [`crate::config::Config::account_of`] spells it.
+        account: String,
+        /// The provider whose probes confirmed it.
+        seen_on: String,
+        /// The class that confirmed it.
+        class: ErrorClass,
+    },
+    /// An operator or a drill fenced it: leave now.
+    Fenced {
+        /// Who fenced it.
+        by: String,
+    },
+    /// The vendor gave notice with a deadline.
+    Noticed {
+        /// The vendor's own deadline (the departure's deadline is this minus the margin).
+        deadline: Timestamp,
+    },
+    /// Transient failures outlasted the grace period.
+    Unreachable {
+        /// First failure of the run.
+        since: Timestamp,
+    },
+}
+
+impl Cause {
+    /// True for a cause that may heal on its own (a flap). Only these are subject to the
+    /// no-move-twice-in-one-flap rule.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Cause::Unreachable { .. })
+    }
 }
 
 /// Where one workload runs now.
@@ -184,11 +234,29 @@ pub struct Stranded {
     pub reason: String,
 }
 
-/// The outcome of planning: moves in execution order, and what cannot move.
+/// A workload on a provider being left that is deliberately not moved yet: it moved
+/// within the quiet period and the departure is only a flap (see [`Cause::is_transient`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// The workload.
+    pub workload: String,
+    /// Where it runs now (the provider being left).
+    pub from: String,
+    /// When it may be moved for a flap again (its last move plus the quiet period).
+    pub until: Timestamp,
+    /// Why it stays, for humans.
+    pub reason: String,
+}
+
+/// The outcome of planning: moves in execution order, and what cannot move. Every
+/// workload the plan concerns appears exactly once, in `moves`, `stranded` or `held`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
-    /// Moves sorted by wave, then by deadline, then by workload name.
+    /// Moves sorted by wave, then by deadline (`None`, meaning now, first), then by
+    /// workload name.
     pub moves: Vec<Move>,
     /// Workloads that must move but have no target. Never silently dropped.
     pub stranded: Vec<Stranded>,
+    /// Workloads on a flapping provider that moved too recently to move again.
+    pub held: Vec<Held>,
 }

@@ -1,0 +1,320 @@
+//! Placements + inventory + departures → a [`Plan`]: for each workload that must move,
+//! where to, in which order.
+//!
+//! # Rules
+//!
+//! * A workload must move when its placement is on a provider being left; a workload
+//!   with no placement at all gets its first one (`from: None`). Nothing else moves:
+//!   failback is never automatic, so a healthy placement stays where it is even when a
+//!   preferred provider is healthy again.
+//! * Targets come from the workload's `placement` list, in order, skipping any provider
+//!   being left (a vendor- or account-wide departure names every provider of it, so a
+//!   provider that looks healthy at a lost account is skipped too) and any provider
+//!   without room: capacity (replicas, CPU, memory) against `replicas × resources` of
+//!   everything placed there plus everything this plan already sends there. The first
+//!   eligible provider is reserved; the other eligible ones follow as fall-through.
+//! * No candidate left → [`Stranded`], with each candidate's refusal spelled out.
+//! * No move twice in one flap: a workload that moved within the quiet period stays
+//!   ([`Held`]) when its provider is left only for being unreachable; an account loss, a
+//!   notice or a fence moves it regardless.
+//! * Waves follow `depends_on` among the workloads that move: a dependency is in a
+//!   strictly earlier wave than its dependents. Moves are sorted by wave, then deadline
+//!   (`None`, meaning now, first), then name; capacity goes to moves in that order, so
+//!   the most urgent get it first.
+//! * The new copy's generation is one above every generation the workload has had (1
+//!   for a first placement).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use lifeboat_provider::{Capacity, Generation};
+
+use crate::conditions::at_least;
+use crate::config::{Config, WorkloadConfig};
+use crate::model::{Departure, Held, Move, Placement, Plan, Step, Stranded};
+
+/// Plans the moves that `departures` require (and the first placement of every
+/// unplaced workload), at `now`. Pure and total: any input gives a plan, never a panic.
+pub fn plan(
+    config: &Config,
+    placements: &[Placement],
+    departures: &[Departure],
+    now: Timestamp,
+) -> Plan {
+    let leaving = leaving_by_provider(departures);
+    let mut usage = current_usage(config, placements);
+    let mut plan = Plan::default();
+
+    // Who must move, and from where.
+    let mut affected: BTreeMap<&str, Affected> = BTreeMap::new();
+    for w in &config.workloads {
+        let mine = placements.iter().filter(|p| p.workload == w.name);
+        let newest = mine.clone().max_by_key(|p| (p.generation, p.since));
+        let generation = mine
+            .map(|p| p.generation)
+            .max()
+            .map_or(Generation(1), Generation::next);
+        let Some(current) = newest else {
+            affected.insert(&w.name, Affected::first(w, generation));
+            continue;
+        };
+        let Some(dep) = leaving.get(current.provider.as_str()) else {
+            continue;
+        };
+        if dep.cause.is_transient() && !at_least(current.since, now, config.policy.quiet_period) {
+            let until = current
+                .since
+                .saturating_add(config.policy.quiet_period)
+                .unwrap_or(Timestamp::MAX);
+            plan.held.push(Held {
+                workload: w.name.clone(),
+                from: current.provider.clone(),
+                until,
+                reason: format!(
+                    "moved to {} at {}, within the quiet period; {} is only {}",
+                    current.provider, current.since, current.provider, dep.reason
+                ),
+            });
+            continue;
+        }
+        affected.insert(
+            &w.name,
+            Affected {
+                workload: w,
+                from: Some(current.provider.clone()),
+                generation,
+                deadline: dep.deadline,
+                wave: 0,
+            },
+        );
+    }
+
+    assign_waves(&mut affected);
+    let mut order: Vec<Affected> = affected.into_values().collect();
+    order.sort_by(|a, b| {
+        (a.wave, a.deadline, &a.workload.name).cmp(&(b.wave, b.deadline, &b.workload.name))
+    });
+
+    for a in order {
+        let need = Usage::of(a.workload);
+        let mut eligible: Vec<String> = Vec::new();
+        let mut refusals: Vec<String> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for name in &a.workload.placement {
+            if !seen.insert(name.as_str()) {
+                continue;
+            }
+            let Some(provider) = config.provider(name) else {
+                refusals.push(format!("{name}: not a configured provider"));
+                continue;
+            };
+            if let Some(dep) = leaving.get(name.as_str()) {
+                refusals.push(format!("{name}: being left ({})", dep.reason));
+                continue;
+            }
+            let used = usage.get(name.as_str()).copied().unwrap_or_default();
+            if let Some(full) = used.refusal(need, &provider.capacity) {
+                refusals.push(format!("{name}: full ({full})"));
+                continue;
+            }
+            eligible.push(name.clone());
+        }
+        let Some(first) = eligible.first() else {
+            let reason = if refusals.is_empty() {
+                "no placement preferences".to_owned()
+            } else {
+                refusals.join("; ")
+            };
+            plan.stranded.push(Stranded {
+                workload: a.workload.name.clone(),
+                from: a.from,
+                reason,
+            });
+            continue;
+        };
+        let slot = usage.entry(first.clone()).or_default();
+        *slot = slot.plus(need);
+        plan.moves.push(Move {
+            workload: a.workload.name.clone(),
+            from: a.from,
+            targets: eligible,
+            generation: a.generation,
+            wave: a.wave,
+            deadline: a.deadline,
+            steps: Step::ALL.to_vec(),
+        });
+    }
+
+    compress_waves(&mut plan.moves);
+    plan.moves
+        .sort_by(|a, b| (a.wave, a.deadline, &a.workload).cmp(&(b.wave, b.deadline, &b.workload)));
+    plan.held.sort_by(|a, b| a.workload.cmp(&b.workload));
+    plan
+}
+
+/// A workload that has to move (or be placed for the first time).
+struct Affected<'a> {
+    workload: &'a WorkloadConfig,
+    from: Option<String>,
+    generation: Generation,
+    deadline: Option<Timestamp>,
+    wave: u32,
+}
+
+impl<'a> Affected<'a> {
+    fn first(workload: &'a WorkloadConfig, generation: Generation) -> Self {
+        Affected {
+            workload,
+            from: None,
+            generation,
+            deadline: None,
+            wave: 0,
+        }
+    }
+}
+
+/// The most urgent departure of each provider being left.
+fn leaving_by_provider(departures: &[Departure]) -> BTreeMap<&str, &Departure> {
+    let mut out: BTreeMap<&str, &Departure> = BTreeMap::new();
+    for d in departures {
+        let key = (d.deadline, d.cause.is_transient());
+        match out.get(d.provider.as_str()) {
+            Some(e) if (e.deadline, e.cause.is_transient()) <= key => {}
+            _ => {
+                out.insert(&d.provider, d);
+            }
+        }
+    }
+    out
+}
+
+/// What each provider already holds, from every placement of a configured workload
+/// (stale copies too: they occupy room until retired).
+fn current_usage(config: &Config, placements: &[Placement]) -> BTreeMap<String, Usage> {
+    let mut usage: BTreeMap<String, Usage> = BTreeMap::new();
+    for p in placements {
+        if let Some(w) = config.workload(&p.workload) {
+            let slot = usage.entry(p.provider.clone()).or_default();
+            *slot = slot.plus(Usage::of(w));
+        }
+    }
+    usage
+}
+
+/// Room taken on a provider, in the dimensions of [`Capacity`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Usage {
+    replicas: u64,
+    cpu_millis: u64,
+    memory_mib: u64,
+}
+
+impl Usage {
+    /// What all replicas of a workload take.
+    fn of(w: &WorkloadConfig) -> Usage {
+        let n = u64::from(w.replicas);
+        Usage {
+            replicas: n,
+            cpu_millis: n.saturating_mul(w.resources.cpu_millis),
+            memory_mib: n.saturating_mul(w.resources.memory_mib),
+        }
+    }
+
+    fn plus(self, o: Usage) -> Usage {
+        Usage {
+            replicas: self.replicas.saturating_add(o.replicas),
+            cpu_millis: self.cpu_millis.saturating_add(o.cpu_millis),
+            memory_mib: self.memory_mib.saturating_add(o.memory_mib),
+        }
+    }
+
+    /// Why `need` more does not fit under `cap`, or `None` when it fits.
+    fn refusal(self, need: Usage, cap: &Capacity) -> Option<String> {
+        let dims = [
+            ("replicas", self.replicas, need.replicas, cap.replicas),
+            (
+                "cpu_millis",
+                self.cpu_millis,
+                need.cpu_millis,
+                cap.cpu_millis,
+            ),
+            (
+                "memory_mib",
+                self.memory_mib,
+                need.memory_mib,
+                cap.memory_mib,
+            ),
+        ];
+        dims.into_iter().find_map(|(dim, used, need, cap)| {
+            let cap = cap?;
+            (used.saturating_add(need) > cap)
+                .then(|| format!("{used}/{cap} {dim} in use, {need} needed"))
+        })
+    }
+}
+
+/// Gives each affected workload its wave: 0 without an affected dependency, else one
+/// more than its latest affected dependency (Kahn's algorithm, so it stays linear). A
+/// cycle cannot pass validation; if one arrives anyway its members go last, unordered,
+/// rather than looping or panicking.
+fn assign_waves(affected: &mut BTreeMap<&str, Affected<'_>>) {
+    let names: BTreeSet<&str> = affected.keys().copied().collect();
+    let mut deps: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (&name, a) in affected.iter() {
+        let mine: BTreeSet<&str> = a
+            .workload
+            .depends_on
+            .iter()
+            .map(String::as_str)
+            .filter(|d| names.contains(d) && *d != name)
+            .collect();
+        for &d in &mine {
+            dependents.entry(d).or_default().push(name);
+        }
+        deps.insert(name, mine);
+    }
+    let mut waiting: BTreeMap<&str, usize> = deps.iter().map(|(&n, d)| (n, d.len())).collect();
+    let mut ready: Vec<&str> = waiting
+        .iter()
+        .filter(|(_, c)| **c == 0)
+        .map(|(&n, _)| n)
+        .collect();
+    let mut wave: BTreeMap<&str, u32> = BTreeMap::new();
+    while let Some(n) = ready.pop() {
+        let w = deps
+            .get(n)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| wave.get(d))
+            .map(|w| w.saturating_add(1))
+            .max()
+            .unwrap_or(0);
+        wave.insert(n, w);
+        for &child in dependents.get(n).map(Vec::as_slice).unwrap_or(&[]) {
+            if let Some(c) = waiting.get_mut(child) {
+                *c = c.saturating_sub(1);
+                if *c == 0 {
+                    ready.push(child);
+                }
+            }
+        }
+    }
+    let last = wave.values().max().map_or(0, |w| w.saturating_add(1));
+    for (name, a) in affected.iter_mut() {
+        a.wave = wave.get(name).copied().unwrap_or(last);
+    }
+}
+
+/// Renumbers waves 0, 1, 2, ... over the moves that remain (a stranded workload may have
+/// left a gap), keeping their order, so "strictly earlier" still holds.
+fn compress_waves(moves: &mut [Move]) {
+    let distinct: BTreeSet<u32> = moves.iter().map(|m| m.wave).collect();
+    let index: BTreeMap<u32, u32> = distinct.into_iter().zip(0u32..).collect();
+    for m in moves {
+        m.wave = index.get(&m.wave).copied().unwrap_or(m.wave);
+    }
+}
+
+#[cfg(test)]
+mod tests;
