@@ -12,9 +12,14 @@
 //! * [`config`] reads and validates `lifeboat.yaml`.
 //! * [`model`] is the plain data the pure core works on.
 //! * [`cutover`] moves traffic (endpoints file, exec hook, DNS).
+//! * [`providers`] builds the adapters a config names; [`fault`] wraps them for drills.
+//! * [`demo`] is the small HTTP service the quickstart runs as its workloads.
 //!
 //! Provider adapters live in their own crates behind the `lifeboat-provider` contract.
 
 pub mod config;
 pub mod cutover;
+pub mod demo;
+pub mod fault;
 pub mod model;
+pub mod providers;

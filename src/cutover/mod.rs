@@ -5,6 +5,7 @@
 pub mod endpoints_file;
 pub mod exec;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,23 @@ pub trait Cutover: Send + Sync {
 /// config file; a bare program name is looked up on `PATH`.
 pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Cutover>> {
     build_with(&config.cutover, |p| config.resolve_path(p))
+}
+
+/// Environment variables a workload needs to find its dependencies the way a client
+/// does: for the endpoints-file backend, [`crate::demo::ENDPOINTS_ENV`] with the file's
+/// absolute path (a workload's working folder is not the config file's). Empty for
+/// backends that clients reach through DNS or a vendor's own routing.
+pub fn client_env(config: &Config) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    if let CutoverConfig::EndpointsFile { path } = &config.cutover {
+        let path = config.resolve_path(path);
+        let path = std::path::absolute(&path).unwrap_or(path);
+        env.insert(
+            crate::demo::ENDPOINTS_ENV.to_owned(),
+            path.to_string_lossy().into_owned(),
+        );
+    }
+    env
 }
 
 /// [`build`] on the cutover section alone, with the function that resolves relative
