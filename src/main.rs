@@ -10,9 +10,10 @@ use lifeboat::demo::{self, DemoOptions};
 #[command(name = "lifeboat", version, about)]
 enum Cli {
     /// Run the built-in demo HTTP service (the quickstart's workloads).
-    ///
-    /// Example: PORT=8080 lifeboat demo --name api --upstream db.quickstart.test
-    ///          --endpoints .lifeboat/quickstart/endpoints.json
+    #[command(
+        after_help = "Example:\n  PORT=8080 lifeboat demo --name api --upstream db.quickstart.test \\\n      \
+                            --endpoints .lifeboat/quickstart/endpoints.json"
+    )]
     Demo(DemoOptions),
 }
 

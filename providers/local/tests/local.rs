@@ -141,6 +141,17 @@ fn pid_alive(pid: &str) -> bool {
         .unwrap_or(false)
 }
 
+fn pgrp_of(pid: &str) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    fields[2].to_owned()
+}
+
 fn recorded_pid(p: &LocalProvider, handle: &str) -> String {
     let text = std::fs::read_to_string(p.dir().join(format!("{handle}.json"))).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -213,6 +224,10 @@ async fn a_new_provider_over_the_same_folder_finds_the_copies() {
     let dep = first.deploy(&web("db", 7)).await.unwrap();
     wait_for(&first, &dep, healthy).await;
     let pid = recorded_pid(&first, &dep.handle);
+    // The copy leads its own process group, so a signal aimed at the controller's group
+    // (Ctrl-C in its terminal, a supervisor killing the group) does not reach it.
+    assert_eq!(pgrp_of(&pid), pid);
+    assert_ne!(pgrp_of(&std::process::id().to_string()), pid);
     // The controller goes away; its copy must not.
     drop(first);
     assert!(pid_alive(&pid));
