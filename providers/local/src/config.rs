@@ -20,7 +20,9 @@ pub struct LocalConfig {
     pub bind: IpAddr,
     /// Where this provider keeps its state files and logs. By default a folder named
     /// after the provider inside the controller's state folder. A relative path is
-    /// taken as given; the controller resolves it against the config file first.
+    /// taken as given; the controller resolves it against the config file first. Must
+    /// not be shared with another provider: every record in it counts as this
+    /// provider's copy.
     #[serde(default)]
     pub dir: Option<PathBuf>,
 }
