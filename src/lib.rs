@@ -15,6 +15,8 @@
 //!   provider's condition → which providers to leave → which workload goes where. No
 //!   I/O, no clock: `now` is a parameter.
 //! * [`cutover`] moves traffic (endpoints file, exec hook, DNS).
+//! * [`providers`] builds the adapters a config names; [`fault`] wraps them for drills.
+//! * [`demo`] is the small HTTP service the quickstart runs as its workloads.
 //!
 //! Provider adapters live in their own crates behind the `lifeboat-provider` contract.
 
@@ -22,9 +24,12 @@ pub mod conditions;
 pub mod config;
 pub mod cutover;
 pub mod decide;
+pub mod demo;
 pub mod drill;
+pub mod fault;
 pub mod model;
 pub mod plan;
 pub mod probe;
+pub mod providers;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -235,9 +235,15 @@ pub enum CutoverConfig {
     Exec {
         /// Program and arguments.
         command: Vec<String>,
-        /// Killed and failed after this long.
+        /// Killed and failed after this long (also bounds `resolve_command`).
         #[serde(default = "default_exec_timeout", with = "duration")]
         timeout: Duration,
+        /// A command that prints where a public name points now (`host:port`, or
+        /// nothing when it points nowhere), with `LIFEBOAT_PUBLIC_NAME` in its
+        /// environment. Without it lifeboat cannot resolve names the way a client does,
+        /// so a drill's prober cannot follow traffic.
+        #[serde(default)]
+        resolve_command: Option<Vec<String>>,
     },
 }
 

@@ -1,10 +1,21 @@
 //! Cutover: making clients reach the new copy of a workload. A trait, so the endpoints
-//! file, the exec hook and RFC 2136 DNS are interchangeable.
+//! file, the exec hook and RFC 2136 DNS are interchangeable. [`build`] makes the one
+//! the config names.
 
+pub mod endpoints_file;
+pub mod exec;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use lifeboat_provider::{Endpoint, Generation};
+
+use crate::config::{Config, CutoverConfig};
+pub use endpoints_file::EndpointsFile;
+pub use exec::Exec;
 
 /// One traffic switch: point `public_name` at `new`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,4 +52,101 @@ pub trait Cutover: Send + Sync {
 
     /// Resolves `public_name` the way a client would (read the file, query DNS).
     async fn resolve(&self, public_name: &str) -> anyhow::Result<Resolved>;
+}
+
+/// The cutover backend `config.cutover` names. Relative paths (the endpoints file, an
+/// exec program written with a `/` such as `./switch.sh`) are taken relative to the
+/// config file; a bare program name is looked up on `PATH`.
+pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Cutover>> {
+    build_with(&config.cutover, |p| config.resolve_path(p))
+}
+
+/// Environment variables a workload needs to find its dependencies the way a client
+/// does: for the endpoints-file backend, [`crate::demo::ENDPOINTS_ENV`] with the file's
+/// absolute path (a workload's working folder is not the config file's). Empty for
+/// backends that clients reach through DNS or a vendor's own routing.
+pub fn client_env(config: &Config) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    if let CutoverConfig::EndpointsFile { path } = &config.cutover {
+        let path = config.resolve_path(path);
+        let path = std::path::absolute(&path).unwrap_or(path);
+        env.insert(
+            crate::demo::ENDPOINTS_ENV.to_owned(),
+            path.to_string_lossy().into_owned(),
+        );
+    }
+    env
+}
+
+/// [`build`] on the cutover section alone, with the function that resolves relative
+/// paths.
+pub fn build_with(
+    cutover: &CutoverConfig,
+    resolve: impl Fn(&Path) -> PathBuf,
+) -> anyhow::Result<Arc<dyn Cutover>> {
+    let program = |argv: &[String]| -> Vec<String> {
+        let mut argv = argv.to_vec();
+        if let Some(first) = argv.first_mut()
+            && first.contains('/')
+        {
+            *first = resolve(Path::new(first.as_str()))
+                .to_string_lossy()
+                .into_owned();
+        }
+        argv
+    };
+    Ok(match cutover {
+        CutoverConfig::EndpointsFile { path } => Arc::new(EndpointsFile::new(resolve(path))),
+        CutoverConfig::Exec {
+            command,
+            timeout,
+            resolve_command,
+        } => {
+            anyhow::ensure!(!command.is_empty(), "cutover.command is empty");
+            Arc::new(Exec::new(
+                program(command),
+                resolve_command.as_deref().map(program),
+                *timeout,
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn builds_each_backend_with_paths_relative_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().to_owned();
+        let resolve = |p: &Path| base.join(p);
+        let file = CutoverConfig::EndpointsFile {
+            path: "endpoints.json".into(),
+        };
+        let backend = build_with(&file, resolve).unwrap();
+        std::fs::write(base.join("endpoints.json"), r#"{"web": "127.0.0.1:8080"}"#).unwrap();
+        let resolved = backend.resolve("web").await.unwrap();
+        assert_eq!(resolved.endpoint.unwrap().port, 8080);
+
+        let script = base.join("where.sh");
+        std::fs::write(&script, "#!/bin/sh\necho 10.0.0.1:443\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let exec = CutoverConfig::Exec {
+            command: vec!["true".into()],
+            timeout: Duration::from_secs(30),
+            resolve_command: Some(vec!["./where.sh".into()]),
+        };
+        let backend = build_with(&exec, resolve).unwrap();
+        let resolved = backend.resolve("web").await.unwrap();
+        assert_eq!(resolved.endpoint.unwrap().host, "10.0.0.1");
+
+        let empty = CutoverConfig::Exec {
+            command: vec![],
+            timeout: Duration::from_secs(1),
+            resolve_command: None,
+        };
+        assert!(build_with(&empty, resolve).is_err());
+    }
 }

@@ -1,0 +1,288 @@
+//! The endpoints-file cutover: a JSON object `{"public-name": "host:port", ...}` that
+//! clients read to find a workload. For local use and the quickstart, where there is no
+//! DNS server to update.
+//!
+//! Every switch replaces the whole file atomically (a temporary file in the same
+//! folder, fsync, rename, fsync of the folder), so a reader never sees half a file and
+//! a crash leaves either the old map or the new one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use async_trait::async_trait;
+use lifeboat_provider::Endpoint;
+
+use super::{Cutover, CutoverRequest, Resolved};
+
+/// The endpoints-file backend. Switches within one process are serialised by a lock,
+/// so concurrent cutovers of different workloads never lose each other's update; one
+/// controller writes the file at a time (the store's lock ensures that), any number of
+/// clients may read it.
+#[derive(Debug)]
+pub struct EndpointsFile {
+    path: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl EndpointsFile {
+    /// A backend over `path` (created on the first switch).
+    pub fn new(path: PathBuf) -> Self {
+        EndpointsFile {
+            path,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Reads an endpoints file the way a client does. A missing file is an empty map
+/// (nothing was cut over yet); a malformed one is an error naming the file.
+pub fn read(path: &Path) -> Result<BTreeMap<String, Endpoint>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let raw: BTreeMap<String, String> = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{}: expected a JSON object of \"name\": \"host:port\"",
+            path.display()
+        )
+    })?;
+    raw.into_iter()
+        .map(|(name, addr)| {
+            let endpoint =
+                parse_endpoint(&addr).with_context(|| format!("{}: {name}", path.display()))?;
+            Ok((name, endpoint))
+        })
+        .collect()
+}
+
+/// Parses `host:port` or `[v6-address]:port`.
+pub fn parse_endpoint(text: &str) -> Result<Endpoint> {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        bail!("{text:?} is not host:port");
+    };
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner
+            .strip_suffix(']')
+            .with_context(|| format!("{text:?}: unclosed '['"))?,
+        None if host.contains(':') => bail!("{text:?}: write an IPv6 address as [addr]:port"),
+        None => host,
+    };
+    if host.is_empty() {
+        bail!("{text:?} has no host");
+    }
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .with_context(|| format!("{text:?}: the port must be 1-65535"))?;
+    Ok(Endpoint {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+/// Replaces `path` with `map`, atomically and durably.
+fn write(path: &Path, map: &BTreeMap<String, Endpoint>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let text: BTreeMap<&str, String> = map
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.to_string()))
+        .collect();
+    let mut bytes = serde_json::to_vec_pretty(&text)?;
+    bytes.push(b'\n');
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(&bytes)?;
+    // Clients may run as other users; the file holds no secret.
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("replacing {}", path.display()))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))
+}
+
+/// The switch itself, on plain data: the new map, `None` when nothing must change, or
+/// an error when the name no longer points where the controller believes.
+fn apply(
+    map: &BTreeMap<String, Endpoint>,
+    req: &CutoverRequest,
+    file: &Path,
+) -> Result<Option<BTreeMap<String, Endpoint>>> {
+    let current = map.get(&req.public_name);
+    if current == Some(&req.new) {
+        return Ok(None);
+    }
+    if current != req.old.as_ref() {
+        let shown = |e: Option<&Endpoint>| e.map_or("nothing".to_owned(), |e| e.to_string());
+        bail!(
+            "{}: {} points at {}, expected {}; refusing to overwrite a change made by \
+             someone else (fix the file or the placement, then retry)",
+            file.display(),
+            req.public_name,
+            shown(current),
+            shown(req.old.as_ref()),
+        );
+    }
+    let mut next = map.clone();
+    next.insert(req.public_name.clone(), req.new.clone());
+    Ok(Some(next))
+}
+
+#[async_trait]
+impl Cutover for EndpointsFile {
+    async fn switch(&self, req: &CutoverRequest) -> Result<()> {
+        let _guard = self.lock.lock().await;
+        let path = self.path.clone();
+        let req = req.clone();
+        tokio::task::spawn_blocking(move || {
+            let map = read(&path)?;
+            if let Some(next) = apply(&map, &req, &path)? {
+                write(&path, &next)?;
+            }
+            Ok(())
+        })
+        .await
+        .context("the endpoints-file writer task failed")?
+    }
+
+    async fn resolve(&self, public_name: &str) -> Result<Resolved> {
+        let path = self.path.clone();
+        let map = tokio::task::spawn_blocking(move || read(&path))
+            .await
+            .context("the endpoints-file reader task failed")??;
+        Ok(Resolved {
+            endpoint: map.get(public_name).cloned(),
+            ttl: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeboat_provider::Generation;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn ep(port: u16) -> Endpoint {
+        Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+
+    fn req(name: &str, old: Option<u16>, new: u16) -> CutoverRequest {
+        CutoverRequest {
+            workload: name.into(),
+            public_name: format!("{name}.local"),
+            old: old.map(ep),
+            new: ep(new),
+            generation: Generation(1),
+        }
+    }
+
+    #[test]
+    fn parses_endpoints() {
+        assert_eq!(parse_endpoint("127.0.0.1:80").unwrap(), ep(80));
+        let v6 = parse_endpoint("[::1]:8080").unwrap();
+        assert_eq!((v6.host.as_str(), v6.port), ("::1", 8080));
+        assert_eq!(v6.to_string(), "[::1]:8080");
+        for bad in [
+            "", "host", "host:", ":80", "h:0", "h:70000", "::1:80", "[::1:80",
+        ] {
+            assert!(parse_endpoint(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn switches_check_the_old_endpoint_and_are_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/endpoints.json");
+        let file = EndpointsFile::new(path.clone());
+        assert_eq!(file.resolve("db.local").await.unwrap().endpoint, None);
+
+        file.switch(&req("db", None, 1000)).await.unwrap();
+        file.switch(&req("db", None, 1000)).await.unwrap();
+        assert_eq!(
+            file.resolve("db.local").await.unwrap().endpoint,
+            Some(ep(1000))
+        );
+
+        // Expecting nothing there, or the wrong endpoint, is refused and changes nothing.
+        let e = file.switch(&req("db", None, 2000)).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("points at 127.0.0.1:1000, expected nothing"),
+            "{e}"
+        );
+        let e = file.switch(&req("db", Some(3000), 2000)).await.unwrap_err();
+        assert!(e.to_string().contains("expected 127.0.0.1:3000"), "{e}");
+
+        file.switch(&req("db", Some(1000), 2000)).await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\n  \"db.local\": \"127.0.0.1:2000\"\n}\n");
+        // Only the file itself is left in the folder: no temporary files.
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_switches_lose_no_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Arc::new(EndpointsFile::new(dir.path().join("e.json")));
+        let tasks: Vec<_> = (0..20u16)
+            .map(|i| {
+                let file = file.clone();
+                tokio::spawn(
+                    async move { file.switch(&req(&format!("w{i}"), None, 5000 + i)).await },
+                )
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let map = read(file.path()).unwrap();
+        assert_eq!(map.len(), 20);
+        assert_eq!(map["w7.local"], ep(5007));
+    }
+
+    #[test]
+    fn a_malformed_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.json");
+        std::fs::write(&path, "[1, 2]").unwrap();
+        let e = format!("{:#}", read(&path).unwrap_err());
+        assert!(e.contains("e.json") && e.contains("JSON object"), "{e}");
+        std::fs::write(&path, r#"{"api": "nowhere"}"#).unwrap();
+        let e = format!("{:#}", read(&path).unwrap_err());
+        assert!(e.contains("api") && e.contains("host:port"), "{e}");
+    }
+
+    proptest! {
+        #[test]
+        fn endpoint_parsing_never_panics_and_round_trips(s in ".{0,40}", port in 1u16..) {
+            let _ = parse_endpoint(&s);
+            let e = Endpoint { host: "10.1.2.3".into(), port };
+            prop_assert_eq!(parse_endpoint(&e.to_string()).unwrap(), e);
+        }
+    }
+}
