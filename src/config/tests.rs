@@ -1,0 +1,442 @@
+//! Tests of reading and validation, one per rule, each asserting the exact finding
+//! (position included) an operator would see.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+/// A small valid config; tests change one thing in it. Line numbers matter below.
+const BASE: &str = "\
+vendors:
+  - name: acme
+    accounts: [prod]
+  - name: self
+providers:
+  - name: a1
+    vendor: acme
+    account: prod
+    adapter: {kind: sim}
+  - name: s1
+    vendor: self
+    adapter: {kind: sim}
+workloads:
+  - name: db
+    command: [db]
+    placement: [a1, s1]
+cutover: {kind: endpoints-file, path: e.json}
+";
+
+fn base_with(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "{from:?} is not in the base config");
+    BASE.replacen(from, to, 1)
+}
+
+/// The findings for `text`, one display line each.
+fn findings(text: &str) -> Vec<String> {
+    match parse(text, Path::new("t.yaml")) {
+        Ok(_) => Vec::new(),
+        Err(error) => error.diagnostics.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+#[track_caller]
+fn assert_findings(text: &str, expected: &[&str]) {
+    assert_eq!(findings(text), expected, "for config:\n{text}");
+}
+
+#[test]
+fn the_base_config_is_valid_and_keeps_its_defaults() {
+    let config = parse(BASE, Path::new("conf/t.yaml")).unwrap();
+    assert_eq!(config.state_dir, PathBuf::from("conf/.lifeboat"));
+    assert_eq!(config.policy, PolicyConfig::default());
+    assert_eq!(config.workloads[0].replicas, 1);
+    assert_eq!(config.locate("workloads[0].placement[1]"), Some((16, 21)));
+    assert_eq!(config.locate("not a path["), None);
+    assert_eq!(
+        config.diagnostic("cutover.path", "x").to_string(),
+        "conf/t.yaml:17:39: cutover.path: x"
+    );
+}
+
+#[test]
+fn state_dir_is_resolved_against_the_config_folder() {
+    let text = format!("{BASE}state_dir: var/state\n");
+    let config = parse(&text, Path::new("/etc/lifeboat/t.yaml")).unwrap();
+    assert_eq!(config.state_dir, PathBuf::from("/etc/lifeboat/var/state"));
+    let text = format!("{BASE}state_dir: /srv/lifeboat\n");
+    let config = parse(&text, Path::new("/etc/lifeboat/t.yaml")).unwrap();
+    assert_eq!(config.state_dir, PathBuf::from("/srv/lifeboat"));
+}
+
+#[test]
+fn syntax_and_type_errors_carry_position_and_path() {
+    assert_findings(
+        &base_with("    command: [db]", "    command: [db"),
+        &[
+            "t.yaml:16:14: did not find expected ',' or ']', while parsing a flow sequence at line 15 column 14",
+        ],
+    );
+    assert_findings(
+        &base_with("    command: [db]", "    replicas: many"),
+        &["t.yaml:15:15: workloads[0].replicas: invalid type: string \"many\", expected u32"],
+    );
+    assert_findings(
+        &base_with("    command: [db]", "    command: [db]\n    rto: soon"),
+        &[
+            "t.yaml:16:10: workloads[0].rto: invalid duration \"soon\" (expected e.g. \"10s\", \"2m\", \"1h 30m\")",
+        ],
+    );
+    assert_findings(
+        "just text",
+        &["t.yaml:1:1: invalid type: string \"just text\", expected struct RawConfig"],
+    );
+}
+
+#[test]
+fn unknown_fields_point_at_the_key() {
+    assert_findings(
+        &base_with("    command: [db]", "    comand: [db]"),
+        &[
+            "t.yaml:15:5: workloads[0].comand: unknown field `comand`, expected one of `name`, `image`, `command`, `env`, `port`, `resources`, `replicas`, `health`, `depends_on`, `placement`, `rto`, `public_name`, `hooks`, `extra`",
+        ],
+    );
+    // Inside a tagged enum serde buffers the mapping; the key is still found.
+    assert_findings(
+        &base_with("path: e.json}", "path: e.json, pth: x}"),
+        &["t.yaml:17:47: cutover.pth: unknown field `pth`, expected `path`"],
+    );
+    assert_findings(
+        &base_with(
+            "    adapter: {kind: sim}\n  - name: s1",
+            "    adapter: {kind: simm}\n  - name: s1",
+        ),
+        &[
+            "t.yaml:9:21: providers[0].adapter.kind: unknown variant `simm`, expected `local` or `sim`",
+        ],
+    );
+}
+
+#[test]
+fn missing_fields_point_at_their_mapping() {
+    assert_findings(
+        &base_with("    placement: [a1, s1]\n", ""),
+        &["t.yaml:14:5: workloads[0]: missing field `placement`"],
+    );
+    assert_findings(
+        &base_with(
+            "{kind: endpoints-file, path: e.json}",
+            "{kind: endpoints-file}",
+        ),
+        &["t.yaml:17:10: cutover: missing field `path`"],
+    );
+}
+
+#[test]
+fn names_must_be_unique() {
+    assert_findings(
+        &base_with("accounts: [prod]", "accounts: [prod, prod]"),
+        &[
+            "t.yaml:3:22: vendors[0].accounts[1]: duplicate account \"prod\" (first at vendors[0].accounts[0])",
+        ],
+    );
+    assert_findings(
+        &base_with("  - name: s1\n", "  - name: a1\n"),
+        &[
+            "t.yaml:10:11: providers[1].name: duplicate provider \"a1\" (first at providers[0].name)",
+            "t.yaml:16:21: workloads[0].placement[1]: unknown provider \"s1\"",
+        ],
+    );
+    let text = format!("{BASE}  - name: db\n    image: x\n    placement: [s1]\n");
+    assert_findings(
+        &text
+            .replace("cutover: {kind: endpoints-file, path: e.json}\n", "")
+            .replacen(
+                "workloads:",
+                "cutover: {kind: endpoints-file, path: e.json}\nworkloads:",
+                1,
+            ),
+        &[
+            "t.yaml:18:11: workloads[1].name: duplicate workload \"db\" (first at workloads[0].name)",
+        ],
+    );
+}
+
+#[test]
+fn duplicate_vendors_and_public_names_are_reported() {
+    let text = base_with("  - name: self\n", "  - name: acme\n");
+    assert!(
+        findings(&text).contains(
+            &"t.yaml:4:11: vendors[1].name: duplicate vendor \"acme\" (first at vendors[0].name)"
+                .to_owned()
+        ),
+        "{:?}",
+        findings(&text)
+    );
+    let text = BASE.replace("cutover:", "  - name: api\n    command: [api]\n    public_name: x.test\n    placement: [s1]\ncutover:")
+        .replace("    command: [db]\n", "    command: [db]\n    public_name: x.test\n");
+    assert_findings(
+        &text,
+        &[
+            "t.yaml:20:18: workloads[1].public_name: duplicate public name \"x.test\" (first at workloads[0].public_name)",
+        ],
+    );
+}
+
+#[test]
+fn providers_reference_vendors_and_accounts() {
+    assert_findings(
+        &base_with("    vendor: self", "    vendor: selff"),
+        &["t.yaml:11:13: providers[1].vendor: unknown vendor \"selff\""],
+    );
+    assert_findings(
+        &base_with("    account: prod", "    account: staging"),
+        &[
+            "t.yaml:8:14: providers[0].account: unknown account \"staging\" at vendor \"acme\" (accounts: prod)",
+        ],
+    );
+    assert_findings(
+        &base_with(
+            "    vendor: self\n",
+            "    vendor: self\n    account: main\n",
+        ),
+        &[
+            "t.yaml:12:14: providers[1].account: unknown account \"main\": vendor \"self\" lists no accounts",
+        ],
+    );
+    // The field is absent, so the finding points at the provider's mapping.
+    assert_findings(
+        &base_with("    account: prod\n", ""),
+        &[
+            "t.yaml:6:5: providers[0].account: missing account: vendor \"acme\" has accounts (prod); name the one this provider uses",
+        ],
+    );
+    assert_findings(
+        &base_with("  - name: s1\n", "  - name: self/x\n"),
+        &[
+            "t.yaml:10:11: providers[1].name: provider name \"self/x\" must not contain '/'",
+            "t.yaml:16:21: workloads[0].placement[1]: unknown provider \"s1\"",
+        ],
+    );
+}
+
+#[test]
+fn workloads_need_a_good_name_and_something_to_run() {
+    assert_findings(
+        &base_with("  - name: db\n", "  - name: Db_1\n"),
+        &[
+            "t.yaml:14:11: workloads[0].name: invalid workload name \"Db_1\": use 1-63 lower-case letters, digits and '-', starting with a letter and not ending with '-'",
+        ],
+    );
+    assert_findings(
+        &base_with("    command: [db]\n", "    command: []\n"),
+        &["t.yaml:14:5: workloads[0].image: a workload needs an `image` or a non-empty `command`"],
+    );
+    assert_eq!(
+        findings(&base_with("    command: [db]\n", "    image: db:1\n")),
+        Vec::<String>::new()
+    );
+    assert_findings(
+        &base_with(
+            "    command: [db]\n",
+            "    command: [db]\n    replicas: 0\n    port: 0\n    rto: 0s\n",
+        ),
+        &[
+            "t.yaml:16:15: workloads[0].replicas: replicas must be at least 1",
+            "t.yaml:17:11: workloads[0].port: port must be between 1 and 65535",
+            "t.yaml:18:10: workloads[0].rto: rto must be longer than 0s",
+        ],
+    );
+    assert_findings(
+        &base_with(
+            "    command: [db]\n",
+            "    command: [db]\n    health: {type: http, path: healthz}\n",
+        ),
+        &[
+            "t.yaml:16:32: workloads[0].health.path: HTTP health path \"healthz\" must start with '/'",
+        ],
+    );
+    assert_findings(
+        &base_with(
+            "    command: [db]\n",
+            "    command: [db]\n    hooks: {before_cutover: [[]]}\n",
+        ),
+        &[
+            "t.yaml:16:30: workloads[0].hooks.before_cutover[0]: a hook needs a program (argv form, e.g. [\"./promote.sh\", \"--now\"])",
+        ],
+    );
+}
+
+#[test]
+fn placement_names_providers_once_each() {
+    assert_findings(
+        &base_with("[a1, s1]", "[]"),
+        &["t.yaml:16:16: workloads[0].placement: placement must name at least one provider"],
+    );
+    assert_findings(
+        &base_with("[a1, s1]", "[a1, b9, a1]"),
+        &[
+            "t.yaml:16:21: workloads[0].placement[1]: unknown provider \"b9\"",
+            "t.yaml:16:25: workloads[0].placement[2]: provider \"a1\" listed twice",
+        ],
+    );
+}
+
+/// The base config with three workloads whose `depends_on` lists are given.
+fn with_dependencies(a: &str, b: &str, c: &str) -> String {
+    let workloads = format!(
+        "workloads:\n  - name: a\n    command: [x]\n    placement: [s1]\n    depends_on: {a}\n  \
+         - name: b\n    command: [x]\n    placement: [s1]\n    depends_on: {b}\n  \
+         - name: c\n    command: [x]\n    placement: [s1]\n    depends_on: {c}\n"
+    );
+    base_with(
+        "workloads:\n  - name: db\n    command: [db]\n    placement: [a1, s1]\n",
+        &workloads,
+    )
+}
+
+#[test]
+fn depends_on_names_other_existing_workloads() {
+    assert_findings(
+        &with_dependencies("[dbb]", "[b]", "[a, a]"),
+        &[
+            "t.yaml:17:18: workloads[0].depends_on[0]: unknown workload \"dbb\"",
+            "t.yaml:21:18: workloads[1].depends_on[0]: workload \"b\" depends on itself",
+            "t.yaml:25:21: workloads[2].depends_on[1]: workload \"a\" listed twice",
+        ],
+    );
+}
+
+#[test]
+fn dependency_cycles_are_reported_once_with_their_members() {
+    assert_findings(
+        &with_dependencies("[b]", "[a]", "[]"),
+        &["t.yaml:21:18: workloads[1].depends_on[0]: dependency cycle: a -> b -> a"],
+    );
+    assert_findings(
+        &with_dependencies("[c]", "[a]", "[b]"),
+        &["t.yaml:21:18: workloads[1].depends_on[0]: dependency cycle: a -> c -> b -> a"],
+    );
+    // A diamond is not a cycle.
+    assert_findings(&with_dependencies("[b, c]", "[c]", "[]"), &[]);
+}
+
+#[test]
+fn policy_numbers_are_in_range() {
+    let text = format!(
+        "{BASE}policy:\n  confirmations: 0\n  parallelism: 0\n  per_provider_parallelism: 0\n  \
+         step_attempts: 0\n  probe_interval: 2s\n  probe_timeout: 3s\n  step_timeout: 0s\n"
+    );
+    assert_findings(
+        &text,
+        &[
+            "t.yaml:19:18: policy.confirmations: confirmations must be at least 1",
+            "t.yaml:20:16: policy.parallelism: parallelism must be at least 1",
+            "t.yaml:21:29: policy.per_provider_parallelism: per_provider_parallelism must be at least 1",
+            "t.yaml:22:18: policy.step_attempts: step_attempts must be at least 1",
+            "t.yaml:24:18: policy.probe_timeout: probe_timeout (3s) must not exceed probe_interval (2s)",
+            "t.yaml:25:17: policy.step_timeout: step_timeout must be longer than 0s",
+        ],
+    );
+    let text = format!("{BASE}policy: {{probe_timeout: 0s, mode: observe}}\n");
+    assert_findings(
+        &text,
+        &["t.yaml:18:25: policy.probe_timeout: probe_timeout must be longer than 0s"],
+    );
+}
+
+#[test]
+fn exec_cutover_needs_a_command() {
+    let text = base_with(
+        "{kind: endpoints-file, path: e.json}",
+        "{kind: exec, command: [], timeout: 0s}",
+    );
+    assert_findings(
+        &text,
+        &[
+            "t.yaml:17:32: cutover.command: the exec cutover needs a program (argv form)",
+            "t.yaml:17:45: cutover.timeout: timeout must be longer than 0s",
+        ],
+    );
+    let text = base_with(
+        "{kind: endpoints-file, path: e.json}",
+        "{kind: exec, command: [./switch.sh]}",
+    );
+    match parse(&text, Path::new("t.yaml")).unwrap().cutover {
+        CutoverConfig::Exec { timeout, .. } => {
+            assert_eq!(timeout, std::time::Duration::from_secs(30))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn drill_lose_names_something_that_can_be_lost() {
+    for lose in ["acme", "acme/prod", "s1"] {
+        let text = format!("{BASE}drill: {{lose: {lose}}}\n");
+        assert_findings(&text, &[]);
+    }
+    let text = format!("{BASE}drill: {{lose: acme/dev, mode: shadow}}\n");
+    assert_findings(
+        &text,
+        &[
+            "t.yaml:18:15: drill.lose: \"acme/dev\" is not a vendor, vendor/account or provider of this config",
+        ],
+    );
+}
+
+#[test]
+fn all_problems_are_reported_together_in_file_order() {
+    let text = base_with("    vendor: self", "    vendor: nobody").replace("[a1, s1]", "[a1, zz]");
+    assert_findings(
+        &text,
+        &[
+            "t.yaml:11:13: providers[1].vendor: unknown vendor \"nobody\"",
+            "t.yaml:16:21: workloads[0].placement[1]: unknown provider \"zz\"",
+        ],
+    );
+}
+
+#[test]
+fn load_names_the_file_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.yaml");
+    let error = load(&missing).unwrap_err();
+    let shown = error.to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "{}: cannot read the config file: ",
+            missing.display()
+        )),
+        "{shown}"
+    );
+
+    let binary = dir.path().join("bin.yaml");
+    std::fs::write(&binary, b"vendors: []\nproviders: [\xff]\n").unwrap();
+    assert_eq!(
+        load(&binary).unwrap_err().to_string(),
+        format!(
+            "{}:2:13: the config file is not UTF-8 text",
+            binary.display()
+        )
+    );
+
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, BASE).unwrap();
+    assert_eq!(load(&good).unwrap().state_dir, dir.path().join(".lifeboat"));
+}
+
+#[test]
+fn lint_warns_about_single_vendor_placements_and_idle_providers() {
+    let text = base_with("[a1, s1]", "[a1]").replace("  - name: s1\n", "  - name: self\n");
+    let config = parse(&text, Path::new("t.yaml")).unwrap();
+    let shown: Vec<String> = lint(&config).iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "t.yaml:10:11: providers[1].name: no workload lists provider \"self\" in its placement; it is never used",
+            "t.yaml:10:11: providers[1].name: provider \"self\" has the name of a vendor: `--lose self` means the vendor, not this provider",
+            "t.yaml:16:16: workloads[0].placement: every provider in the placement of \"db\" is at vendor \"acme\": it would be stranded if vendor \"acme\" drops us",
+        ]
+    );
+    assert!(lint(&parse(BASE, Path::new("t.yaml")).unwrap()).is_empty());
+}
