@@ -249,3 +249,78 @@ proptest! {
         check_findings(&apply(&sample(), &damages));
     }
 }
+
+/// A config with workloads `w0..wN`, `edges[i]` listing the indices `wi` depends on.
+fn with_graph(edges: &[Vec<usize>]) -> String {
+    let mut text = String::from(
+        "vendors: [{name: a}, {name: b}]\nproviders:\n  \
+         - {name: pa, vendor: a, adapter: {kind: sim}}\n  \
+         - {name: pb, vendor: b, adapter: {kind: sim}}\nworkloads:\n",
+    );
+    for (i, deps) in edges.iter().enumerate() {
+        let deps: Vec<String> = deps.iter().map(|d| format!("w{d}")).collect();
+        text += &format!(
+            "  - name: w{i}\n    command: [x]\n    placement: [pa, pb]\n    depends_on: [{}]\n",
+            deps.join(", ")
+        );
+    }
+    text + "cutover: {kind: endpoints-file, path: e.json}\n"
+}
+
+/// Whether the graph has a cycle through distinct nodes (Kahn's algorithm).
+fn has_cycle(edges: &[Vec<usize>]) -> bool {
+    let n = edges.len();
+    let mut indegree = vec![0; n];
+    for (i, deps) in edges.iter().enumerate() {
+        let mut seen = std::collections::BTreeSet::new();
+        for &d in deps {
+            if d != i && seen.insert(d) {
+                indegree[d] += 1;
+            }
+        }
+    }
+    let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut removed = 0;
+    while let Some(i) = ready.pop() {
+        removed += 1;
+        let mut seen = std::collections::BTreeSet::new();
+        for &d in &edges[i] {
+            if d != i && seen.insert(d) {
+                indegree[d] -= 1;
+                if indegree[d] == 0 {
+                    ready.push(d);
+                }
+            }
+        }
+    }
+    removed < n
+}
+
+proptest! {
+    #[test]
+    fn cycles_are_found_exactly_when_the_graph_has_one(
+        edges in (1usize..7).prop_flat_map(|n| {
+            prop::collection::vec(prop::collection::vec(0..n, 0..3), n)
+        })
+    ) {
+        let text = with_graph(&edges);
+        let findings: Vec<String> = match config::parse(&text, Path::new("g.yaml")) {
+            Ok(_) => Vec::new(),
+            Err(error) => error.diagnostics.into_iter().map(|d| d.message).collect(),
+        };
+        let cycles: Vec<&String> =
+            findings.iter().filter(|m| m.starts_with("dependency cycle: ")).collect();
+        prop_assert_eq!(!cycles.is_empty(), has_cycle(&edges), "{:?}", findings);
+        // Each reported cycle is real: every hop is an edge, and it ends where it began.
+        for cycle in cycles {
+            let names: Vec<usize> = cycle["dependency cycle: ".len()..]
+                .split(" -> ")
+                .map(|w| w[1..].parse().unwrap())
+                .collect();
+            prop_assert_eq!(names.first(), names.last());
+            for hop in names.windows(2) {
+                prop_assert!(edges[hop[0]].contains(&hop[1]), "{} is not a path", cycle);
+            }
+        }
+    }
+}

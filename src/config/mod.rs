@@ -86,7 +86,8 @@ pub fn validate(raw: RawConfig, text: &str, source: &Path) -> Result<Config, Con
 }
 
 /// A validated configuration: every reference resolves, names are unique, the
-/// dependency graph has no cycle. Only [`load`] and [`validate`] make one.
+/// dependency graph has no cycle. Only [`load`], [`parse`] and [`validate`] make one;
+/// tests elsewhere build theirs with [`parse`] on a YAML snippet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The file it was read from (used to resolve relative paths).

@@ -440,3 +440,34 @@ fn lint_warns_about_single_vendor_placements_and_idle_providers() {
     );
     assert!(lint(&parse(BASE, Path::new("t.yaml")).unwrap()).is_empty());
 }
+
+#[test]
+fn local_providers_need_distinct_port_ranges() {
+    let text = base_with(
+        "    adapter: {kind: sim}\n  - name: s1",
+        "    adapter: {kind: local, ports: \"100-200\"}\n  - name: s1",
+    )
+    .replace(
+        "    adapter: {kind: sim}\n",
+        "    adapter: {kind: local, ports: \"150-300\"}\n",
+    );
+    assert_findings(
+        &text,
+        &[
+            "t.yaml:12:35: providers[1].adapter.ports: ports 150-300 overlap those of local provider \"a1\"",
+        ],
+    );
+    let text = base_with(
+        "    adapter: {kind: sim}\n  - name: s1",
+        "    adapter: {kind: local, ports: 9-1}\n  - name: s1",
+    );
+    assert_findings(
+        &text,
+        &[
+            "t.yaml:9:35: providers[0].adapter.ports: invalid port range \"9-1\": expected FIRST-LAST, e.g. \"18100-18199\"",
+        ],
+    );
+    assert_eq!(validate::port_range("18100-18199"), Some((18100, 18199)));
+    assert_eq!(validate::port_range("8080"), Some((8080, 8080)));
+    assert_eq!(validate::port_range("0-5"), None);
+}

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::locate::FieldPath;
-use super::{Config, CutoverConfig, HooksConfig, PolicyConfig, WorkloadConfig};
+use super::{AdapterConfig, Config, CutoverConfig, HooksConfig, PolicyConfig, WorkloadConfig};
 
 /// The problems found so far, each as (path, message); positions are added later.
 pub(crate) type Problems = Vec<(FieldPath, String)>;
@@ -93,9 +93,22 @@ fn providers(config: &Config, problems: &mut Problems) {
         (config.providers.iter().enumerate()).map(|(i, p)| (root.index(i).key("name"), &*p.name)),
         problems,
     );
+    let mut local_ranges = Vec::new();
     for (i, provider) in config.providers.iter().enumerate() {
         let at = root.index(i);
         scope_name("provider", &provider.name, at.key("name"), problems);
+        if let AdapterConfig::Local(local) = &provider.adapter {
+            match port_range(&local.ports) {
+                Some(range) => local_ranges.push((i, range)),
+                None => problems.push((
+                    at.key("adapter").key("ports"),
+                    format!(
+                        "invalid port range {:?}: expected FIRST-LAST, e.g. \"18100-18199\"",
+                        local.ports
+                    ),
+                )),
+            }
+        }
         let Some(vendor) = config.vendors.iter().find(|v| v.name == provider.vendor) else {
             problems.push((
                 at.key("vendor"),
@@ -132,6 +145,38 @@ fn providers(config: &Config, problems: &mut Problems) {
             _ => {}
         }
     }
+    overlapping_ports(config, &local_ranges, problems);
+}
+
+/// Local providers share this host, so two handing out the same port would start
+/// workloads that collide.
+fn overlapping_ports(config: &Config, ranges: &[(usize, (u16, u16))], problems: &mut Problems) {
+    for (n, &(i, (first, last))) in ranges.iter().enumerate() {
+        if let Some(&(j, _)) = ranges[..n]
+            .iter()
+            .find(|(_, (f, l))| first <= *l && *f <= last)
+        {
+            problems.push((
+                FieldPath::root()
+                    .key("providers")
+                    .index(i)
+                    .key("adapter")
+                    .key("ports"),
+                format!(
+                    "ports {first}-{last} overlap those of local provider {:?}",
+                    config.providers[j].name
+                ),
+            ));
+        }
+    }
+}
+
+/// Reads `FIRST-LAST` (or a single port) as written for a local provider.
+pub(crate) fn port_range(text: &str) -> Option<(u16, u16)> {
+    let (first, last) = text.split_once('-').unwrap_or((text, text));
+    let first: u16 = first.trim().parse().ok()?;
+    let last: u16 = last.trim().parse().ok()?;
+    (first >= 1 && first <= last).then_some((first, last))
 }
 
 /// A workload name becomes a process label, a Kubernetes object name, a DNS label:
