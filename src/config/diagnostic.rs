@@ -50,8 +50,8 @@ impl Diagnostic {
 
     /// Turns serde_yaml's error (syntax, type, unknown field, bad duration) into the
     /// same shape as the semantic findings: path split from the message, and for an
-    /// unknown field or variant the position of the offending key or tag rather than
-    /// of the mapping around it.
+    /// unknown or duplicate field or an unknown variant the position of the offending
+    /// key or tag rather than of the mapping around it.
     pub(crate) fn from_yaml(file: &Path, text: &str, error: &serde_yaml::Error) -> Self {
         let (line, column) = error
             .location()
@@ -75,14 +75,17 @@ impl Diagnostic {
         diagnostic
     }
 
-    /// Moves an unknown field's finding onto the key itself, and an unknown variant's
-    /// onto its `kind`/`type` tag, when the text has them.
+    /// Moves an unknown field's finding onto the key itself, a duplicate field's onto
+    /// its second occurrence, and an unknown variant's onto its `kind`/`type` tag, when
+    /// the text has them.
     fn refine(&mut self, text: &str) {
         let Some(parent) = FieldPath::parse(&self.path) else {
             return;
         };
         let (target, aim) = if let Some(field) = quoted_after(&self.message, "unknown field `") {
             (parent.key(field), Aim::Key)
+        } else if let Some(field) = quoted_after(&self.message, "duplicate field `") {
+            (parent.key(field), Aim::SecondKey)
         } else if self.message.starts_with("unknown variant `") {
             let Some(tag) = ["kind", "type"].into_iter().find(|tag| {
                 locate::locate(text, &parent.key(tag), Aim::Value).is_some_and(|p| p.exact)

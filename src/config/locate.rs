@@ -106,6 +106,19 @@ pub(crate) enum Aim {
     Value,
     /// The key that holds it (`bogus` in `bogus: 1`); the last segment must be a key.
     Key,
+    /// The second time that key appears in its mapping (a duplicate).
+    SecondKey,
+}
+
+impl Aim {
+    /// Whether the walk stops at the last key once it has seen it `seen` times before.
+    fn stops_at_key(self, seen: usize) -> bool {
+        match self {
+            Aim::Value => false,
+            Aim::Key => seen == 0,
+            Aim::SecondKey => seen == 1,
+        }
+    }
 }
 
 const FOUND: &str = "\u{1}lifeboat:found";
@@ -160,17 +173,19 @@ impl<'de> Visitor<'de> for Walk<'_> {
         let Some((Segment::Key(wanted), rest)) = self.rest.split_first() else {
             return Err(de::Error::custom(ABSENT));
         };
-        let last = rest.is_empty() && self.aim == Aim::Key;
-        while let Some(key) = map.next_key_seed(KeySeed {
+        let last = rest.is_empty();
+        let mut seen = 0;
+        while let Some(matched) = map.next_key_seed(KeySeed {
             wanted,
-            fail_on_match: last,
+            fail_on_match: last && self.aim.stops_at_key(seen),
         })? {
-            if key {
+            if matched && !(last && self.aim == Aim::SecondKey) {
                 return map.next_value_seed(Walk {
                     rest,
                     aim: self.aim,
                 });
             }
+            seen += usize::from(matched);
             map.next_value::<IgnoredAny>()?;
         }
         Err(de::Error::custom(ABSENT))
@@ -370,6 +385,16 @@ workloads:
     fn finds_keys() {
         assert_eq!(at("workloads[1].env", Aim::Key), Some((9, 5, true)));
         assert_eq!(at("workloads[1].env.A", Aim::Key), Some((9, 11, true)));
+    }
+
+    #[test]
+    fn finds_the_second_of_a_duplicated_key() {
+        let text = "a: 1\nb:\n  c: 1\n  d: 2\n  c: 3\n";
+        let path = FieldPath::parse("b.c").unwrap();
+        let second = locate(text, &path, Aim::SecondKey).unwrap();
+        assert_eq!((second.line, second.column, second.exact), (5, 3, true));
+        let only = locate(text, &FieldPath::parse("b.d").unwrap(), Aim::SecondKey).unwrap();
+        assert!(!only.exact);
     }
 
     #[test]
