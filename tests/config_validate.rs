@@ -167,19 +167,28 @@ fn deep_nesting_is_an_error_not_a_crash() {
     }
 }
 
-/// Every finding has a message and, when it has a position, one inside the text.
+/// Every finding has a message and, when it has a position, one inside the text; a
+/// config that passes can be linted and its workloads located.
 fn check_findings(text: &str) {
-    if let Err(error) = config::parse(text, Path::new("fuzz.yaml")) {
-        assert!(!error.diagnostics.is_empty());
-        let lines = text.lines().count() + 1;
-        for diagnostic in &error.diagnostics {
-            assert!(!diagnostic.message.is_empty());
-            assert!(
-                diagnostic.line <= lines,
-                "{diagnostic} is past the end of:\n{text}"
-            );
-            assert_eq!(diagnostic.line == 0, diagnostic.column == 0);
+    let error = match config::parse(text, Path::new("fuzz.yaml")) {
+        Ok(config) => {
+            config::lint(&config);
+            for i in 0..config.workloads.len() {
+                assert!(config.locate(&format!("workloads[{i}].name")).is_some());
+            }
+            return;
         }
+        Err(error) => error,
+    };
+    assert!(!error.diagnostics.is_empty());
+    let lines = text.lines().count() + 1;
+    for diagnostic in &error.diagnostics {
+        assert!(!diagnostic.message.is_empty());
+        assert!(
+            diagnostic.line <= lines,
+            "{diagnostic} is past the end of:\n{text}"
+        );
+        assert_eq!(diagnostic.line == 0, diagnostic.column == 0);
     }
 }
 
