@@ -2,8 +2,10 @@
 //! Parsing happens during deserialisation, so a bad duration is reported by serde_yaml
 //! with its line and column.
 
+use std::fmt;
 use std::time::Duration;
 
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serializer};
 
 /// Parses a friendly duration (`10s`, `2m`, `1h30m`, `250ms`); negative values are refused.
@@ -27,8 +29,32 @@ pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S:
 
 /// `#[serde(with = "duration")]` for `Duration` fields.
 pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse(&text).map_err(serde::de::Error::custom)
+    deserializer.deserialize_str(FriendlyVisitor)
+}
+
+/// Parses inside the deserialiser's `visit_str`, so a bad duration is reported at the
+/// duration's own line and column rather than at the mapping around it.
+struct FriendlyVisitor;
+
+impl Visitor<'_> for FriendlyVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as \"10s\", \"2m\" or \"1h 30m\"")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+        parse(text).map_err(E::custom)
+    }
+}
+
+/// A duration read through [`FriendlyVisitor`], for the optional form.
+struct Friendly(Duration);
+
+impl<'de> Deserialize<'de> for Friendly {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize(deserializer).map(Friendly)
+    }
 }
 
 /// `#[serde(with = "duration::option")]` for `Option<Duration>` fields.
@@ -50,9 +76,7 @@ pub mod option {
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Duration>, D::Error> {
-        Option::<String>::deserialize(deserializer)?
-            .map(|text| parse(&text).map_err(serde::de::Error::custom))
-            .transpose()
+        Ok(Option::<Friendly>::deserialize(deserializer)?.map(|f| f.0))
     }
 }
 

@@ -28,6 +28,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub policy: PolicyConfig,
     /// How traffic follows a move.
+    #[serde(deserialize_with = "super::tagged::deserialize")]
     pub cutover: CutoverConfig,
     /// What `lifeboat drill` does without flags.
     #[serde(default)]
@@ -66,6 +67,7 @@ pub struct ProviderConfig {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// The adapter kind and its settings.
+    #[serde(deserialize_with = "super::tagged::deserialize")]
     pub adapter: AdapterConfig,
 }
 
@@ -96,7 +98,7 @@ impl AdapterConfig {
 pub struct WorkloadConfig {
     /// Unique name (lower-case letters, digits and `-`).
     pub name: String,
-    /// A container image; exactly one of `image` and `command` is required.
+    /// A container image. A workload needs an `image`, a non-empty `command`, or both.
     #[serde(default)]
     pub image: Option<String>,
     /// A command (argv form). With `image`, overrides its entrypoint. The word
@@ -116,7 +118,7 @@ pub struct WorkloadConfig {
     #[serde(default = "one")]
     pub replicas: u32,
     /// How to tell a copy can serve.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::tagged::option")]
     pub health: Option<HealthCheck>,
     /// Workloads that must be cut over before this one.
     #[serde(default)]

@@ -1,0 +1,435 @@
+//! The checks serde cannot make: names are unique, every reference resolves, the
+//! dependency graph has no cycle, numbers are in range. Every problem is collected (not
+//! just the first) with the field path it concerns.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use super::locate::FieldPath;
+use super::{AdapterConfig, Config, CutoverConfig, HooksConfig, PolicyConfig, WorkloadConfig};
+
+/// The problems found so far, each as (path, message); positions are added later.
+pub(crate) type Problems = Vec<(FieldPath, String)>;
+
+/// Runs every check on a config assembled from the raw file.
+pub(crate) fn check(config: &Config) -> Problems {
+    let mut problems = Problems::new();
+    vendors(config, &mut problems);
+    providers(config, &mut problems);
+    workloads(config, &mut problems);
+    cycles(&config.workloads, &mut problems);
+    policy(&config.policy, &mut problems);
+    cutover(&config.cutover, &mut problems);
+    if let Some(drill) = &config.drill
+        && config.resolve_scope(&drill.lose).is_none()
+    {
+        problems.push((
+            FieldPath::root().key("drill").key("lose"),
+            format!(
+                "{:?} is not a vendor, vendor/account or provider of this config",
+                drill.lose
+            ),
+        ));
+    }
+    problems
+}
+
+/// Flags the second and later uses of a name. `names` yields (path of the name, name).
+fn unique<'a>(
+    what: &str,
+    names: impl IntoIterator<Item = (FieldPath, &'a str)>,
+    problems: &mut Problems,
+) {
+    let mut first: HashMap<&str, FieldPath> = HashMap::new();
+    for (path, name) in names {
+        match first.get(name) {
+            Some(earlier) => problems.push((
+                path,
+                format!("duplicate {what} {name:?} (first at {earlier})"),
+            )),
+            None => {
+                first.insert(name, path);
+            }
+        }
+    }
+}
+
+/// Vendor and account names end up in `--lose vendor/account`, so neither may be empty
+/// or hold a `/`.
+fn scope_name(what: &str, name: &str, path: FieldPath, problems: &mut Problems) {
+    if name.trim().is_empty() {
+        problems.push((path, format!("{what} name must not be empty")));
+    } else if name.contains('/') {
+        problems.push((path, format!("{what} name {name:?} must not contain '/'")));
+    }
+}
+
+fn vendors(config: &Config, problems: &mut Problems) {
+    let root = FieldPath::root().key("vendors");
+    unique(
+        "vendor",
+        (config.vendors.iter().enumerate()).map(|(i, v)| (root.index(i).key("name"), &*v.name)),
+        problems,
+    );
+    for (i, vendor) in config.vendors.iter().enumerate() {
+        let at = root.index(i);
+        scope_name("vendor", &vendor.name, at.key("name"), problems);
+        let accounts = at.key("accounts");
+        for (j, account) in vendor.accounts.iter().enumerate() {
+            scope_name("account", account, accounts.index(j), problems);
+        }
+        unique(
+            "account",
+            (vendor.accounts.iter().enumerate()).map(|(j, a)| (accounts.index(j), a.as_str())),
+            problems,
+        );
+    }
+}
+
+fn providers(config: &Config, problems: &mut Problems) {
+    let root = FieldPath::root().key("providers");
+    unique(
+        "provider",
+        (config.providers.iter().enumerate()).map(|(i, p)| (root.index(i).key("name"), &*p.name)),
+        problems,
+    );
+    let mut local_ranges = Vec::new();
+    for (i, provider) in config.providers.iter().enumerate() {
+        let at = root.index(i);
+        scope_name("provider", &provider.name, at.key("name"), problems);
+        if let AdapterConfig::Local(local) = &provider.adapter {
+            match port_range(&local.ports) {
+                Some(range) => local_ranges.push((i, range)),
+                None => problems.push((
+                    at.key("adapter").key("ports"),
+                    format!(
+                        "invalid port range {:?}: expected FIRST-LAST, e.g. \"18100-18199\"",
+                        local.ports
+                    ),
+                )),
+            }
+        }
+        let Some(vendor) = config.vendors.iter().find(|v| v.name == provider.vendor) else {
+            problems.push((
+                at.key("vendor"),
+                format!("unknown vendor {:?}", provider.vendor),
+            ));
+            continue;
+        };
+        match &provider.account {
+            Some(account) if !vendor.accounts.contains(account) => problems.push((
+                at.key("account"),
+                if vendor.accounts.is_empty() {
+                    format!(
+                        "unknown account {account:?}: vendor {:?} lists no accounts",
+                        vendor.name
+                    )
+                } else {
+                    format!(
+                        "unknown account {account:?} at vendor {:?} (accounts: {})",
+                        vendor.name,
+                        vendor.accounts.join(", ")
+                    )
+                },
+            )),
+            // Without an account, a provider would escape `--lose vendor/account` and
+            // the account-wide evacuation that a suspension triggers.
+            None if !vendor.accounts.is_empty() => problems.push((
+                at.key("account"),
+                format!(
+                    "missing account: vendor {:?} has accounts ({}); name the one this provider uses",
+                    vendor.name,
+                    vendor.accounts.join(", ")
+                ),
+            )),
+            _ => {}
+        }
+    }
+    overlapping_ports(config, &local_ranges, problems);
+}
+
+/// Local providers share this host, so two handing out the same port would start
+/// workloads that collide.
+fn overlapping_ports(config: &Config, ranges: &[(usize, (u16, u16))], problems: &mut Problems) {
+    for (n, &(i, (first, last))) in ranges.iter().enumerate() {
+        if let Some(&(j, _)) = ranges[..n]
+            .iter()
+            .find(|(_, (f, l))| first <= *l && *f <= last)
+        {
+            problems.push((
+                FieldPath::root()
+                    .key("providers")
+                    .index(i)
+                    .key("adapter")
+                    .key("ports"),
+                format!(
+                    "ports {first}-{last} overlap those of local provider {:?}",
+                    config.providers[j].name
+                ),
+            ));
+        }
+    }
+}
+
+/// Reads `FIRST-LAST` (or a single port) as written for a local provider.
+pub(crate) fn port_range(text: &str) -> Option<(u16, u16)> {
+    let (first, last) = text.split_once('-').unwrap_or((text, text));
+    let first: u16 = first.trim().parse().ok()?;
+    let last: u16 = last.trim().parse().ok()?;
+    (first >= 1 && first <= last).then_some((first, last))
+}
+
+/// A workload name becomes a process label, a Kubernetes object name, a DNS label:
+/// RFC 1035's label rules fit all of them.
+pub(crate) fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes[0].is_ascii_lowercase()
+        && bytes.last() != Some(&b'-')
+        && (bytes.iter()).all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+fn workloads(config: &Config, problems: &mut Problems) {
+    let root = FieldPath::root().key("workloads");
+    let all = &config.workloads;
+    unique(
+        "workload",
+        (all.iter().enumerate()).map(|(i, w)| (root.index(i).key("name"), &*w.name)),
+        problems,
+    );
+    unique(
+        "public name",
+        (all.iter().enumerate()).filter_map(|(i, w)| {
+            Some((root.index(i).key("public_name"), w.public_name.as_deref()?))
+        }),
+        problems,
+    );
+    for (i, workload) in all.iter().enumerate() {
+        workload_fields(config, workload, &root.index(i), problems);
+    }
+}
+
+fn workload_fields(config: &Config, w: &WorkloadConfig, at: &FieldPath, problems: &mut Problems) {
+    let mut problem = |path: FieldPath, message: String| problems.push((path, message));
+    if !is_dns_label(&w.name) {
+        problem(
+            at.key("name"),
+            format!(
+                "invalid workload name {:?}: use 1-63 lower-case letters, digits and '-', \
+                 starting with a letter and not ending with '-'",
+                w.name
+            ),
+        );
+    }
+    if w.image.is_none() && w.command.is_empty() {
+        problem(
+            at.key("image"),
+            "a workload needs an `image` or a non-empty `command`".into(),
+        );
+    }
+    if w.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
+        problem(at.key("image"), "image must not be empty".into());
+    }
+    if w.command.first().is_some_and(|program| program.is_empty()) {
+        problem(
+            at.key("command").index(0),
+            "the program must not be empty".into(),
+        );
+    }
+    if w.port == Some(0) {
+        problem(at.key("port"), "port must be between 1 and 65535".into());
+    }
+    if w.replicas == 0 {
+        problem(at.key("replicas"), "replicas must be at least 1".into());
+    }
+    if w.rto == Some(Duration::ZERO) {
+        problem(at.key("rto"), "rto must be longer than 0s".into());
+    }
+    if let Some(name) = &w.public_name
+        && name.trim().is_empty()
+    {
+        problem(
+            at.key("public_name"),
+            "public_name must not be empty".into(),
+        );
+    }
+    if let Some(lifeboat_provider::HealthCheck::Http { path }) = &w.health
+        && !path.starts_with('/')
+    {
+        problem(
+            at.key("health").key("path"),
+            format!("HTTP health path {path:?} must start with '/'"),
+        );
+    }
+    hooks(&w.hooks, &at.key("hooks"), problems);
+
+    let placement = at.key("placement");
+    if w.placement.is_empty() {
+        problems.push((
+            placement.clone(),
+            "placement must name at least one provider".into(),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (j, provider) in w.placement.iter().enumerate() {
+        if config.provider(provider).is_none() {
+            problems.push((placement.index(j), format!("unknown provider {provider:?}")));
+        } else if !seen.insert(provider) {
+            problems.push((
+                placement.index(j),
+                format!("provider {provider:?} listed twice"),
+            ));
+        }
+    }
+
+    let depends_on = at.key("depends_on");
+    let mut seen = HashSet::new();
+    for (j, dependency) in w.depends_on.iter().enumerate() {
+        let message = if *dependency == w.name {
+            format!("workload {dependency:?} depends on itself")
+        } else if config.workload(dependency).is_none() {
+            format!("unknown workload {dependency:?}")
+        } else if !seen.insert(dependency) {
+            format!("workload {dependency:?} listed twice")
+        } else {
+            continue;
+        };
+        problems.push((depends_on.index(j), message));
+    }
+}
+
+fn hooks(hooks: &HooksConfig, at: &FieldPath, problems: &mut Problems) {
+    for (name, commands) in [
+        ("before_cutover", &hooks.before_cutover),
+        ("after_cutover", &hooks.after_cutover),
+    ] {
+        for (i, command) in commands.iter().enumerate() {
+            if command.first().is_none_or(|program| program.is_empty()) {
+                problems.push((
+                    at.key(name).index(i),
+                    "a hook needs a program (argv form, e.g. [\"./promote.sh\", \"--now\"])".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// Reports each dependency cycle once, at the edge that closes it, as `a -> b -> a`.
+/// Self-dependencies and unknown names are reported elsewhere and skipped here.
+fn cycles(workloads: &[WorkloadConfig], problems: &mut Problems) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnStack,
+        Done,
+    }
+    let index: HashMap<&str, usize> = (workloads.iter().enumerate())
+        .map(|(i, w)| (w.name.as_str(), i))
+        .collect();
+    // (index in depends_on, workload it names) for each followable edge of `i`.
+    let edges = |i: usize| -> std::vec::IntoIter<(usize, usize)> {
+        (workloads[i].depends_on.iter().enumerate())
+            .filter_map(|(j, d)| Some((j, *index.get(d.as_str())?)))
+            .filter(|&(_, to)| to != i)
+            .collect::<Vec<_>>()
+            .into_iter()
+    };
+    let mut marks = vec![Mark::New; workloads.len()];
+    for start in 0..workloads.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        // An explicit stack keeps a long dependency chain from overflowing the call
+        // stack: (node, its edges not yet followed).
+        let mut stack = vec![(start, edges(start))];
+        marks[start] = Mark::OnStack;
+        while let Some((node, pending)) = stack.last_mut() {
+            let node = *node;
+            match pending.next() {
+                Some((edge, to)) => match marks[to] {
+                    Mark::New => {
+                        marks[to] = Mark::OnStack;
+                        stack.push((to, edges(to)));
+                    }
+                    Mark::OnStack => {
+                        let from = stack.iter().position(|(n, _)| *n == to).unwrap_or(0);
+                        let names: Vec<&str> = (stack[from..].iter())
+                            .map(|(n, _)| workloads[*n].name.as_str())
+                            .chain([workloads[to].name.as_str()])
+                            .collect();
+                        problems.push((
+                            FieldPath::root()
+                                .key("workloads")
+                                .index(node)
+                                .key("depends_on")
+                                .index(edge),
+                            format!("dependency cycle: {}", names.join(" -> ")),
+                        ));
+                    }
+                    Mark::Done => {}
+                },
+                None => {
+                    marks[node] = Mark::Done;
+                    stack.pop();
+                }
+            }
+        }
+    }
+}
+
+fn policy(policy: &PolicyConfig, problems: &mut Problems) {
+    let at = FieldPath::root().key("policy");
+    let counts = [
+        ("confirmations", policy.confirmations as usize),
+        ("parallelism", policy.parallelism),
+        ("per_provider_parallelism", policy.per_provider_parallelism),
+        ("step_attempts", policy.step_attempts as usize),
+    ];
+    for (field, value) in counts {
+        if value == 0 {
+            problems.push((at.key(field), format!("{field} must be at least 1")));
+        }
+    }
+    for (field, value) in [
+        ("probe_interval", policy.probe_interval),
+        ("probe_timeout", policy.probe_timeout),
+        ("step_timeout", policy.step_timeout),
+    ] {
+        if value.is_zero() {
+            problems.push((at.key(field), format!("{field} must be longer than 0s")));
+        }
+    }
+    if policy.probe_timeout > policy.probe_interval {
+        problems.push((
+            at.key("probe_timeout"),
+            format!(
+                "probe_timeout ({}) must not exceed probe_interval ({})",
+                super::duration::format(policy.probe_timeout),
+                super::duration::format(policy.probe_interval)
+            ),
+        ));
+    }
+}
+
+fn cutover(cutover: &CutoverConfig, problems: &mut Problems) {
+    let at = FieldPath::root().key("cutover");
+    match cutover {
+        CutoverConfig::EndpointsFile { path } => {
+            if path.as_os_str().is_empty() {
+                problems.push((at.key("path"), "path must not be empty".into()));
+            }
+        }
+        CutoverConfig::Exec { command, timeout } => {
+            if command.first().is_none_or(|program| program.is_empty()) {
+                problems.push((
+                    at.key("command"),
+                    "the exec cutover needs a program (argv form)".into(),
+                ));
+            }
+            if timeout.is_zero() {
+                problems.push((at.key("timeout"), "timeout must be longer than 0s".into()));
+            }
+        }
+    }
+}
