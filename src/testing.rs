@@ -124,18 +124,18 @@ impl Builder {
     }
 
     pub(crate) fn build(self) -> Config {
-        Config {
-            source: PathBuf::from("test.yaml"),
-            vendors: self.vendors,
-            providers: self.providers,
-            workloads: self.workloads,
-            policy: self.policy,
-            cutover: CutoverConfig::EndpointsFile {
+        Config::from_parts(
+            PathBuf::from("test.yaml"),
+            self.vendors,
+            self.providers,
+            self.workloads,
+            self.policy,
+            CutoverConfig::EndpointsFile {
                 path: PathBuf::from("endpoints.json"),
             },
-            drill: None,
-            state_dir: PathBuf::from(".lifeboat"),
-        }
+            None,
+            PathBuf::from(".lifeboat"),
+        )
     }
 }
 

@@ -38,7 +38,9 @@ fn the_sample_config_shows_every_field_and_loads() {
     assert_eq!(east.capacity.memory_mib, Some(8192));
     assert_eq!(east.labels["region"], "east");
     match &east.adapter {
-        AdapterConfig::Local(local) => assert_eq!(local.ports, "18100-18199"),
+        AdapterConfig::Local(local) => {
+            assert_eq!((local.ports.first(), local.ports.last()), (18100, 18199))
+        }
         other => panic!("expected a local adapter, got {other:?}"),
     }
     assert_eq!(

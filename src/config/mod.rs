@@ -112,6 +112,33 @@ pub struct Config {
 }
 
 impl Config {
+    /// A config assembled from parts without validation, for unit tests of the pure core
+    /// that generate thousands of configs. Its `locate` finds nothing (no source text).
+    #[cfg(test)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        source: PathBuf,
+        vendors: Vec<VendorConfig>,
+        providers: Vec<ProviderConfig>,
+        workloads: Vec<WorkloadConfig>,
+        policy: PolicyConfig,
+        cutover: CutoverConfig,
+        drill: Option<DrillConfig>,
+        state_dir: PathBuf,
+    ) -> Config {
+        Config {
+            source,
+            vendors,
+            providers,
+            workloads,
+            policy,
+            cutover,
+            drill,
+            state_dir,
+            text: String::new(),
+        }
+    }
+
     /// The 1-based line and column of a field path such as `workloads[1].placement[0]`,
     /// so later checks can point at the line they concern. A path that leaves the
     /// document (an optional field left out) gives its deepest node that is written.

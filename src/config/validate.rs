@@ -98,16 +98,7 @@ fn providers(config: &Config, problems: &mut Problems) {
         let at = root.index(i);
         scope_name("provider", &provider.name, at.key("name"), problems);
         if let AdapterConfig::Local(local) = &provider.adapter {
-            match port_range(&local.ports) {
-                Some(range) => local_ranges.push((i, range)),
-                None => problems.push((
-                    at.key("adapter").key("ports"),
-                    format!(
-                        "invalid port range {:?}: expected FIRST-LAST, e.g. \"18100-18199\"",
-                        local.ports
-                    ),
-                )),
-            }
+            local_ranges.push((i, (local.ports.first(), local.ports.last())));
         }
         let Some(vendor) = config.vendors.iter().find(|v| v.name == provider.vendor) else {
             problems.push((
@@ -169,14 +160,6 @@ fn overlapping_ports(config: &Config, ranges: &[(usize, (u16, u16))], problems: 
             ));
         }
     }
-}
-
-/// Reads `FIRST-LAST` (or a single port) as written for a local provider.
-pub(crate) fn port_range(text: &str) -> Option<(u16, u16)> {
-    let (first, last) = text.split_once('-').unwrap_or((text, text));
-    let first: u16 = first.trim().parse().ok()?;
-    let last: u16 = last.trim().parse().ok()?;
-    (first >= 1 && first <= last).then_some((first, last))
 }
 
 /// A workload name becomes a process label, a Kubernetes object name, a DNS label:
@@ -420,7 +403,9 @@ fn cutover(cutover: &CutoverConfig, problems: &mut Problems) {
                 problems.push((at.key("path"), "path must not be empty".into()));
             }
         }
-        CutoverConfig::Exec { command, timeout } => {
+        CutoverConfig::Exec {
+            command, timeout, ..
+        } => {
             if command.first().is_none_or(|program| program.is_empty()) {
                 problems.push((
                     at.key("command"),

@@ -1,0 +1,143 @@
+//! The controller: one probe round → conditions → decision → plan → execution, the loop
+//! that `lifeboat run` repeats and `lifeboat drill` drives. It owns the provider memory
+//! (health) between rounds; everything it decides comes from the pure core, everything it
+//! does goes through the executor, and every condition change is stored.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use lifeboat_provider::Provider;
+
+use crate::conditions::{self, Health};
+use crate::config::Config;
+use crate::decide::{self, Decision};
+use crate::execute::{Executor, Report};
+use crate::model::{Condition, Notice, Plan};
+use crate::plan;
+use crate::probe::{self, ProbeResult};
+use crate::store::Store;
+
+/// What one round saw and concluded.
+#[derive(Debug, Clone)]
+pub struct Round {
+    /// Every provider's condition after the round.
+    pub conditions: BTreeMap<String, Condition>,
+    /// Conditions that changed in this round (provider, old, new).
+    pub changes: Vec<(String, Option<Condition>, Condition)>,
+    /// What to do about them.
+    pub decision: Decision,
+    /// The raw probe results, for logs and reports.
+    pub probes: Vec<ProbeResult>,
+}
+
+/// The state shared by the daemon and the drill.
+pub struct Controller {
+    config: Arc<Config>,
+    providers: BTreeMap<String, Arc<dyn Provider>>,
+    store: Arc<Store>,
+    executor: Executor,
+    healths: BTreeMap<String, Health>,
+    conditions: BTreeMap<String, Condition>,
+}
+
+impl Controller {
+    /// A controller over already-built providers and executor. Starts from the conditions
+    /// stored by an earlier run, so a restart does not announce every provider anew.
+    pub fn new(
+        config: Arc<Config>,
+        providers: BTreeMap<String, Arc<dyn Provider>>,
+        store: Arc<Store>,
+        executor: Executor,
+    ) -> anyhow::Result<Controller> {
+        let conditions = store
+            .conditions()?
+            .into_iter()
+            .map(|(name, record)| (name, record.condition))
+            .collect();
+        Ok(Controller { config, providers, store, executor, healths: BTreeMap::new(), conditions })
+    }
+
+    /// The executor (for subscribing to progress, resuming, fencing stale copies).
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Probes every provider once, folds the signals into each provider's memory,
+    /// derives conditions (with the stored notices and fences) and decides. Changed
+    /// conditions are stored and logged.
+    pub async fn round(&mut self) -> anyhow::Result<Round> {
+        let policy = &self.config.policy;
+        let probes = probe::probe_all(&self.providers, policy.probe_timeout, Timestamp::now).await;
+        for result in &probes {
+            let health = self.healths.entry(result.signal.provider.clone()).or_default();
+            *health = conditions::observe(health, &result.signal, policy);
+            if let Some(error) = &result.error {
+                tracing::debug!(provider = %result.signal.provider, %error, "probe failed");
+            }
+        }
+        let now = Timestamp::now();
+        let notices = self.notices()?;
+        let conditions = conditions::conditions(&self.config, &self.healths, &notices, now);
+        let mut changes = Vec::new();
+        for (provider, condition) in &conditions {
+            let old = self.conditions.get(provider);
+            if old != Some(condition) {
+                tracing::info!(%provider, condition = %describe(condition), "provider condition changed");
+                self.store
+                    .put_condition(provider, condition, now)
+                    .with_context(|| format!("storing the condition of {provider}"))?;
+                changes.push((provider.clone(), old.cloned(), condition.clone()));
+            }
+        }
+        self.conditions = conditions.clone();
+        let decision = decide::decide(&self.config, &conditions, now);
+        for alert in &decision.alerts {
+            tracing::warn!("{alert}");
+        }
+        Ok(Round { conditions, changes, decision, probes })
+    }
+
+    /// The plan for a decision: moves off the providers being left, plus the first
+    /// placement of every workload that has none.
+    pub fn plan(&self, decision: &Decision) -> anyhow::Result<Plan> {
+        let placements: Vec<_> = self.store.placements()?.into_values().collect();
+        Ok(plan::plan(&self.config, &placements, &decision.departures, Timestamp::now()))
+    }
+
+    /// Plans for `decision` and executes the plan; `None` when there is nothing to do.
+    pub async fn act(&self, decision: &Decision) -> anyhow::Result<Option<Report>> {
+        let plan = self.plan(decision)?;
+        if plan.moves.is_empty() {
+            for stranded in &plan.stranded {
+                tracing::error!(workload = %stranded.workload, reason = %stranded.reason, "workload stranded");
+            }
+            return Ok(None);
+        }
+        tracing::info!(moves = plan.moves.len(), stranded = plan.stranded.len(), "executing a plan");
+        self.executor.execute(&plan).await.map(Some)
+    }
+
+    fn notices(&self) -> anyhow::Result<Vec<Notice>> {
+        Ok(self.store.notices(true)?.into_iter().map(|r| r.notice).collect())
+    }
+}
+
+/// A one-line description of a condition, for logs and the status table.
+pub fn describe(condition: &Condition) -> String {
+    match condition {
+        Condition::Healthy => "healthy".to_owned(),
+        Condition::Degraded { reason } => format!("degraded: {reason}"),
+        Condition::Failing { since } => format!("failing since {since}"),
+        Condition::Unreachable { since } => format!("unreachable since {since}"),
+        Condition::Suspended { reason, since } => format!("suspended ({reason}) since {since}"),
+        Condition::Noticed { deadline } => format!("noticed: leave before {deadline}"),
+        Condition::Fenced { by } => format!("fenced by {by}"),
+    }
+}
