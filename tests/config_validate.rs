@@ -142,7 +142,7 @@ fn an_unknown_field_inside_an_adapter_points_at_the_key() {
     assert_eq!(
         findings("unknown-field.yaml"),
         [
-            "tests/fixtures/config/unknown-field.yaml:9:7: providers[0].adapter.port_range: unknown field `port_range`, expected `ports`"
+            "tests/fixtures/config/unknown-field.yaml:9:7: providers[0].adapter.port_range: unknown field `port_range`, expected one of `ports`, `bind`, `dir`"
         ]
     );
 }
