@@ -4,9 +4,11 @@
 //! replace it in one place. Errors name the file, line, column and field path:
 //! `quickstart.yaml:14:7: workloads[1].depends_on[0]: unknown workload "dbb"`.
 
+mod dns;
 pub mod duration;
 mod types;
 
+pub use dns::*;
 pub use types::*;
 
 use std::path::{Path, PathBuf};

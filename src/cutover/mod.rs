@@ -1,6 +1,8 @@
 //! Cutover: making clients reach the new copy of a workload. A trait, so the endpoints
 //! file, the exec hook and RFC 2136 DNS are interchangeable.
 
+pub mod dns;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
