@@ -192,10 +192,14 @@ impl Dns {
         let answer = wire::exchange(self.primary, message, Some(&self.signer), self.timeout)
             .await
             .map_err(|e| {
-                anyhow!(
-                    "DNS update of {name} at {}: {e}; the old record is unchanged",
-                    self.primary
-                )
+                if e.refused {
+                    anyhow!("DNS update of {name}: {e}; the old record is unchanged")
+                } else {
+                    anyhow!(
+                        "DNS update of {name}: {e}; it may or may not have been applied \
+                         (a retry is safe: it checks the record first)"
+                    )
+                }
             })?;
         let already_done = match answer.metadata.response_code {
             ResponseCode::NoError => false,
@@ -290,14 +294,15 @@ impl Dns {
         new: &RecordValue,
         serial: u32,
     ) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + self.propagation_timeout;
+        // A timeout too large to add means no deadline worth the name.
+        let deadline = tokio::time::Instant::now().checked_add(self.propagation_timeout);
         loop {
             let last = match lookup::values(server, name, new.record_type(), self.timeout).await {
                 Ok((values, _)) if values == [new.clone()] => return Ok(()),
                 Ok((values, _)) => show(&values),
                 Err(e) => format!("{e:#}"),
             };
-            if tokio::time::Instant::now() >= deadline {
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 bail!(
                     "the secondary {server} still answers {last} for {name} after {:?}; the \
                      primary {} already has {new} (serial {serial}), so the zone transfer is \

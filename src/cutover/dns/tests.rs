@@ -128,3 +128,42 @@ async fn switching_a_name_outside_the_zone_sends_nothing() {
     let err = dns.switch(&req).await.unwrap_err();
     assert!(err.to_string().contains("outside the zone"), "{err}");
 }
+
+#[tokio::test]
+async fn an_unanswered_update_says_it_may_have_been_applied() {
+    // Nothing listens on this port: the update gets no answer.
+    let port = lifeboat_testkit::bind::free_dns_port();
+    let s = settings("timeout: 300ms\n");
+    let s = DnsConfig {
+        servers: vec![format!("127.0.0.1:{port}").parse().unwrap()],
+        ..s
+    };
+    let dns = build(&s, &[]).unwrap();
+    let req = CutoverRequest {
+        workload: "api".into(),
+        public_name: "api.example.com".into(),
+        old: None,
+        new: lifeboat_provider::Endpoint {
+            host: "192.0.2.1".into(),
+            port: 80,
+        },
+        generation: Default::default(),
+    };
+    let err = format!("{:#}", dns.switch(&req).await.unwrap_err());
+    assert!(err.contains("may or may not have been applied"), "{err}");
+    assert!(!err.contains("unchanged"), "{err}");
+}
+
+#[test]
+fn the_cutover_section_reads_kind_dns_and_rejects_unknown_fields() {
+    use crate::config::CutoverConfig;
+    let ok = "kind: dns\nzone: example.com\nservers: [192.0.2.53]\n\
+              tsig: {name: k, algorithm: hmac-sha256, secret_env: K}";
+    assert!(matches!(
+        serde_yaml::from_str::<CutoverConfig>(ok).unwrap(),
+        CutoverConfig::Dns(_)
+    ));
+    let typo = format!("{ok}\nzoen: example.org");
+    let err = serde_yaml::from_str::<CutoverConfig>(&typo).unwrap_err();
+    assert!(err.to_string().contains("zoen"), "{err}");
+}

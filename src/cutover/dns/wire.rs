@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use hickory_net::NetError;
 use hickory_net::client::Client;
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
 use hickory_net::xfer::DnsHandle;
-use hickory_net::{DnsError, NetError};
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
@@ -18,8 +18,14 @@ use super::secret::Signer;
 
 /// Why an exchange with a server failed, already phrased for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct WireError(pub String);
+#[error("{message}")]
+pub struct WireError {
+    /// What went wrong.
+    pub message: String,
+    /// True when the server answered and refused (a rejected key), so a request that
+    /// changes data surely was not applied; false when no answer came, so it may have been.
+    pub refused: bool,
+}
 
 /// Sends `message` to `server` (signed when a signer is given) and returns its answer,
 /// whatever its RCODE; fails only when no answer could be had or trusted.
@@ -40,15 +46,15 @@ pub async fn exchange(
     let mut responses = client.send(DnsRequest::new(message, options));
     // The exchange has its own timeout; this one only guards against a stream that
     // never ends.
-    let first = tokio::time::timeout(timeout * 2, responses.next()).await;
+    let first = tokio::time::timeout(timeout.saturating_mul(2), responses.next()).await;
     driver.abort();
     match first {
         Ok(Some(Ok(response))) => Ok(response.into_message()),
-        Ok(Some(Err(e))) => Err(WireError(describe(&e, server, signer))),
-        Ok(None) => Err(WireError(format!(
+        Ok(Some(Err(e))) => Err(describe(&e, server, signer)),
+        Ok(None) => Err(unanswered(format!(
             "{server} closed the exchange without answering"
         ))),
-        Err(_) => Err(WireError(format!(
+        Err(_) => Err(unanswered(format!(
             "no answer from {server} within {timeout:?}"
         ))),
     }
@@ -70,25 +76,34 @@ pub async fn query(
 /// One line for a failed exchange. hickory rejects an unsigned BADSIG/BADKEY answer to a
 /// signed request as a protocol error about truncated HMACs; that means the server did
 /// not accept our key, so it says so.
-pub fn describe(error: &NetError, server: SocketAddr, signer: Option<&Signer>) -> String {
+pub fn describe(error: &NetError, server: SocketAddr, signer: Option<&Signer>) -> WireError {
     let text = error.to_string();
     let lower = text.to_ascii_lowercase();
     if let Some(signer) = signer
-        && (lower.contains("truncated hmac") || lower.contains("tsig"))
+        && ["truncated hmac", "wrong key", "hmac"]
+            .iter()
+            .any(|sign| lower.contains(sign))
     {
-        return format!(
-            "TSIG key rejected by {server} (BADSIG/BADKEY): the server does not accept the key \
-             {}; check its name, algorithm and secret",
-            signer.label
-        );
+        return WireError {
+            message: format!(
+                "TSIG key rejected by {server} (BADSIG/BADKEY): the server does not accept \
+                 the key {}; check its name, algorithm and secret",
+                signer.label
+            ),
+            refused: true,
+        };
     }
-    match error {
+    unanswered(match error {
         NetError::Timeout => format!("no answer from {server} (timed out)"),
-        NetError::Dns(DnsError::ResponseCode(code)) => {
-            format!("{server} answered {}", rcode_text(*code))
-        }
         NetError::Io(e) => format!("cannot reach {server}: {e}"),
         _ => format!("exchange with {server} failed: {text}"),
+    })
+}
+
+fn unanswered(message: String) -> WireError {
+    WireError {
+        message,
+        refused: false,
     }
 }
 
@@ -170,11 +185,14 @@ mod tests {
                 .to_owned(),
         );
         let server: SocketAddr = "127.0.0.1:53".parse().unwrap();
-        let text = describe(&hickory, server, Some(&signer));
+        let err = describe(&hickory, server, Some(&signer));
+        let text = err.to_string();
+        assert!(err.refused);
         assert!(text.starts_with("TSIG key rejected"), "{text}");
         assert!(text.contains("k (hmac-sha256)"), "{text}");
         // Unsigned queries have no key to blame.
-        assert!(!describe(&hickory, server, None).contains("TSIG key rejected"));
-        assert!(describe(&NetError::Timeout, server, None).contains("timed out"));
+        assert!(!describe(&hickory, server, None).refused);
+        let timeout = describe(&NetError::Timeout, server, None);
+        assert!(!timeout.refused && timeout.message.contains("timed out"));
     }
 }
