@@ -5,20 +5,20 @@
 //! lifeboat last wrote, delete it and add the new value". The server applies all of it or
 //! nothing, so a refused update leaves the old record in place, and a record someone
 //! changed by hand is never overwritten silently. The switch returns only after the
-//! primary answers the new value (and its SOA serial moved) and every listed secondary
+//! primary answers the new value (its SOA serial is read too) and every listed secondary
 //! answers it too.
 //!
-//! * [`record`]: the pure rules (record types, the UPDATE message, reading answers).
-//! * [`secret`]: the TSIG key, read from a file or the environment, never logged.
-//! * [`wire`]: one exchange with one server, and error messages with the RCODE.
-//! * [`audit`]: the warning about DNS hosted at a vendor that also runs workloads.
+//! * `record`: the pure rules (record types, the UPDATE message, reading answers).
+//! * `secret`: the TSIG key, read from a file or the environment, never logged.
+//! * `wire`: one exchange with one server, and error messages with the RCODE.
+//! * `lookup`: read-backs, the SOA serial, and resolving as a caching client would.
+//! * `audit`: the warning about DNS hosted at a vendor that also runs workloads.
 
-pub mod audit;
-pub mod record;
-pub mod secret;
-pub mod wire;
-
+mod audit;
 mod lookup;
+mod record;
+mod secret;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
