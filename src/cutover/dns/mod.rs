@@ -37,8 +37,13 @@ use secret::Signer;
 
 pub use audit::hosting_warnings;
 
-/// How often a secondary is asked again while lifeboat waits for it.
-const PROPAGATION_POLL: Duration = Duration::from_millis(200);
+/// The pause between two questions to a lagging secondary at first: a NOTIFY-driven
+/// transfer usually lands within half a second, and every pause adds to the RTO.
+const FAST_POLL: Duration = Duration::from_millis(100);
+/// How long lifeboat asks at [`FAST_POLL`] before slowing to [`SLOW_POLL`].
+const FAST_POLL_FOR: Duration = Duration::from_secs(5);
+/// The pause once a secondary is clearly slow, so it is not hammered.
+const SLOW_POLL: Duration = Duration::from_secs(1);
 
 /// The RFC 2136 cutover backend. Build it with [`Dns::from_config`].
 #[derive(Debug)]
@@ -294,8 +299,9 @@ impl Dns {
         new: &RecordValue,
         serial: u32,
     ) -> Result<()> {
+        let start = tokio::time::Instant::now();
         // A timeout too large to add means no deadline worth the name.
-        let deadline = tokio::time::Instant::now().checked_add(self.propagation_timeout);
+        let deadline = start.checked_add(self.propagation_timeout);
         loop {
             let last = match lookup::values(server, name, new.record_type(), self.timeout).await {
                 Ok((values, _)) if values == [new.clone()] => return Ok(()),
@@ -311,7 +317,12 @@ impl Dns {
                     self.primary
                 );
             }
-            tokio::time::sleep(PROPAGATION_POLL).await;
+            let pause = if start.elapsed() < FAST_POLL_FOR {
+                FAST_POLL
+            } else {
+                SLOW_POLL
+            };
+            tokio::time::sleep(pause).await;
         }
     }
 
