@@ -24,7 +24,8 @@ pub fn hosting_warnings(config: &Config) -> Vec<String> {
     let providers: Vec<&str> = config
         .providers
         .iter()
-        .filter(|p| p.vendor == vendor)
+        // Case-blind, so `AWS` in one place and `aws` in another still match.
+        .filter(|p| p.vendor.eq_ignore_ascii_case(vendor))
         .map(|p| p.name.as_str())
         .collect();
     if providers.is_empty() {
@@ -104,6 +105,7 @@ cutover:
         assert!(!w[0].contains("db"), "{}", w[0]);
         let by_account = hosting_warnings(&dns(Some("aws/main")));
         assert_eq!(by_account, w);
+        assert_eq!(hosting_warnings(&dns(Some("AWS"))).len(), 1);
     }
 
     #[test]
