@@ -5,6 +5,7 @@
 //! `quickstart.yaml:14:7: workloads[1].depends_on[0]: unknown workload "dbb"`.
 
 mod diagnostic;
+mod dns;
 pub mod duration;
 mod lint;
 mod locate;
@@ -16,6 +17,7 @@ mod validate;
 mod tests;
 
 pub use diagnostic::{ConfigError, Diagnostic};
+pub use dns::*;
 pub use lint::lint;
 pub use types::*;
 

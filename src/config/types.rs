@@ -247,6 +247,9 @@ pub enum CutoverConfig {
         #[serde(default)]
         resolve_command: Option<Vec<String>>,
     },
+    /// RFC 2136 dynamic DNS updates signed with TSIG (BIND, Knot, PowerDNS, ...): each
+    /// workload's `public_name` is a record in one zone, switched by one atomic UPDATE.
+    Dns(super::DnsConfig),
 }
 
 fn default_exec_timeout() -> Duration {

@@ -19,7 +19,7 @@ pub(crate) fn check(config: &Config) -> Problems {
     workloads(config, &mut problems);
     cycles(&config.workloads, &mut problems);
     policy(&config.policy, &mut problems);
-    cutover(&config.cutover, &mut problems);
+    cutover(config, &mut problems);
     if let Some(drill) = &config.drill
         && config.resolve_scope(&drill.lose).is_none()
     {
@@ -395,9 +395,9 @@ fn policy(policy: &PolicyConfig, problems: &mut Problems) {
     }
 }
 
-fn cutover(cutover: &CutoverConfig, problems: &mut Problems) {
+fn cutover(config: &Config, problems: &mut Problems) {
     let at = FieldPath::root().key("cutover");
-    match cutover {
+    match &config.cutover {
         CutoverConfig::EndpointsFile { path } => {
             if path.as_os_str().is_empty() {
                 problems.push((at.key("path"), "path must not be empty".into()));
@@ -414,6 +414,48 @@ fn cutover(cutover: &CutoverConfig, problems: &mut Problems) {
             }
             if timeout.is_zero() {
                 problems.push((at.key("timeout"), "timeout must be longer than 0s".into()));
+            }
+        }
+        CutoverConfig::Dns(dns) => dns_cutover(config, dns, &at, problems),
+    }
+}
+
+/// What can be checked of the DNS backend without talking to its servers; the secret
+/// itself is read (and checked) when the backend is built.
+fn dns_cutover(config: &Config, dns: &super::DnsConfig, at: &FieldPath, problems: &mut Problems) {
+    if dns.servers.is_empty() {
+        problems.push((at.key("servers"), "list at least the primary server".into()));
+    }
+    match (&dns.tsig.secret_file, &dns.tsig.secret_env) {
+        (Some(_), Some(_)) | (None, None) => problems.push((
+            at.key("tsig"),
+            "give exactly one of secret_file and secret_env (never the secret itself)".into(),
+        )),
+        _ => {}
+    }
+    if dns.ttl.subsec_nanos() != 0 {
+        problems.push((at.key("ttl"), "a DNS TTL is whole seconds".into()));
+    }
+    for name in dns.records.keys() {
+        if config.workload(name).is_none() {
+            problems.push((
+                at.key("records").key(name),
+                format!("unknown workload {name:?}"),
+            ));
+        }
+    }
+    let zone = dns.zone.trim_end_matches('.').to_ascii_lowercase();
+    for (i, w) in config.workloads.iter().enumerate() {
+        if let Some(public) = &w.public_name {
+            let name = public.trim_end_matches('.').to_ascii_lowercase();
+            if name != zone && !name.ends_with(&format!(".{zone}")) {
+                problems.push((
+                    FieldPath::root()
+                        .key("workloads")
+                        .index(i)
+                        .key("public_name"),
+                    format!("{public:?} is outside the DNS zone {:?}", dns.zone),
+                ));
             }
         }
     }

@@ -2,6 +2,7 @@
 //! file, the exec hook and RFC 2136 DNS are interchangeable. [`build`] makes the one
 //! the config names.
 
+pub mod dns;
 pub mod endpoints_file;
 pub mod exec;
 
@@ -58,6 +59,10 @@ pub trait Cutover: Send + Sync {
 /// exec program written with a `/` such as `./switch.sh`) are taken relative to the
 /// config file; a bare program name is looked up on `PATH`.
 pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Cutover>> {
+    if let CutoverConfig::Dns(settings) = &config.cutover {
+        // DNS needs the workloads too (record names, ports), not the section alone.
+        return Ok(Arc::new(dns::Dns::from_config(settings, config)?));
+    }
     build_with(&config.cutover, |p| config.resolve_path(p))
 }
 
@@ -108,6 +113,9 @@ pub fn build_with(
                 resolve_command.as_deref().map(program),
                 *timeout,
             ))
+        }
+        CutoverConfig::Dns(_) => {
+            anyhow::bail!("the dns cutover is built from the whole config (cutover::build)")
         }
     })
 }

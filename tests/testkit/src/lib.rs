@@ -5,6 +5,8 @@
 //! Peers are installed by `tests/peers/install.sh` (run by `tests/run.sh`); a test whose
 //! peer is missing fails with a message that says which script installs it.
 
+pub mod bind;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
