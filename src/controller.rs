@@ -129,6 +129,24 @@ impl Controller {
     }
 }
 
+/// The workloads as the executor should run them: each gets the environment a client
+/// of the cutover backend needs (for the endpoints file, where it is), so a workload
+/// finds its dependencies the way any client does.
+pub fn workloads(config: &Config) -> Vec<crate::config::WorkloadConfig> {
+    let client_env = crate::cutover::client_env(config);
+    config
+        .workloads
+        .iter()
+        .map(|w| {
+            let mut w = w.clone();
+            for (key, value) in &client_env {
+                w.env.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+            w
+        })
+        .collect()
+}
+
 /// A one-line description of a condition, for logs and the status table.
 pub fn describe(condition: &Condition) -> String {
     match condition {

@@ -1,0 +1,242 @@
+//! The `lifeboat` command line: parsing lives in [`args`], each subcommand in its own
+//! small function here. Exit codes: 0 success, 1 an objective missed / something
+//! stranded / a run failed, 2 bad input (an invalid config, an unknown name).
+
+pub mod args;
+mod status;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
+
+pub use args::Cli;
+use args::{Command, DrillArgs};
+
+use crate::config::{self, Config, DrillConfig};
+use crate::drill::{self, DrillOptions};
+use crate::model::Notice;
+use crate::providers::BuildOptions;
+
+/// Exit code for bad input.
+const INVALID: u8 = 2;
+
+/// Runs one parsed command line to its exit code. Errors are printed here, with their
+/// whole context chain.
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli.command).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Validate { config } => Ok(validate(&config)),
+        Command::Plan { config, lose, json } => {
+            let Some(config) = load(&config.path) else { return Ok(ExitCode::from(INVALID)) };
+            plan(&config, &lose, json)
+        }
+        Command::Drill(args) => drill(args).await,
+        Command::Run { config, state } => {
+            let Some(mut config) = load(&config.path) else { return Ok(ExitCode::from(INVALID)) };
+            if let Some(state) = state {
+                config.state_dir = state;
+            }
+            let stop = stop_on_signals();
+            crate::daemon::run(Arc::new(config), &BuildOptions::default(), stop).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config, state, json } => {
+            let state = match (state, config) {
+                (Some(state), _) => state,
+                (None, Some(path)) => match load(&path) {
+                    Some(config) => config.state_dir,
+                    None => return Ok(ExitCode::from(INVALID)),
+                },
+                (None, None) => unreachable!("clap requires --config or --state"),
+            };
+            status::show(&state, json)
+        }
+        Command::Demo(options) => {
+            crate::demo::serve(options).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Loads a config, printing its errors (one `file:line:col: field: message` per line)
+/// and its warnings to stderr. `None` when it is invalid.
+fn load(path: &std::path::Path) -> Option<Config> {
+    match config::load(path) {
+        Ok(config) => {
+            for warning in warnings(&config) {
+                eprintln!("warning: {warning}");
+            }
+            Some(config)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            None
+        }
+    }
+}
+
+/// Every warning about a valid config: the config's own lints and the DNS-hosting
+/// check.
+fn warnings(config: &Config) -> Vec<String> {
+    let mut out: Vec<String> = config::lint(config).iter().map(ToString::to_string).collect();
+    out.extend(
+        crate::cutover::dns::hosting_warnings(config)
+            .into_iter()
+            .map(|w| config.diagnostic("cutover.hosted_by", w).to_string()),
+    );
+    out
+}
+
+fn validate(path: &std::path::Path) -> ExitCode {
+    match load(path) {
+        Some(config) => {
+            println!(
+                "{}: valid ({} vendors, {} providers, {} workloads)",
+                path.display(),
+                config.vendors.len(),
+                config.providers.len(),
+                config.workloads.len()
+            );
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::from(INVALID),
+    }
+}
+
+/// `lifeboat plan --lose NAME`: the pure core on a synthetic fence, against the
+/// placements the workloads would have with every provider healthy.
+fn plan(config: &Config, lose: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(scope) = config.resolve_scope(lose) else {
+        eprintln!("error: --lose {lose:?} names no vendor, vendor/account or provider of {}", config.source.display());
+        return Ok(ExitCode::from(INVALID));
+    };
+    let now = Timestamp::now();
+    let initial = crate::plan::plan(config, &[], &[], now);
+    let placements: Vec<_> = initial
+        .moves
+        .iter()
+        .filter_map(|m| {
+            Some(crate::model::Placement {
+                workload: m.workload.clone(),
+                provider: m.targets.first()?.clone(),
+                generation: m.generation,
+                deployment: None,
+                // Long ago, so the no-move-twice rule does not hold anything back.
+                since: Timestamp::UNIX_EPOCH,
+            })
+        })
+        .collect();
+    let fence = Notice { scope, deadline: None, reason: format!("what if we lose {lose}") };
+    let conditions = crate::conditions::conditions(config, &Default::default(), &[fence], now);
+    let decision = crate::decide::decide(config, &conditions, now);
+    let plan = crate::plan::plan(config, &placements, &decision.departures, now);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        println!("if we lose {lose} ({}):", decision.departures.iter().map(|d| d.provider.as_str()).collect::<Vec<_>>().join(", "));
+        for m in &plan.moves {
+            let fallback = if m.targets.len() > 1 { format!(" (then {})", m.targets[1..].join(", ")) } else { String::new() };
+            println!(
+                "  wave {}: move {:<16} {} -> {}{fallback}",
+                m.wave,
+                m.workload,
+                m.from.as_deref().unwrap_or("-"),
+                m.targets.first().map(String::as_str).unwrap_or("-"),
+            );
+        }
+        for h in &plan.held {
+            println!("  held     {:<16} {}", h.workload, h.reason);
+        }
+        for s in &plan.stranded {
+            println!("  STRANDED {:<16} {}", s.workload, s.reason);
+        }
+        if plan.moves.is_empty() && plan.stranded.is_empty() {
+            println!("  nothing runs there: nothing to move");
+        }
+    }
+    Ok(if plan.stranded.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
+    let Some(config) = load(&args.config.path) else { return Ok(ExitCode::from(INVALID)) };
+    let defaults = config.drill.clone();
+    let Some(lose) = args.lose.or_else(|| defaults.as_ref().map(|d| d.lose.clone())) else {
+        eprintln!("error: say what to lose: --lose NAME, or `drill: {{lose: NAME}}` in the config");
+        return Ok(ExitCode::from(INVALID));
+    };
+    let d = defaults.unwrap_or(DrillConfig { lose: lose.clone(), scenario: Default::default(), mode: Default::default() });
+    let options = DrillOptions {
+        lose,
+        scenario: args.scenario.map(Into::into).unwrap_or(d.scenario),
+        mode: args.mode.map(Into::into).unwrap_or(d.mode),
+        build: BuildOptions::default(),
+        patience: patience(&config),
+        probe_every: Duration::from_millis(100),
+    };
+    let progress: drill::run::Progress = Arc::new(|line| eprintln!("{line}"));
+    let report = drill::run::run(&config, options, progress, stop_on_signals()).await?;
+    println!("{}", report.summary());
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+        };
+        write("report.json", serde_json::to_string_pretty(&report)?)?;
+        write("report.xml", report.junit())?;
+        write("report.html", report.html())?;
+        eprintln!("report written to {}/report.{{json,xml,html}}", dir.display());
+    }
+    Ok(ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(1)))
+}
+
+/// How long a drill waits for detection and evacuation: enough for the confirmations,
+/// the grace period and every step's attempts, never less than a minute.
+fn patience(config: &Config) -> Duration {
+    let p = &config.policy;
+    let detect = p.probe_interval * (p.confirmations + 2) + p.unreachable_grace;
+    let steps = p.step_timeout * p.step_attempts * 6;
+    (detect + steps).max(Duration::from_secs(60))
+}
+
+/// A token cancelled by SIGTERM or Ctrl-C, so daemons and drills stop cleanly.
+fn stop_on_signals() -> CancellationToken {
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        eprintln!("stopping (signal received)");
+        token.cancel();
+    });
+    stop
+}

@@ -1,0 +1,112 @@
+//! `lifeboat run`: the daemon. It finishes what a crashed predecessor left unfinished,
+//! fences stale copies, places what is unplaced, then probes, decides and evacuates
+//! until it is told to stop. One daemon per state folder (the store's lock).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Mode};
+use crate::controller::{self, Controller};
+use crate::execute::{Executor, Report};
+use crate::providers::{self, BuildOptions};
+use crate::store::Store;
+
+/// Runs the daemon until `stop` is cancelled. An evacuation in flight when it is
+/// cancelled is interrupted at a step boundary of the journal and resumed by the next
+/// start.
+pub async fn run(config: Arc<Config>, build: &BuildOptions, stop: CancellationToken) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("creating the state folder {}", config.state_dir.display()))?;
+    let store = Arc::new(Store::open(&config.state_dir)?);
+    let providers = providers::build_all_with(&config, build).await?;
+    let executor = Executor::new(
+        providers.clone(),
+        crate::cutover::build(&config)?,
+        store.clone(),
+        config.policy.clone(),
+        &controller::workloads(&config),
+    );
+    tracing::info!(
+        state = %config.state_dir.display(),
+        providers = providers.len(),
+        workloads = config.workloads.len(),
+        mode = ?config.policy.mode,
+        "lifeboat started"
+    );
+
+    for report in executor.resume().await.context("resuming unfinished evacuations")? {
+        log_report("resumed evacuation", &report);
+    }
+    let stale = executor.retire_stale().await.context("fencing stale copies")?;
+    for (provider, copy) in &stale.retired {
+        tracing::info!(%provider, workload = %copy.workload, generation = %copy.generation, "retired a stale copy");
+    }
+    for error in &stale.errors {
+        tracing::warn!("{error}");
+    }
+
+    let mut controller = Controller::new(config.clone(), providers, store, executor)?;
+    let mut last_plan_summary = String::new();
+    loop {
+        let round = controller.round().await?;
+        let plan = controller.plan(&round.decision)?;
+        let summary = format!("{:?} / {:?}", plan.moves, plan.stranded);
+        let acting = match config.policy.mode {
+            Mode::Auto => !plan.moves.is_empty(),
+            Mode::Confirm | Mode::Observe => {
+                if summary != last_plan_summary && !(plan.moves.is_empty() && plan.stranded.is_empty()) {
+                    tracing::warn!(
+                        mode = ?config.policy.mode,
+                        moves = ?plan.moves.iter().map(|m| (&m.workload, &m.targets)).collect::<Vec<_>>(),
+                        "a plan is waiting; not acting in this mode"
+                    );
+                }
+                false
+            }
+        };
+        if summary != last_plan_summary {
+            for stranded in &plan.stranded {
+                tracing::error!(workload = %stranded.workload, reason = %stranded.reason, "workload stranded: nowhere to go");
+            }
+            last_plan_summary = summary;
+        }
+        if acting {
+            // The evacuation runs to its end (or to the stop signal); the journal lets
+            // the next start finish what a stop interrupted.
+            tokio::select! {
+                report = controller.executor().execute(&plan) => log_report("evacuation", &report?),
+                _ = stop.cancelled() => {
+                    tracing::info!("stopping during an evacuation; the next start resumes it");
+                    break;
+                }
+            }
+        }
+        let pause = jittered(config.policy.probe_interval);
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.cancelled() => break,
+        }
+    }
+    tracing::info!("lifeboat stopped");
+    Ok(())
+}
+
+/// The probe interval plus up to 10 % random jitter, so many controllers (or many
+/// providers behind one API) are not probed in lockstep.
+fn jittered(interval: Duration) -> Duration {
+    let jitter = interval.mul_f64(rand::rng().random_range(0.0..0.1));
+    interval + jitter
+}
+
+fn log_report(what: &str, report: &Report) {
+    for m in &report.moves {
+        tracing::info!(evacuation = %report.evacuation, workload = %m.workload, outcome = ?m.outcome, "{what}: move finished");
+    }
+    for s in &report.stranded {
+        tracing::error!(evacuation = %report.evacuation, workload = %s.workload, reason = %s.reason, "{what}: stranded");
+    }
+}

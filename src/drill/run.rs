@@ -1,0 +1,468 @@
+//! Running a drill: place the workloads, fence a vendor/account/provider at the adapter
+//! boundary, let the real controller loop detect, decide, plan, move and cut over, and
+//! measure it all with monotonic time, from the moment the fault is injected.
+//!
+//! A drill keeps its own state (`STATE_DIR/drill`), so it never touches the records of a
+//! daemon, and always cleans up what it started: on success, on failure and when it is
+//! interrupted (the caller cancels `stop`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use jiff::Timestamp;
+use lifeboat_provider::{HealthCheck, Provider};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::prober::{self, ProbeTarget};
+use super::report::{DrillReport, StrandedOutcome, TimelineEvent, WorkloadOutcome};
+use crate::config::{Config, DrillMode, Scenario};
+use crate::controller::Controller;
+use crate::decide::Decision;
+use crate::execute::{ExecEvent, ExecOptions, Executor, Report};
+use crate::fault::FaultSwitch;
+use crate::model::{Cause, Departure, Step};
+use crate::providers::{self, BuildOptions};
+use crate::store::{Outcome, Status, Store};
+use crate::cutover;
+use crate::controller;
+
+/// What to drill.
+#[derive(Debug, Clone)]
+pub struct DrillOptions {
+    /// A vendor, `vendor/account` or provider name.
+    pub lose: String,
+    /// The fault to inject.
+    pub scenario: Scenario,
+    /// Live (cut over, then fail back) or shadow (verify copies only).
+    pub mode: DrillMode,
+    /// How adapters are built (the program behind `lifeboat` in local commands).
+    pub build: BuildOptions,
+    /// Give up waiting for detection and evacuation after this long.
+    pub patience: Duration,
+    /// How often the independent prober requests each public endpoint.
+    pub probe_every: Duration,
+}
+
+/// Progress lines for a human watching the drill.
+pub type Progress = Arc<dyn Fn(String) + Send + Sync>;
+
+/// Runs one drill and returns its report. Everything the drill started is retired before
+/// this returns, also when `stop` is cancelled (Ctrl-C) or something fails.
+pub async fn run(
+    config: &Config,
+    options: DrillOptions,
+    progress: Progress,
+    stop: CancellationToken,
+) -> anyhow::Result<DrillReport> {
+    let Some(scope) = config.resolve_scope(&options.lose) else {
+        bail!("--lose {:?} names no vendor, vendor/account or provider of {}", options.lose, config.source.display());
+    };
+    let lost: Vec<String> = config.providers_in(&scope).iter().map(|p| p.name.clone()).collect();
+
+    // The drill's own state: a daemon's records and copies stay untouched.
+    let mut config = config.clone();
+    config.state_dir = config.state_dir.join("drill");
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("creating {}", config.state_dir.display()))?;
+    let store = Arc::new(Store::open(&config.state_dir)?);
+
+    let built = providers::build_all_with(&config, &options.build).await?;
+    let (wrapped, switches) = providers::with_fault_switches(built, config.policy.probe_timeout);
+    let executor = Executor::new(
+        wrapped.clone(),
+        cutover::build(&config)?,
+        store.clone(),
+        config.policy.clone(),
+        &controller::workloads(&config),
+    )
+    .with_options(ExecOptions { shadow: options.mode == DrillMode::Shadow, ..ExecOptions::default() });
+
+    // Leftovers of an earlier, killed drill would skew this one: start clean.
+    clean_up(&wrapped, &store, &progress).await;
+
+    let drill = Drill {
+        config: config.clone(),
+        options: &options,
+        lost: &lost,
+        switches: &switches,
+        progress: progress.clone(),
+    };
+    let controller = Controller::new(config.clone(), wrapped.clone(), store.clone(), executor)?;
+    let outcome = tokio::select! {
+        outcome = drill.run(controller) => outcome,
+        _ = stop.cancelled() => Err(anyhow::anyhow!("drill interrupted")),
+    };
+    for switch in switches.values() {
+        switch.clear();
+    }
+    clean_up(&wrapped, &store, &progress).await;
+    let report = outcome?;
+    store
+        .put_drill(&report, Timestamp::now())
+        .context("storing the drill report")?;
+    Ok(report)
+}
+
+struct Drill<'a> {
+    config: Arc<Config>,
+    options: &'a DrillOptions,
+    lost: &'a [String],
+    switches: &'a BTreeMap<String, FaultSwitch>,
+    progress: Progress,
+}
+
+impl Drill<'_> {
+    async fn run(&self, mut controller: Controller) -> anyhow::Result<DrillReport> {
+        let say = |line: String| (self.progress)(line);
+        let started_at = Timestamp::now();
+
+        say(format!("placing {} workloads", self.config.workloads.len()));
+        let placed = controller.act(&Decision::default()).await?;
+        if let Some(report) = &placed
+            && !report.all_moved()
+        {
+            bail!("the workloads could not be placed before the drill: {}", failures(report));
+        }
+        let placements = controller.store().placements()?;
+        let affected: BTreeSet<String> = placements
+            .values()
+            .filter(|p| self.lost.contains(&p.provider))
+            .map(|p| p.workload.clone())
+            .collect();
+        for p in placements.values() {
+            say(format!("  {} runs on {} (generation {})", p.workload, p.provider, p.generation));
+        }
+        if affected.is_empty() {
+            say(format!("no workload runs on {}: nothing to move", self.options.lose));
+        }
+
+        // The prober starts before the fault so it sees the service up first.
+        let stop_probing = CancellationToken::new();
+        let targets = self.probe_targets();
+        let warmup = Duration::from_secs(1);
+        let zero_estimate = Instant::now() + warmup;
+        let cutover = cutover::build(&self.config)?;
+        let probing = prober::spawn(targets, cutover, self.options.probe_every, zero_estimate, stop_probing.clone());
+        tokio::time::sleep_until(zero_estimate).await;
+
+        let mut events = controller.executor().subscribe();
+        for name in self.lost {
+            if let Some(switch) = self.switches.get(name) {
+                switch.set(self.options.scenario);
+            }
+        }
+        let zero = Instant::now();
+        let ms = move |at: Instant| u64::try_from(at.saturating_duration_since(zero).as_millis()).unwrap_or(u64::MAX);
+        let mut timeline = vec![TimelineEvent {
+            at_ms: 0,
+            workload: None,
+            what: format!("fault injected: {} on {}", self.options.scenario.as_str(), self.lost.join(", ")),
+        }];
+        say(format!("[{:>7}] fault injected: {} {}", "0ms", self.options.lose, self.options.scenario.as_str()));
+
+        // Detect → decide → plan → execute, exactly as the daemon does it.
+        let mut detected_after_ms = None;
+        let mut evacuation: Option<Report> = None;
+        let deadline = zero + self.options.patience;
+        while evacuation.is_none() && !affected.is_empty() {
+            if Instant::now() > deadline {
+                say(format!("gave up: not evacuated within {:?}", self.options.patience));
+                break;
+            }
+            let round = controller.round().await?;
+            for (provider, _, condition) in &round.changes {
+                let line = format!("{provider}: {}", crate::controller::describe(condition));
+                say(format!("[{:>7}] {line}", fmt_ms(ms(Instant::now()))));
+                timeline.push(TimelineEvent { at_ms: ms(Instant::now()), workload: None, what: line });
+            }
+            if round.decision.departures.iter().any(|d| self.lost.contains(&d.provider)) {
+                let at = ms(Instant::now());
+                detected_after_ms = Some(at);
+                say(format!("[{:>7}] detected: leaving {}", fmt_ms(at), departed(&round.decision)));
+                timeline.push(TimelineEvent { at_ms: at, workload: None, what: "detected".into() });
+                let shown = self.show_progress(controller.executor().subscribe(), ms);
+                let report = controller.act(&round.decision).await?;
+                shown.abort();
+                evacuation = Some(report.unwrap_or_default());
+                break;
+            }
+            tokio::time::sleep(self.config.policy.probe_interval).await;
+        }
+
+        // Let the prober see the settled state before it stops.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop_probing.cancel();
+        let logs = probing.await.unwrap_or_default();
+        let mut steps = StepTimes::default();
+        while let Ok(event) = events.try_recv() {
+            steps.note(&event, &ms, &mut timeline);
+        }
+
+        let failback = match (self.options.mode, &evacuation) {
+            (DrillMode::Live, Some(report)) if report.all_moved() => {
+                Some(self.fail_back(&controller, report).await)
+            }
+            _ => None,
+        };
+
+        Ok(assemble(Assembly {
+            config: &self.config,
+            options: self.options,
+            lost: self.lost,
+            started_at,
+            detected_after_ms,
+            evacuation: evacuation.as_ref(),
+            affected: &affected,
+            steps: &steps,
+            logs: &logs,
+            failback,
+            timeline,
+        }))
+    }
+
+    /// Every workload with a public name, checked the way its health check says.
+    fn probe_targets(&self) -> Vec<ProbeTarget> {
+        self.config
+            .workloads
+            .iter()
+            .filter_map(|w| {
+                Some(ProbeTarget {
+                    workload: w.name.clone(),
+                    public_name: w.public_name.clone()?,
+                    check: w.health.clone().unwrap_or(HealthCheck::Tcp),
+                })
+            })
+            .collect()
+    }
+
+    fn show_progress(
+        &self,
+        mut events: broadcast::Receiver<ExecEvent>,
+        ms: impl Fn(Instant) -> u64 + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let progress = self.progress.clone();
+        tokio::spawn(async move {
+            while let Ok(e) = events.recv().await {
+                if matches!(e.status, Status::Started) && e.attempt == 1 {
+                    continue;
+                }
+                let detail = e.detail.map(|d| format!(": {d}")).unwrap_or_default();
+                progress(format!(
+                    "[{:>7}] {} {:?} on {} {:?}{detail}",
+                    fmt_ms(ms(e.at)),
+                    e.workload,
+                    e.step,
+                    e.target,
+                    e.status
+                ));
+            }
+        })
+    }
+
+    /// Live drills end where they started: the fault is lifted and every moved workload
+    /// goes back, through the same executor (a fence on the providers it moved to).
+    async fn fail_back(&self, controller: &Controller, evacuation: &Report) -> String {
+        for switch in self.switches.values() {
+            switch.clear();
+        }
+        let targets: BTreeSet<&str> = evacuation
+            .moves
+            .iter()
+            .filter_map(|m| match &m.outcome {
+                Outcome::Moved { to, .. } => Some(to.as_str()),
+                _ => None,
+            })
+            .collect();
+        let departures = targets
+            .iter()
+            .map(|t| Departure {
+                provider: (*t).to_owned(),
+                reason: "drill failback".into(),
+                deadline: None,
+                cause: Cause::Fenced { by: "drill failback".into() },
+            })
+            .collect();
+        (self.progress)("failing back".into());
+        match controller.act(&Decision { departures, ..Decision::default() }).await {
+            Ok(Some(report)) if report.all_moved() => format!("ok: {} workloads moved back", report.moves.len()),
+            Ok(Some(report)) => format!("incomplete: {}", failures(&report)),
+            Ok(None) => "nothing to move back".into(),
+            Err(e) => format!("failed: {e:#}"),
+        }
+    }
+}
+
+/// When each workload's copy became healthy and was cut over, from the executor's events.
+#[derive(Debug, Default)]
+struct StepTimes {
+    healthy: BTreeMap<String, u64>,
+    cut_over: BTreeMap<String, u64>,
+}
+
+impl StepTimes {
+    fn note(&mut self, e: &ExecEvent, ms: &impl Fn(Instant) -> u64, timeline: &mut Vec<TimelineEvent>) {
+        if e.status != Status::Done {
+            return;
+        }
+        let at = ms(e.at);
+        let slot = match e.step {
+            Step::WaitHealthy => &mut self.healthy,
+            Step::Cutover => &mut self.cut_over,
+            _ => return,
+        };
+        slot.entry(e.workload.clone()).or_insert(at);
+        timeline.push(TimelineEvent {
+            at_ms: at,
+            workload: Some(e.workload.clone()),
+            what: format!("{:?} done on {}", e.step, e.target),
+        });
+    }
+}
+
+struct Assembly<'a> {
+    config: &'a Config,
+    options: &'a DrillOptions,
+    lost: &'a [String],
+    started_at: Timestamp,
+    detected_after_ms: Option<u64>,
+    evacuation: Option<&'a Report>,
+    affected: &'a BTreeSet<String>,
+    steps: &'a StepTimes,
+    logs: &'a [(String, prober::ProbeLog)],
+    failback: Option<String>,
+    timeline: Vec<TimelineEvent>,
+}
+
+/// Puts the measurements together and judges them against each workload's objective.
+fn assemble(a: Assembly<'_>) -> DrillReport {
+    let shadow = a.options.mode == DrillMode::Shadow;
+    let mut workloads = Vec::new();
+    let mut stranded = Vec::new();
+    for name in a.affected {
+        let Some(w) = a.config.workload(name) else { continue };
+        let moved = a.evacuation.and_then(|r| r.moves.iter().find(|m| &m.workload == name));
+        if let Some(s) = a.evacuation.and_then(|r| r.stranded.iter().find(|s| &s.workload == name)) {
+            stranded.push(StrandedOutcome { name: name.clone(), reason: s.reason.clone() });
+            continue;
+        }
+        let log = a.logs.iter().find(|(n, _)| n == name).map(|(_, l)| l);
+        let outages = log.map(|l| prober::outages(&l.samples, 0)).unwrap_or_default();
+        let ttl_ms = log.and_then(|l| l.ttl).map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+        let healthy_after_ms = a.steps.healthy.get(name).copied();
+        let rto_ms = if shadow {
+            None
+        } else {
+            a.steps.cut_over.get(name).map(|at| at + ttl_ms.unwrap_or(0))
+        };
+        let to = moved.and_then(|m| match &m.outcome {
+            Outcome::Moved { to, .. } => Some(to.clone()),
+            Outcome::Verified { on } => Some(on.clone()),
+            _ => None,
+        });
+        let objective = w.rto.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let measured = if shadow { healthy_after_ms } else { rto_ms };
+        let problem = match (&to, measured, objective) {
+            (None, _, _) => Some(match moved.map(|m| &m.outcome) {
+                Some(Outcome::Stranded { reason }) => format!("not moved: {reason}"),
+                Some(other) => format!("not moved: {other:?}"),
+                None => "not moved: the evacuation did not reach it".into(),
+            }),
+            (Some(_), None, _) => Some(if shadow { "never healthy" } else { "never cut over" }.into()),
+            (Some(_), Some(m), Some(o)) if m > o => Some(format!("took {} > objective {}", fmt_ms(m), fmt_ms(o))),
+            _ => None,
+        };
+        workloads.push(WorkloadOutcome {
+            name: name.clone(),
+            from: moved.and_then(|m| m.from.clone()),
+            to,
+            healthy: healthy_after_ms.is_some(),
+            healthy_after_ms,
+            rto_ms,
+            downtime_ms: log.map(|_| prober::downtime_ms(&outages)),
+            outages,
+            rto_objective_ms: objective,
+            dns_ttl_ms: ttl_ms,
+            met: problem.is_none(),
+            problem,
+        });
+    }
+    let objectives_met = a.detected_after_ms.is_some() || a.affected.is_empty();
+    let objectives_met = objectives_met
+        && stranded.is_empty()
+        && workloads.iter().all(|w| w.met)
+        && a.failback.as_deref().is_none_or(|f| f.starts_with("ok") || f.starts_with("nothing"));
+    let mut timeline = a.timeline;
+    timeline.sort_by_key(|e| e.at_ms);
+    DrillReport {
+        scenario: a.options.scenario.as_str().to_owned(),
+        mode: match a.options.mode {
+            DrillMode::Live => "live",
+            DrillMode::Shadow => "shadow",
+        }
+        .to_owned(),
+        lost: a.options.lose.clone(),
+        lost_providers: a.lost.to_vec(),
+        started_at: a.started_at.to_string(),
+        detected_after_ms: a.detected_after_ms,
+        objectives_met,
+        workloads,
+        stranded,
+        failback: a.failback,
+        timeline,
+    }
+}
+
+/// Retires every copy the drill's providers hold and forgets the drill's placements.
+/// Repeated a few times: a move interrupted mid-deploy may still land a copy.
+async fn clean_up(providers: &BTreeMap<String, Arc<dyn Provider>>, store: &Store, progress: &Progress) {
+    for pass in 0..3 {
+        let mut found = 0;
+        for (name, provider) in providers {
+            let Ok(Ok(copies)) = tokio::time::timeout(Duration::from_secs(10), provider.list_managed()).await else {
+                continue;
+            };
+            for copy in copies {
+                found += 1;
+                if let Err(e) = provider.retire(&copy).await {
+                    progress(format!("cleanup: could not retire {} on {name}: {e}", copy.workload));
+                }
+            }
+        }
+        if found == 0 {
+            break;
+        }
+        if pass == 0 {
+            progress(format!("cleanup: retired {found} copies"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if let Ok(placements) = store.placements() {
+        for workload in placements.keys() {
+            let _ = store.remove_placement(workload);
+        }
+    }
+}
+
+fn failures(report: &Report) -> String {
+    let mut parts: Vec<String> = report
+        .moves
+        .iter()
+        .filter(|m| !matches!(m.outcome, Outcome::Moved { .. } | Outcome::Verified { .. }))
+        .map(|m| format!("{}: {:?}", m.workload, m.outcome))
+        .collect();
+    parts.extend(report.stranded.iter().map(|s| format!("{}: stranded ({})", s.workload, s.reason)));
+    parts.join("; ")
+}
+
+fn departed(decision: &Decision) -> String {
+    decision.departures.iter().map(|d| d.provider.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn fmt_ms(ms: u64) -> String {
+    if ms >= 10_000 { format!("{:.1}s", ms as f64 / 1000.0) } else { format!("{ms}ms") }
+}
