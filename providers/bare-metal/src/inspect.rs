@@ -56,12 +56,12 @@ pub(crate) async fn inspect(
             }
         })
         .collect();
-    if healthy.len() == copies.len() {
-        if let Some(first) = healthy.first() {
-            return Ok(DeploymentState::Healthy {
-                endpoint: (*first).clone(),
-            });
-        }
+    if healthy.len() == copies.len()
+        && let Some(first) = healthy.first()
+    {
+        return Ok(DeploymentState::Healthy {
+            endpoint: (*first).clone(),
+        });
     }
     let endpoint = copies.iter().find_map(|c| match c {
         Copy::Running(e) => e.clone(),

@@ -36,13 +36,13 @@ pub(crate) async fn survey_host(p: &BareMetalProvider, host: &Host, op: Op) -> S
     if let Some(bmc) = &host.bmc {
         // The service root needs no login: a failure here means the BMC itself is not
         // reachable, which a probe reports apart from a refused login.
-        if op == Op::Probe {
-            if let Err(e) = bmc.service_root(op).await {
-                return Survey {
-                    status: HostStatus::Down(e),
-                    critical,
-                };
-            }
+        if op == Op::Probe
+            && let Err(e) = bmc.service_root(op).await
+        {
+            return Survey {
+                status: HostStatus::Down(e),
+                critical,
+            };
         }
         match bmc.system(op).await {
             Err(e) => {
@@ -207,10 +207,10 @@ pub(crate) async fn list_managed(
             }
         }
     }
-    if answered == 0 {
-        if let Some(e) = worst(errors) {
-            return Err(e);
-        }
+    if answered == 0
+        && let Some(e) = worst(errors)
+    {
+        return Err(e);
     }
     Ok(groups
         .values()

@@ -26,6 +26,7 @@ async fn a_powered_off_host_is_powered_on_to_deploy_and_off_again_after_retire()
     // deploy powered the host on and waited for it before starting the workload.
     assert_eq!(emulator.power_state().await?, "On");
     let waits = p.power_on_waits();
+    eprintln!("power-on waits: {waits:?}");
     assert_eq!(waits.len(), 1);
     assert_eq!(waits[0].host, "standby-1");
     assert_eq!(waits[0].workload, "api");
