@@ -7,7 +7,10 @@
 //!   and async: no `ssh` binary is needed where lifeboat runs (a slim container image
 //!   works), and login and host-key outcomes come back as typed values, so a rejected
 //!   key or an unknown host key is classified from a value, not by parsing the text an
-//!   `ssh` client prints. Host keys are checked against an OpenSSH `known_hosts` file;
+//!   `ssh` client prints. (The `openssh` crate, which drives the system OpenSSH client
+//!   over a multiplexed master connection, was the alternative: it would bring
+//!   `~/.ssh/config` for free, but needs the binary and reports failures as text.)
+//!   Host keys are checked against an OpenSSH `known_hosts` file;
 //!   an unknown key is refused unless `trust_on_first_use` is set for that host.
 //! - `redfish.rs`: typed `ServiceRoot`/`ComputerSystem` reads and the
 //!   `ComputerSystem.Reset` action over reqwest (rustls), basic auth from an environment
