@@ -160,7 +160,12 @@ async fn power_on(
         host: &host.config.name,
     };
     tracing::info!(provider = %p.name, host = %host.config.name, "powering on a standby host through Redfish");
-    bmc.reset(Op::Deploy, ResetType::On).await?;
+    let _only_one = host.power_lock.lock().await;
+    // Another deploy may have powered it on while this one waited for the lock; some
+    // BMCs refuse `On` for a system that is on already.
+    if bmc.system(Op::Deploy).await?.power_state != Some(PowerState::On) {
+        bmc.reset(Op::Deploy, ResetType::On).await?;
+    }
     bmc.wait_for(Op::Deploy, PowerState::On, p.timeouts.power_on)
         .await?;
     let powered = started.elapsed();

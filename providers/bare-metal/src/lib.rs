@@ -87,6 +87,9 @@ struct Host {
     address: String,
     /// The remote state folder, `~/`-relative or absolute.
     state_dir: String,
+    /// Held while powering this host on, so concurrent deploys that both chose this
+    /// standby host send one `On` between them.
+    power_lock: tokio::sync::Mutex<()>,
 }
 
 /// Power-on bookkeeping shared by concurrent calls.
@@ -136,6 +139,7 @@ impl BareMetalProvider {
             hosts.push(Host {
                 address: h.address.clone().unwrap_or_else(|| ssh.host.clone()),
                 state_dir: h.state_dir.clone().unwrap_or_else(|| "~/.lifeboat".into()),
+                power_lock: tokio::sync::Mutex::new(()),
                 ssh,
                 bmc,
                 config: h.clone(),

@@ -217,3 +217,35 @@ pub(crate) async fn list_managed(
         .map(|(l, hosts)| reference(l, hosts))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_room_adds_up_until_one_host_is_unbounded() {
+        let mut total = Some(0);
+        add_free(&mut total, Some(4), 1);
+        add_free(&mut total, Some(2), 5);
+        assert_eq!(total, Some(3), "an over-full host adds nothing");
+        add_free(&mut total, None, 0);
+        assert_eq!(total, None);
+        add_free(&mut total, Some(4), 0);
+        assert_eq!(total, None, "unbounded stays unbounded");
+    }
+
+    #[test]
+    fn the_worst_failure_is_the_one_reported() {
+        let errors = [
+            ErrorClass::Timeout,
+            ErrorClass::CredentialsRejected,
+            ErrorClass::Unavailable,
+        ]
+        .map(|c| ProviderError::new(c, Op::Probe, "x"));
+        assert_eq!(
+            worst(errors).map(|e| e.class),
+            Some(ErrorClass::CredentialsRejected)
+        );
+        assert!(worst(Vec::new()).is_none());
+    }
+}

@@ -11,7 +11,8 @@ use lifeboat_provider_bare_metal::{BareMetalProvider, Standby};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_powered_off_host_is_powered_on_to_deploy_and_off_again_after_retire() -> Result<()> {
     let emulator = Emulator::start("Off")?;
-    let host = SshHost::start()?;
+    // The host is off: its sshd comes up only once lifeboat has powered it on.
+    let mut host = SshHost::prepare()?;
     let mut h = host.host_config("standby-1");
     h.bmc = Some(emulator.bmc_config());
     let p = BareMetalProvider::new("own-hardware", config(vec![h], Standby::PowerOff))?;
@@ -22,7 +23,34 @@ async fn a_powered_off_host_is_powered_on_to_deploy_and_off_again_after_retire()
     assert_eq!(emulator.power_state().await?, "Off");
 
     let port = lifeboat_testkit::free_port();
-    let dep = p.deploy(&http_workload("api", port, 1)).await?;
+    let p = std::sync::Arc::new(p);
+    let deploying = tokio::spawn({
+        let p = p.clone();
+        async move { p.deploy(&http_workload("api", port, 1)).await }
+    });
+    // While deploy waits for the hardware, inspect says so.
+    let expected = lifeboat_provider::DeploymentRef {
+        workload: "api".into(),
+        generation: lifeboat_provider::Generation(1),
+        handle: "standby-1".into(),
+        endpoint: None,
+    };
+    let pending = loop {
+        // Before the power-on starts, inspect cannot reach the host: fine here.
+        if let Ok(DeploymentState::Pending { detail }) = p.inspect(&expected).await {
+            break detail;
+        }
+        assert!(
+            !deploying.is_finished(),
+            "deploy ended before the host booted: {:?}",
+            deploying.await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(pending.contains("powering on host standby-1"), "{pending}");
+    // The host "boots": deploy, which waits for SSH, goes on.
+    host.launch()?;
+    let dep = deploying.await??;
     // deploy powered the host on and waited for it before starting the workload.
     assert_eq!(emulator.power_state().await?, "On");
     let waits = p.power_on_waits();
@@ -32,7 +60,7 @@ async fn a_powered_off_host_is_powered_on_to_deploy_and_off_again_after_retire()
     assert_eq!(waits[0].workload, "api");
     assert!(p.power_on_wait(&dep).is_some());
     assert!(host.state_dir.join(".powered-on-by-lifeboat").exists());
-    wait_healthy(&p, &dep).await?;
+    wait_healthy(p.as_ref(), &dep).await?;
 
     // A second deploy of the same copy finds it: no second power-on, no second process.
     assert_eq!(p.deploy(&http_workload("api", port, 1)).await?, dep);
@@ -69,7 +97,7 @@ async fn hosts_lifeboat_did_not_power_on_stay_on_after_retire() -> Result<()> {
 async fn a_wrong_bmc_password_is_credentials_rejected() -> Result<()> {
     let emulator = Emulator::start("Off")?;
     let host = SshHost::start()?;
-    let wrong = host.peer.path().join("wrong-password");
+    let wrong = host.files.path().join("wrong-password");
     std::fs::write(&wrong, "not-the-password\n")?;
     let mut bmc = emulator.bmc_config();
     bmc.credentials.password_file = Some(wrong);

@@ -129,7 +129,7 @@ async fn replicas_spread_over_hosts_and_probe_reports_free_room() -> Result<()> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_ssh_key_is_credentials_rejected() -> Result<()> {
     let host = SshHost::start()?;
-    let other = host.peer.path().join("stranger");
+    let other = host.files.path().join("stranger");
     keygen(&other)?;
     let mut h = host.host_config("node-a");
     h.key_file = Some(other);
@@ -149,7 +149,7 @@ async fn a_rejected_ssh_key_is_credentials_rejected() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_host_key_is_refused_unless_trusted_on_first_use() -> Result<()> {
     let host = SshHost::start()?;
-    let empty = host.peer.path().join("empty_known_hosts");
+    let empty = host.files.path().join("empty_known_hosts");
     std::fs::write(&empty, "")?;
     let mut h = host.host_config("node-a");
     h.host_key.known_hosts = empty.clone();
@@ -170,7 +170,7 @@ async fn an_unknown_host_key_is_refused_unless_trusted_on_first_use() -> Result<
     strict.probe().await?;
 
     // A different key for the same host is refused even with trust-on-first-use.
-    let impostor = host.peer.path().join("impostor");
+    let impostor = host.files.path().join("impostor");
     keygen(&impostor)?;
     let impostor_pub = std::fs::read_to_string(impostor.with_extension("pub"))?;
     let mut fields = impostor_pub.split_whitespace();

@@ -42,9 +42,13 @@ pub fn keygen(path: &Path) -> Result<()> {
         .arg(path))
 }
 
-/// An sshd that lets the current user in with [`SshHost::client_key`] only.
+/// An sshd that lets the current user in with [`SshHost::client_key`] only. It can be
+/// prepared without running (a host still booting) and launched later.
 pub struct SshHost {
-    pub peer: Peer,
+    /// The running sshd, once launched.
+    pub peer: Option<Peer>,
+    /// Keys, config, known_hosts and the state folder; outlives restarts of sshd.
+    pub files: tempfile::TempDir,
     pub port: u16,
     /// The private key the test logs in with.
     pub client_key: PathBuf,
@@ -55,9 +59,30 @@ pub struct SshHost {
 }
 
 impl SshHost {
+    /// Prepares and launches an sshd.
     pub fn start() -> Result<SshHost> {
+        let mut host = SshHost::prepare()?;
+        host.launch()?;
+        Ok(host)
+    }
+
+    /// Starts sshd and waits until it accepts connections.
+    pub fn launch(&mut self) -> Result<()> {
         let sshd = system_bin("/usr/sbin/sshd", "openssh-server")?;
         std::fs::create_dir_all("/run/sshd").context("sshd needs /run/sshd")?;
+        let mut cmd = Command::new(sshd);
+        cmd.arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(self.files.path().join("sshd_config"));
+        let mut peer = Peer::start("sshd", Peer::prepare_dir()?, cmd)?;
+        peer.wait_for_tcp(SocketAddr::from(([127, 0, 0, 1], self.port)), PATIENCE)?;
+        self.peer = Some(peer);
+        Ok(())
+    }
+
+    /// Writes keys and config for an sshd on a fresh port, without starting it.
+    pub fn prepare() -> Result<SshHost> {
         let dir = Peer::prepare_dir()?;
         let d = dir.path().to_path_buf();
         keygen(&d.join("host_ed25519"))?;
@@ -84,16 +109,13 @@ impl SshHost {
             format!("[127.0.0.1]:{port} {algo} {key}\n"),
         )?;
         std::fs::create_dir_all(d.join("state"))?;
-        let mut cmd = Command::new(sshd);
-        cmd.arg("-D").arg("-e").arg("-f").arg(d.join("sshd_config"));
-        let mut peer = Peer::start("sshd", dir, cmd)?;
-        peer.wait_for_tcp(SocketAddr::from(([127, 0, 0, 1], port)), PATIENCE)?;
         Ok(SshHost {
             port,
             client_key: d.join("client"),
             known_hosts: d.join("known_hosts"),
             state_dir: d.join("state"),
-            peer,
+            peer: None,
+            files: dir,
         })
     }
 
