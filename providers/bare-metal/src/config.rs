@@ -101,10 +101,14 @@ pub enum Runtime {
     #[default]
     Process,
     /// A transient systemd unit (`systemd-run --unit lifeboat-...`). Runs commands only.
+    /// As root it is a system unit; otherwise a user unit, which needs
+    /// `loginctl enable-linger USER` on the host to outlive the SSH session.
     Systemd,
-    /// A podman container from the workload's image, on the host network.
+    /// A podman container from the workload's image. Host networking, so the workload
+    /// listens on `$PORT` of the host itself, as with the other runtimes.
     Podman,
-    /// A docker container from the workload's image, on the host network.
+    /// A docker container from the workload's image, host networking like `podman`.
+    /// The login user must be allowed to use the docker socket.
     Docker,
 }
 

@@ -26,6 +26,8 @@
 //! A [`DeploymentRef`] handle is the comma-separated list of the host names that run a
 //! copy; the copy's name follows from the workload and generation.
 
+#![deny(missing_docs)]
+
 pub mod config;
 
 mod classify;
