@@ -152,3 +152,27 @@ async fn an_untrusted_bmc_certificate_is_refused_unless_insecure_is_explicit() -
     ));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bmc_that_never_answers_is_a_timeout_and_one_that_refuses_is_unavailable() -> Result<()> {
+    let emulator = Emulator::start("Off")?;
+    let host = SshHost::start()?;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let mut bmc = emulator.bmc_config();
+    bmc.url = format!("https://{}", silent.local_addr()?);
+    let mut h = host.host_config("standby-1");
+    h.bmc = Some(bmc.clone());
+    let mut c = config(vec![h.clone()], Standby::Keep);
+    c.timeouts.connect = std::time::Duration::from_secs(1);
+    let p = BareMetalProvider::new("own-hardware", c.clone())?;
+    let e = p.probe().await.expect_err("the BMC never answers");
+    assert_eq!(e.class, ErrorClass::Timeout, "{e}");
+
+    drop(silent);
+    bmc.url = format!("https://127.0.0.1:{}", lifeboat_testkit::free_port());
+    c.hosts[0].bmc = Some(bmc);
+    let p = BareMetalProvider::new("own-hardware", c)?;
+    let e = p.probe().await.expect_err("nothing listens");
+    assert_eq!(e.class, ErrorClass::Unavailable, "{e}");
+    Ok(())
+}

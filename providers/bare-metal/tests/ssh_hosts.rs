@@ -197,3 +197,19 @@ async fn a_host_that_refuses_connections_is_unavailable() -> Result<()> {
     assert_eq!(e.class, ErrorClass::Unavailable, "{e}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_never_answers_is_a_timeout() -> Result<()> {
+    let host = SshHost::start()?;
+    // The kernel completes the TCP handshake for the backlog, but nothing ever speaks.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let mut h = host.host_config("node-a");
+    h.ssh = silent.local_addr()?.to_string();
+    let mut c = config(vec![h], Standby::Keep);
+    c.timeouts.connect = std::time::Duration::from_secs(1);
+    let p = BareMetalProvider::new("rack", c)?;
+    let e = p.probe().await.expect_err("no SSH banner");
+    assert_eq!(e.class, ErrorClass::Timeout, "{e}");
+    assert_eq!(e.code.as_deref(), Some("ssh-timeout"));
+    Ok(())
+}
