@@ -80,6 +80,9 @@ pub enum AdapterConfig {
     Local(lifeboat_provider_local::LocalConfig),
     /// The in-memory simulator.
     Sim(lifeboat_provider_sim::SimConfig),
+    /// Own servers over SSH, cold standby through Redfish.
+    #[cfg(feature = "bare-metal")]
+    BareMetal(lifeboat_provider_bare_metal::BareMetalConfig),
 }
 
 impl AdapterConfig {
@@ -88,6 +91,8 @@ impl AdapterConfig {
         match self {
             AdapterConfig::Local(_) => "local",
             AdapterConfig::Sim(_) => "sim",
+            #[cfg(feature = "bare-metal")]
+            AdapterConfig::BareMetal(_) => "bare-metal",
         }
     }
 }

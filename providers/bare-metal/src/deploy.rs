@@ -1,0 +1,201 @@
+//! `deploy`: find earlier copies and room, wake cold-standby hosts, start the copies.
+
+use std::time::Duration;
+
+use lifeboat_provider::{
+    DeployRequest, DeploymentRef, ErrorClass, Op, ProviderError, Resources, labels,
+};
+use tokio::time::Instant;
+
+use crate::placement::{self, HostView};
+use crate::probe::{self, HostStatus};
+use crate::redfish::{PowerState, ResetType};
+use crate::runtime::{self, Listed};
+use crate::{BareMetalProvider, Host, PowerOnWait};
+
+pub(crate) async fn deploy(
+    p: &BareMetalProvider,
+    req: &DeployRequest,
+) -> Result<DeploymentRef, ProviderError> {
+    let spec = &req.workload;
+    let invalid = |m: String| ProviderError::new(ErrorClass::InvalidRequest, Op::Deploy, m);
+    if !runtime::valid_workload_name(&spec.name) {
+        return Err(invalid(format!(
+            "workload name {:?} must be a DNS label (a-z, 0-9, '-')",
+            spec.name
+        )));
+    }
+    if spec.replicas == 0 {
+        return Err(invalid(format!(
+            "workload {} asks for 0 replicas",
+            spec.name
+        )));
+    }
+    let surveys = probe::survey(p, Op::Deploy).await;
+
+    // Hosts that already hold this copy keep it: that is what makes deploy idempotent.
+    let mut existing = Vec::new();
+    let mut views = Vec::new();
+    let mut errors = Vec::new();
+    for (i, s) in surveys.into_iter().enumerate() {
+        match s.status {
+            HostStatus::Up(listing)
+                if listing
+                    .iter()
+                    .any(|l| l.workload == spec.name && l.generation == req.generation) =>
+            {
+                existing.push(i)
+            }
+            HostStatus::Up(listing) => views.push((i, view(&p.hosts[i], false, &listing))),
+            HostStatus::Off => views.push((i, view(&p.hosts[i], true, &[]))),
+            HostStatus::Down(e) => errors.push(e),
+        }
+    }
+    let missing = (spec.replicas as usize).saturating_sub(existing.len());
+    let only_views: Vec<HostView> = views.iter().map(|(_, v)| *v).collect();
+    let Some(picked) = placement::choose(&only_views, spec.resources, missing) else {
+        // No room: if hosts were unreachable, that is the better explanation.
+        return Err(probe::worst(errors).unwrap_or_else(|| {
+            ProviderError::new(
+                ErrorClass::CapacityExhausted,
+                Op::Deploy,
+                format!(
+                    "provider {}: fewer than {missing} hosts have room for another copy of {}",
+                    p.name, spec.name
+                ),
+            )
+        }));
+    };
+    let mut chosen: Vec<(usize, bool)> = existing.iter().map(|&i| (i, false)).collect();
+    chosen.extend(picked.iter().map(|&k| (views[k].0, views[k].1.powered_off)));
+    chosen.sort_unstable();
+
+    let mut env = spec.env.clone();
+    env.insert(labels::GENERATION_ENV.into(), req.generation.to_string());
+    if let Some(port) = spec.port {
+        env.insert("PORT".into(), port.to_string());
+    }
+    for &(i, off) in &chosen {
+        let host = &p.hosts[i];
+        if off {
+            power_on(p, host, req).await?;
+        }
+        let start = runtime::Start {
+            workload: &spec.name,
+            generation: req.generation,
+            run: &spec.run,
+            env: env.clone(),
+            resources: spec.resources,
+            port: spec.port,
+            health: spec.health.as_ref(),
+        };
+        let script = runtime::start_script(host.config.runtime, &host.state_dir, &start)
+            .map_err(|m| invalid(format!("host {}: {m}", host.config.name)))?;
+        let out = p
+            .run_ok(host, Op::Deploy, &script, p.script_limit())
+            .await?;
+        tracing::info!(provider = %p.name, host = %host.config.name, workload = %spec.name,
+            generation = %req.generation, outcome = out.trim(), "deployed a copy");
+    }
+    let hosts: Vec<&Host> = chosen.iter().map(|&(i, _)| &p.hosts[i]).collect();
+    let listed = Listed {
+        workload: spec.name.clone(),
+        generation: req.generation,
+        resources: spec.resources,
+        port: spec.port,
+        health: spec.health.clone(),
+        running: true,
+    };
+    Ok(probe::reference(&listed, &hosts))
+}
+
+fn view(host: &Host, powered_off: bool, listing: &[Listed]) -> HostView {
+    HostView {
+        powered_off,
+        capacity: host.config.capacity,
+        copies: listing.len() as u64,
+        used: Resources {
+            cpu_millis: listing.iter().map(|l| l.resources.cpu_millis).sum(),
+            memory_mib: listing.iter().map(|l| l.resources.memory_mib).sum(),
+        },
+    }
+}
+
+/// Removes a host from the "powering on" book however the power-on ends (including the
+/// caller dropping the future).
+struct Powering<'a> {
+    p: &'a BareMetalProvider,
+    host: &'a str,
+}
+
+impl Drop for Powering<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut book) = self.p.power.lock() {
+            book.powering.remove(self.host);
+        }
+    }
+}
+
+/// Powers a cold-standby host on, waits for `PowerState: On` and then for SSH, and
+/// leaves the power-on marker on the host (so `standby: power-off` knows it may power
+/// it off again).
+async fn power_on(
+    p: &BareMetalProvider,
+    host: &Host,
+    req: &DeployRequest,
+) -> Result<(), ProviderError> {
+    let Some(bmc) = &host.bmc else {
+        return Err(ProviderError::new(
+            ErrorClass::Internal,
+            Op::Deploy,
+            format!("host {} is off and has no BMC", host.config.name),
+        ));
+    };
+    let started = Instant::now();
+    if let Ok(mut book) = p.power.lock() {
+        book.powering.insert(host.config.name.clone(), started);
+    }
+    let _book = Powering {
+        p,
+        host: &host.config.name,
+    };
+    tracing::info!(provider = %p.name, host = %host.config.name, "powering on a standby host through Redfish");
+    let _only_one = host.power_lock.lock().await;
+    // Another deploy may have powered it on while this one waited for the lock; some
+    // BMCs refuse `On` for a system that is on already.
+    if bmc.system(Op::Deploy).await?.power_state != Some(PowerState::On) {
+        bmc.reset(Op::Deploy, ResetType::On).await?;
+    }
+    bmc.wait_for(Op::Deploy, PowerState::On, p.timeouts.power_on)
+        .await?;
+    let powered = started.elapsed();
+
+    // The OS boots after the power comes on: SSH refuses or times out until it is up.
+    let deadline = Instant::now() + p.timeouts.ssh_ready;
+    let mut pause = Duration::from_millis(200);
+    let script = runtime::mark_powered_on_script(&host.state_dir);
+    loop {
+        match p.run_ok(host, Op::Deploy, &script, p.script_limit()).await {
+            Ok(_) => break,
+            Err(e) if e.class.is_unreachable() && Instant::now() + pause < deadline => {
+                tracing::debug!(host = %host.config.name, error = %e, "waiting for SSH after power-on");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let wait = PowerOnWait {
+        host: host.config.name.clone(),
+        workload: req.workload.name.clone(),
+        generation: req.generation,
+        power_state: powered,
+        ssh_ready: started.elapsed() - powered,
+    };
+    tracing::info!(provider = %p.name, host = %host.config.name, power_state = ?wait.power_state,
+        ssh_ready = ?wait.ssh_ready, "standby host is up");
+    if let Ok(mut book) = p.power.lock() {
+        book.waits.push(wait);
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! `inspect` (runtime state + health check) and `retire` (stop, remove, power standby
+//! hosts back off).
+
+use lifeboat_provider::{
+    DeploymentRef, DeploymentState, Endpoint, ErrorClass, HealthCheck, Op, ProviderError,
+};
+use tokio::time::Instant;
+
+use crate::config::Standby;
+use crate::redfish::{PowerState, ResetType};
+use crate::runtime;
+use crate::{BareMetalProvider, Host};
+
+/// The state of one host's copy.
+enum Copy {
+    Pending(String),
+    Gone,
+    Failed(String),
+    Running(Option<Endpoint>),
+    Healthy(Endpoint),
+}
+
+pub(crate) async fn inspect(
+    p: &BareMetalProvider,
+    dep: &DeploymentRef,
+) -> Result<DeploymentState, ProviderError> {
+    let hosts = p.hosts_of(Op::Inspect, dep)?;
+    let mut copies = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        copies.push(inspect_copy(p, host, dep).await?);
+    }
+    // The deployment is as good as its worst copy; it is gone only when all are.
+    if copies.iter().all(|c| matches!(c, Copy::Gone)) {
+        return Ok(DeploymentState::Gone);
+    }
+    if let Some(reason) = copies.iter().find_map(|c| match c {
+        Copy::Failed(r) => Some(r.clone()),
+        Copy::Gone => Some("a copy has disappeared".to_owned()),
+        _ => None,
+    }) {
+        return Ok(DeploymentState::Failed { reason });
+    }
+    if let Some(detail) = copies.iter().find_map(|c| match c {
+        Copy::Pending(d) => Some(d.clone()),
+        _ => None,
+    }) {
+        return Ok(DeploymentState::Pending { detail });
+    }
+    let healthy: Vec<&Endpoint> = copies
+        .iter()
+        .filter_map(|c| {
+            if let Copy::Healthy(e) = c {
+                Some(e)
+            } else {
+                None
+            }
+        })
+        .collect();
+    if healthy.len() == copies.len()
+        && let Some(first) = healthy.first()
+    {
+        return Ok(DeploymentState::Healthy {
+            endpoint: (*first).clone(),
+        });
+    }
+    let endpoint = copies.iter().find_map(|c| match c {
+        Copy::Running(e) => e.clone(),
+        Copy::Healthy(e) => Some(e.clone()),
+        _ => None,
+    });
+    Ok(DeploymentState::Running { endpoint })
+}
+
+async fn inspect_copy(
+    p: &BareMetalProvider,
+    host: &Host,
+    dep: &DeploymentRef,
+) -> Result<Copy, ProviderError> {
+    let powering = p
+        .power
+        .lock()
+        .ok()
+        .and_then(|b| b.powering.get(&host.config.name).copied());
+    if let Some(since) = powering {
+        return Ok(Copy::Pending(format!(
+            "powering on host {} through Redfish ({:.1}s so far)",
+            host.config.name,
+            since.elapsed().as_secs_f64()
+        )));
+    }
+    let script = runtime::list_script(host.config.runtime, &host.state_dir);
+    let out = p
+        .run_ok(host, Op::Inspect, &script, p.script_limit())
+        .await?;
+    let Some(copy) = runtime::parse_list(&out)
+        .into_iter()
+        .find(|l| l.workload == dep.workload && l.generation == dep.generation)
+    else {
+        return Ok(Copy::Gone);
+    };
+    if !copy.running {
+        return Ok(Copy::Failed(format!(
+            "the copy on host {} is not running ({} runtime; see its log under {}/{})",
+            host.config.name,
+            host.config.runtime.as_str(),
+            host.state_dir,
+            runtime::dir_name(&dep.workload, dep.generation)
+        )));
+    }
+    let Some(port) = copy.port else {
+        // Nothing to check against: running is all we can know.
+        return Ok(Copy::Running(None));
+    };
+    let endpoint = Endpoint {
+        host: host.address.clone(),
+        port,
+    };
+    Ok(match &copy.health {
+        Some(check) if healthy(p, &endpoint, check).await => Copy::Healthy(endpoint),
+        Some(_) => Copy::Running(Some(endpoint)),
+        None => Copy::Running(Some(endpoint)),
+    })
+}
+
+/// Runs the workload's health check once. Any failure just means "not healthy yet".
+async fn healthy(p: &BareMetalProvider, endpoint: &Endpoint, check: &HealthCheck) -> bool {
+    match check {
+        HealthCheck::Tcp => {
+            let addr = endpoint.to_string();
+            matches!(
+                tokio::time::timeout(p.timeouts.connect, tokio::net::TcpStream::connect(addr))
+                    .await,
+                Ok(Ok(_))
+            )
+        }
+        HealthCheck::Http { path } => {
+            let url = format!("http://{endpoint}{path}");
+            matches!(p.health_http.get(&url).send().await, Ok(r) if r.status().is_success())
+        }
+    }
+}
+
+pub(crate) async fn retire(
+    p: &BareMetalProvider,
+    dep: &DeploymentRef,
+) -> Result<(), ProviderError> {
+    let hosts = p.hosts_of(Op::Retire, dep)?;
+    let release = p.standby == Standby::PowerOff;
+    for host in hosts {
+        let script = runtime::stop_script(
+            host.config.runtime,
+            &host.state_dir,
+            &dep.workload,
+            dep.generation,
+            release && host.bmc.is_some(),
+        );
+        let out = match p.run_ok(host, Op::Retire, &script, p.script_limit()).await {
+            Ok(out) => out,
+            Err(e) if e.class.is_unreachable() && is_off(host).await => {
+                // A host that is off runs nothing: the copy is gone already.
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if out.lines().any(|l| l.trim() == "release") {
+            power_off(p, host).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn is_off(host: &Host) -> bool {
+    match &host.bmc {
+        Some(bmc) => {
+            matches!(bmc.system(Op::Retire).await, Ok(s) if s.power_state == Some(PowerState::Off))
+        }
+        None => false,
+    }
+}
+
+/// Powers an emptied standby host off: a graceful shutdown first, `ForceOff` when the
+/// OS does not finish within `timeouts.power_off`.
+async fn power_off(p: &BareMetalProvider, host: &Host) -> Result<(), ProviderError> {
+    let Some(bmc) = &host.bmc else { return Ok(()) };
+    let started = Instant::now();
+    tracing::info!(provider = %p.name, host = %host.config.name, "powering off an emptied standby host");
+    bmc.reset(Op::Retire, ResetType::GracefulShutdown).await?;
+    match bmc
+        .wait_for(Op::Retire, PowerState::Off, p.timeouts.power_off)
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if e.class == ErrorClass::Timeout => {
+            tracing::warn!(host = %host.config.name, "graceful shutdown did not finish; forcing power off");
+            bmc.reset(Op::Retire, ResetType::ForceOff).await?;
+            bmc.wait_for(Op::Retire, PowerState::Off, p.timeouts.power_off)
+                .await?;
+        }
+        Err(e) => return Err(e),
+    }
+    tracing::info!(host = %host.config.name, took = ?started.elapsed(), "standby host is off");
+    Ok(())
+}
