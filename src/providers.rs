@@ -70,6 +70,11 @@ pub fn build_one(
         AdapterConfig::Sim(_) => anyhow::bail!(
             "provider {name} (kind: sim): the sim provider is not built yet in this binary"
         ),
+        #[cfg(feature = "bare-metal")]
+        AdapterConfig::BareMetal(bare_metal) => Ok(Arc::new(
+            lifeboat_provider_bare_metal::BareMetalProvider::new(name, bare_metal.clone())
+                .with_context(|| format!("provider {name} (kind: bare-metal)"))?,
+        )),
     }
 }
 

@@ -1,0 +1,83 @@
+//! `lifeboat status`: what the state folder says, read without the writer's lock so it
+//! works while the daemon runs.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::controller::describe;
+use crate::store::{ConditionRecord, JournalEntry, Store};
+use crate::model::Placement;
+
+/// Everything `status` shows, also as JSON.
+#[derive(Debug, Serialize)]
+struct Status {
+    providers: Vec<ConditionRecord>,
+    placements: Vec<Placement>,
+    in_flight: Vec<InFlight>,
+    orphans: usize,
+}
+
+/// The last journal line of each move of an unfinished evacuation.
+#[derive(Debug, Serialize)]
+struct InFlight {
+    evacuation: String,
+    last: JournalEntry,
+}
+
+pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let store = Store::open_read_only(state)?;
+    let mut in_flight = Vec::new();
+    for evacuation in store.unfinished_evacuations()? {
+        let journal = store.journal(&evacuation.id)?;
+        let mut last: std::collections::BTreeMap<String, JournalEntry> = Default::default();
+        for entry in journal {
+            last.insert(entry.workload.clone(), entry);
+        }
+        in_flight.extend(last.into_values().map(|last| InFlight { evacuation: evacuation.id.clone(), last }));
+    }
+    let status = Status {
+        providers: store.conditions()?.into_values().collect(),
+        placements: store.placements()?.into_values().collect(),
+        in_flight,
+        orphans: store.orphans()?.len(),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("providers:");
+    if status.providers.is_empty() {
+        println!("  (not probed yet)");
+    }
+    for p in &status.providers {
+        println!("  {:<20} {}  (since {})", p.provider, describe(&p.condition), p.at);
+    }
+    println!("workloads:");
+    if status.placements.is_empty() {
+        println!("  (none placed)");
+    }
+    for p in &status.placements {
+        let endpoint = p
+            .deployment
+            .as_ref()
+            .and_then(|d| d.endpoint.as_ref())
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "-".into());
+        println!("  {:<20} on {:<16} generation {:<4} {endpoint}", p.workload, p.provider, p.generation.0);
+    }
+    if !status.in_flight.is_empty() {
+        println!("in flight:");
+        for f in &status.in_flight {
+            println!(
+                "  {:<20} {:?} {:?} on {} (attempt {}, {})",
+                f.last.workload, f.last.step, f.last.status, f.last.target, f.last.attempt, f.evacuation
+            );
+        }
+    }
+    if status.orphans > 0 {
+        println!("orphans: {} copies wait to be retired when their provider answers", status.orphans);
+    }
+    Ok(ExitCode::SUCCESS)
+}
