@@ -173,7 +173,7 @@ fn orphans_conditions_notices_and_drills_round_trip() {
     };
     store.record_orphan(&orphan).unwrap();
     store.record_orphan(&orphan).unwrap();
-    assert_eq!(store.orphans().unwrap(), [orphan.clone()]);
+    assert_eq!(store.orphans().unwrap(), std::slice::from_ref(&orphan));
     store.remove_orphan("a", &orphan.deployment.handle).unwrap();
     assert!(store.orphans().unwrap().is_empty());
 
