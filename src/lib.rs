@@ -17,5 +17,7 @@
 
 pub mod config;
 pub mod cutover;
+pub mod hooks;
 pub mod model;
 pub mod store;
+pub mod workload;
