@@ -56,12 +56,24 @@ impl Controller {
             .into_iter()
             .map(|(name, record)| (name, record.condition))
             .collect();
-        Ok(Controller { config, providers, store, executor, healths: BTreeMap::new(), conditions })
+        Ok(Controller {
+            config,
+            providers,
+            store,
+            executor,
+            healths: BTreeMap::new(),
+            conditions,
+        })
     }
 
     /// The executor (for subscribing to progress, resuming, fencing stale copies).
     pub fn executor(&self) -> &Executor {
         &self.executor
+    }
+
+    /// The provider called `name`, as the controller calls it.
+    pub fn provider(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(name)
     }
 
     /// The store.
@@ -76,7 +88,10 @@ impl Controller {
         let policy = &self.config.policy;
         let probes = probe::probe_all(&self.providers, policy.probe_timeout, Timestamp::now).await;
         for result in &probes {
-            let health = self.healths.entry(result.signal.provider.clone()).or_default();
+            let health = self
+                .healths
+                .entry(result.signal.provider.clone())
+                .or_default();
             *health = conditions::observe(health, &result.signal, policy);
             if let Some(error) = &result.error {
                 tracing::debug!(provider = %result.signal.provider, %error, "probe failed");
@@ -101,14 +116,24 @@ impl Controller {
         for alert in &decision.alerts {
             tracing::warn!("{alert}");
         }
-        Ok(Round { conditions, changes, decision, probes })
+        Ok(Round {
+            conditions,
+            changes,
+            decision,
+            probes,
+        })
     }
 
     /// The plan for a decision: moves off the providers being left, plus the first
     /// placement of every workload that has none.
     pub fn plan(&self, decision: &Decision) -> anyhow::Result<Plan> {
         let placements: Vec<_> = self.store.placements()?.into_values().collect();
-        Ok(plan::plan(&self.config, &placements, &decision.departures, Timestamp::now()))
+        Ok(plan::plan(
+            &self.config,
+            &placements,
+            &decision.departures,
+            Timestamp::now(),
+        ))
     }
 
     /// Plans for `decision` and executes the plan; `None` when there is nothing to do.
@@ -120,12 +145,21 @@ impl Controller {
             }
             return Ok(None);
         }
-        tracing::info!(moves = plan.moves.len(), stranded = plan.stranded.len(), "executing a plan");
+        tracing::info!(
+            moves = plan.moves.len(),
+            stranded = plan.stranded.len(),
+            "executing a plan"
+        );
         self.executor.execute(&plan).await.map(Some)
     }
 
     fn notices(&self) -> anyhow::Result<Vec<Notice>> {
-        Ok(self.store.notices(true)?.into_iter().map(|r| r.notice).collect())
+        Ok(self
+            .store
+            .notices(true)?
+            .into_iter()
+            .map(|r| r.notice)
+            .collect())
     }
 }
 

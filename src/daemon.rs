@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rand::Rng;
+use rand::RngExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Mode};
@@ -18,7 +18,11 @@ use crate::store::Store;
 /// Runs the daemon until `stop` is cancelled. An evacuation in flight when it is
 /// cancelled is interrupted at a step boundary of the journal and resumed by the next
 /// start.
-pub async fn run(config: Arc<Config>, build: &BuildOptions, stop: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Arc<Config>,
+    build: &BuildOptions,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating the state folder {}", config.state_dir.display()))?;
     let store = Arc::new(Store::open(&config.state_dir)?);
@@ -38,10 +42,17 @@ pub async fn run(config: Arc<Config>, build: &BuildOptions, stop: CancellationTo
         "lifeboat started"
     );
 
-    for report in executor.resume().await.context("resuming unfinished evacuations")? {
+    for report in executor
+        .resume()
+        .await
+        .context("resuming unfinished evacuations")?
+    {
         log_report("resumed evacuation", &report);
     }
-    let stale = executor.retire_stale().await.context("fencing stale copies")?;
+    let stale = executor
+        .retire_stale()
+        .await
+        .context("fencing stale copies")?;
     for (provider, copy) in &stale.retired {
         tracing::info!(%provider, workload = %copy.workload, generation = %copy.generation, "retired a stale copy");
     }
@@ -58,7 +69,9 @@ pub async fn run(config: Arc<Config>, build: &BuildOptions, stop: CancellationTo
         let acting = match config.policy.mode {
             Mode::Auto => !plan.moves.is_empty(),
             Mode::Confirm | Mode::Observe => {
-                if summary != last_plan_summary && !(plan.moves.is_empty() && plan.stranded.is_empty()) {
+                if summary != last_plan_summary
+                    && !(plan.moves.is_empty() && plan.stranded.is_empty())
+                {
                     tracing::warn!(
                         mode = ?config.policy.mode,
                         moves = ?plan.moves.iter().map(|m| (&m.workload, &m.targets)).collect::<Vec<_>>(),

@@ -14,22 +14,35 @@
 //! * [`conditions`], [`decide`] and [`plan`] are the pure core: signals → each
 //!   provider's condition → which providers to leave → which workload goes where. No
 //!   I/O, no clock: `now` is a parameter.
+//! * [`probe`] turns providers' answers into signals; [`controller`] runs one round of
+//!   probe → conditions → decide → plan → execute, which [`daemon`] repeats and
+//!   [`drill`] measures.
+//! * [`execute`] runs a plan's moves, make before break; [`hooks`] runs cutover hooks.
+//! * [`store`] keeps placements, the journal and conditions in SQLite.
 //! * [`cutover`] moves traffic (endpoints file, exec hook, DNS).
 //! * [`providers`] builds the adapters a config names; [`fault`] wraps them for drills.
 //! * [`demo`] is the small HTTP service the quickstart runs as its workloads.
+//! * [`cli`] is the command line.
 //!
 //! Provider adapters live in their own crates behind the `lifeboat-provider` contract.
 
+pub mod cli;
 pub mod conditions;
 pub mod config;
+pub mod controller;
 pub mod cutover;
+pub mod daemon;
 pub mod decide;
 pub mod demo;
 pub mod drill;
+pub mod execute;
 pub mod fault;
+pub mod hooks;
 pub mod model;
 pub mod plan;
 pub mod probe;
 pub mod providers;
+pub mod store;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod workload;

@@ -12,9 +12,10 @@ use crate::config::{DrillMode, Scenario};
 #[derive(Debug, Parser)]
 #[command(name = "lifeboat", version, propagate_version = true)]
 pub struct Cli {
-    /// Log filter (tracing's env-filter syntax), e.g. `info`, `lifeboat=debug`.
-    #[arg(long, global = true, env = "LIFEBOAT_LOG", default_value = "info")]
-    pub log: String,
+    /// Log filter (tracing's env-filter syntax), e.g. `info`, `lifeboat=debug`. Default:
+    /// `info` for `run`, `warn` for the others (whose output is their own).
+    #[arg(long, global = true, env = "LIFEBOAT_LOG")]
+    pub log: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -24,8 +25,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a configuration file; print every error as `file:line:col: field: message`.
-    #[command(after_help = "Examples:\n  lifeboat validate examples/quickstart.yaml\n\n\
-        Exit status: 0 when valid (warnings are printed), 2 when invalid.")]
+    #[command(
+        after_help = "Examples:\n  lifeboat validate examples/quickstart.yaml\n\n\
+        Exit status: 0 when valid (warnings are printed), 2 when invalid."
+    )]
     Validate {
         /// The configuration file.
         config: PathBuf,
@@ -33,9 +36,11 @@ pub enum Command {
 
     /// Dry run: what would move where if NAME (a vendor, `vendor/account` or provider)
     /// dropped us now, and what would be stranded.
-    #[command(after_help = "Examples:\n  lifeboat plan -c examples/quickstart.yaml --lose acme-cloud\n  \
+    #[command(
+        after_help = "Examples:\n  lifeboat plan -c examples/quickstart.yaml --lose acme-cloud\n  \
         lifeboat plan -c lifeboat.yaml --lose aws/prod --json\n\n\
-        Exit status: 0 when every workload has somewhere to go, 1 when some would be stranded.")]
+        Exit status: 0 when every workload has somewhere to go, 1 when some would be stranded."
+    )]
     Plan {
         #[command(flatten)]
         config: ConfigArg,
@@ -49,11 +54,13 @@ pub enum Command {
 
     /// Run a failover drill: place the workloads, fence NAME synthetically, let the real
     /// loop detect, plan, move and cut over, measure, report, clean up.
-    #[command(after_help = "Examples:\n  lifeboat drill -c examples/quickstart.yaml\n  \
+    #[command(
+        after_help = "Examples:\n  lifeboat drill -c examples/quickstart.yaml\n  \
         lifeboat drill -c lifeboat.yaml --lose aws --scenario credentials-revoked --report out/\n  \
         lifeboat drill -c lifeboat.yaml --mode shadow\n\n\
         Writes DIR/report.json, report.xml (JUnit) and report.html when --report is given.\n\
-        Exit status: 0 when every objective was met, 1 when one was missed.")]
+        Exit status: 0 when every objective was met, 1 when one was missed."
+    )]
     Drill(DrillArgs),
 
     /// The daemon: probe, decide, evacuate, journal; stops cleanly on SIGTERM or Ctrl-C.
@@ -92,7 +99,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ConfigArg {
     /// The configuration file.
-    #[arg(short, long = "config", value_name = "CONFIG")]
+    #[arg(short = 'c', long = "config", value_name = "CONFIG")]
     pub path: PathBuf,
 }
 
@@ -110,6 +117,10 @@ pub struct DrillArgs {
     /// `live` cuts over and fails back; `shadow` verifies copies and moves no traffic.
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
+    /// Keep the workloads at the lost providers running when the fault starts (a
+    /// graceful evacuation) instead of stopping them as a suspended vendor would.
+    #[arg(long)]
+    pub no_blackout: bool,
     /// Write report.json, report.xml and report.html into this folder.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,

@@ -17,7 +17,7 @@ pub use args::Cli;
 use args::{Command, DrillArgs};
 
 use crate::config::{self, Config, DrillConfig};
-use crate::drill::{self, DrillOptions};
+use crate::drill::{self, run::DrillOptions};
 use crate::model::Notice;
 use crate::providers::BuildOptions;
 
@@ -40,12 +40,16 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Validate { config } => Ok(validate(&config)),
         Command::Plan { config, lose, json } => {
-            let Some(config) = load(&config.path) else { return Ok(ExitCode::from(INVALID)) };
+            let Some(config) = load(&config.path) else {
+                return Ok(ExitCode::from(INVALID));
+            };
             plan(&config, &lose, json)
         }
         Command::Drill(args) => drill(args).await,
         Command::Run { config, state } => {
-            let Some(mut config) = load(&config.path) else { return Ok(ExitCode::from(INVALID)) };
+            let Some(mut config) = load(&config.path) else {
+                return Ok(ExitCode::from(INVALID));
+            };
             if let Some(state) = state {
                 config.state_dir = state;
             }
@@ -53,7 +57,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             crate::daemon::run(Arc::new(config), &BuildOptions::default(), stop).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status { config, state, json } => {
+        Command::Status {
+            config,
+            state,
+            json,
+        } => {
             let state = match (state, config) {
                 (Some(state), _) => state,
                 (None, Some(path)) => match load(&path) {
@@ -91,7 +99,10 @@ fn load(path: &std::path::Path) -> Option<Config> {
 /// Every warning about a valid config: the config's own lints and the DNS-hosting
 /// check.
 fn warnings(config: &Config) -> Vec<String> {
-    let mut out: Vec<String> = config::lint(config).iter().map(ToString::to_string).collect();
+    let mut out: Vec<String> = config::lint(config)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     out.extend(
         crate::cutover::dns::hosting_warnings(config)
             .into_iter()
@@ -120,7 +131,10 @@ fn validate(path: &std::path::Path) -> ExitCode {
 /// placements the workloads would have with every provider healthy.
 fn plan(config: &Config, lose: &str, json: bool) -> anyhow::Result<ExitCode> {
     let Some(scope) = config.resolve_scope(lose) else {
-        eprintln!("error: --lose {lose:?} names no vendor, vendor/account or provider of {}", config.source.display());
+        eprintln!(
+            "error: --lose {lose:?} names no vendor, vendor/account or provider of {}",
+            config.source.display()
+        );
         return Ok(ExitCode::from(INVALID));
     };
     let now = Timestamp::now();
@@ -139,16 +153,32 @@ fn plan(config: &Config, lose: &str, json: bool) -> anyhow::Result<ExitCode> {
             })
         })
         .collect();
-    let fence = Notice { scope, deadline: None, reason: format!("what if we lose {lose}") };
+    let fence = Notice {
+        scope,
+        deadline: None,
+        reason: format!("what if we lose {lose}"),
+    };
     let conditions = crate::conditions::conditions(config, &Default::default(), &[fence], now);
     let decision = crate::decide::decide(config, &conditions, now);
     let plan = crate::plan::plan(config, &placements, &decision.departures, now);
     if json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
-        println!("if we lose {lose} ({}):", decision.departures.iter().map(|d| d.provider.as_str()).collect::<Vec<_>>().join(", "));
+        println!(
+            "if we lose {lose} ({}):",
+            decision
+                .departures
+                .iter()
+                .map(|d| d.provider.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         for m in &plan.moves {
-            let fallback = if m.targets.len() > 1 { format!(" (then {})", m.targets[1..].join(", ")) } else { String::new() };
+            let fallback = if m.targets.len() > 1 {
+                format!(" (then {})", m.targets[1..].join(", "))
+            } else {
+                String::new()
+            };
             println!(
                 "  wave {}: move {:<16} {} -> {}{fallback}",
                 m.wave,
@@ -167,21 +197,36 @@ fn plan(config: &Config, lose: &str, json: bool) -> anyhow::Result<ExitCode> {
             println!("  nothing runs there: nothing to move");
         }
     }
-    Ok(if plan.stranded.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if plan.stranded.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
-    let Some(config) = load(&args.config.path) else { return Ok(ExitCode::from(INVALID)) };
+    let Some(config) = load(&args.config.path) else {
+        return Ok(ExitCode::from(INVALID));
+    };
     let defaults = config.drill.clone();
-    let Some(lose) = args.lose.or_else(|| defaults.as_ref().map(|d| d.lose.clone())) else {
+    let Some(lose) = args
+        .lose
+        .or_else(|| defaults.as_ref().map(|d| d.lose.clone()))
+    else {
         eprintln!("error: say what to lose: --lose NAME, or `drill: {{lose: NAME}}` in the config");
         return Ok(ExitCode::from(INVALID));
     };
-    let d = defaults.unwrap_or(DrillConfig { lose: lose.clone(), scenario: Default::default(), mode: Default::default() });
+    let d = defaults.unwrap_or(DrillConfig {
+        lose: lose.clone(),
+        scenario: Default::default(),
+        mode: Default::default(),
+        blackout: true,
+    });
     let options = DrillOptions {
         lose,
         scenario: args.scenario.map(Into::into).unwrap_or(d.scenario),
         mode: args.mode.map(Into::into).unwrap_or(d.mode),
+        blackout: d.blackout && !args.no_blackout,
         build: BuildOptions::default(),
         patience: patience(&config),
         probe_every: Duration::from_millis(100),
@@ -198,9 +243,14 @@ async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
         write("report.json", serde_json::to_string_pretty(&report)?)?;
         write("report.xml", report.junit())?;
         write("report.html", report.html())?;
-        eprintln!("report written to {}/report.{{json,xml,html}}", dir.display());
+        eprintln!(
+            "report written to {}/report.{{json,xml,html}}",
+            dir.display()
+        );
     }
-    Ok(ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(1)))
+    Ok(ExitCode::from(
+        u8::try_from(report.exit_code()).unwrap_or(1),
+    ))
 }
 
 /// How long a drill waits for detection and evacuation: enough for the confirmations,
@@ -220,14 +270,15 @@ fn stop_on_signals() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    token.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        token.cancel();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

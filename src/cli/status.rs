@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use crate::controller::describe;
-use crate::store::{ConditionRecord, JournalEntry, Store};
 use crate::model::Placement;
+use crate::store::{ConditionRecord, JournalEntry, Store};
 
 /// Everything `status` shows, also as JSON.
 #[derive(Debug, Serialize)]
@@ -35,7 +35,10 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
         for entry in journal {
             last.insert(entry.workload.clone(), entry);
         }
-        in_flight.extend(last.into_values().map(|last| InFlight { evacuation: evacuation.id.clone(), last }));
+        in_flight.extend(last.into_values().map(|last| InFlight {
+            evacuation: evacuation.id.clone(),
+            last,
+        }));
     }
     let status = Status {
         providers: store.conditions()?.into_values().collect(),
@@ -52,7 +55,12 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
         println!("  (not probed yet)");
     }
     for p in &status.providers {
-        println!("  {:<20} {}  (since {})", p.provider, describe(&p.condition), p.at);
+        println!(
+            "  {:<20} {}  (since {})",
+            p.provider,
+            describe(&p.condition),
+            p.at
+        );
     }
     println!("workloads:");
     if status.placements.is_empty() {
@@ -65,19 +73,30 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
             .and_then(|d| d.endpoint.as_ref())
             .map(ToString::to_string)
             .unwrap_or_else(|| "-".into());
-        println!("  {:<20} on {:<16} generation {:<4} {endpoint}", p.workload, p.provider, p.generation.0);
+        println!(
+            "  {:<20} on {:<16} generation {:<4} {endpoint}",
+            p.workload, p.provider, p.generation.0
+        );
     }
     if !status.in_flight.is_empty() {
         println!("in flight:");
         for f in &status.in_flight {
             println!(
                 "  {:<20} {:?} {:?} on {} (attempt {}, {})",
-                f.last.workload, f.last.step, f.last.status, f.last.target, f.last.attempt, f.evacuation
+                f.last.workload,
+                f.last.step,
+                f.last.status,
+                f.last.target,
+                f.last.attempt,
+                f.evacuation
             );
         }
     }
     if status.orphans > 0 {
-        println!("orphans: {} copies wait to be retired when their provider answers", status.orphans);
+        println!(
+            "orphans: {} copies wait to be retired when their provider answers",
+            status.orphans
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

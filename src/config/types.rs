@@ -273,6 +273,15 @@ pub struct DrillConfig {
     /// `live` (cut over, then fail back) or `shadow` (verify copies, move no traffic).
     #[serde(default)]
     pub mode: DrillMode,
+    /// Also stop the copies running at the lost providers when the fault starts, as a
+    /// vendor that suspends an account does, so the prober measures a real outage.
+    /// `false` drills a graceful evacuation (a notice with time to move).
+    #[serde(default = "yes")]
+    pub blackout: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The fault a drill injects at the adapter boundary.
@@ -286,6 +295,17 @@ pub enum Scenario {
     CredentialsRevoked,
     /// Every call times out / cannot connect.
     Unreachable,
+}
+
+impl Scenario {
+    /// The name as written in the config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scenario::AccountSuspended => "account-suspended",
+            Scenario::CredentialsRevoked => "credentials-revoked",
+            Scenario::Unreachable => "unreachable",
+        }
+    }
 }
 
 /// Whether a drill moves traffic.

@@ -3,3 +3,4 @@
 
 pub mod prober;
 pub mod report;
+pub mod run;

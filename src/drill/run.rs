@@ -20,15 +20,15 @@ use tokio_util::sync::CancellationToken;
 use super::prober::{self, ProbeTarget};
 use super::report::{DrillReport, StrandedOutcome, TimelineEvent, WorkloadOutcome};
 use crate::config::{Config, DrillMode, Scenario};
+use crate::controller;
 use crate::controller::Controller;
+use crate::cutover;
 use crate::decide::Decision;
 use crate::execute::{ExecEvent, ExecOptions, Executor, Report};
 use crate::fault::FaultSwitch;
 use crate::model::{Cause, Departure, Step};
 use crate::providers::{self, BuildOptions};
 use crate::store::{Outcome, Status, Store};
-use crate::cutover;
-use crate::controller;
 
 /// What to drill.
 #[derive(Debug, Clone)]
@@ -39,6 +39,9 @@ pub struct DrillOptions {
     pub scenario: Scenario,
     /// Live (cut over, then fail back) or shadow (verify copies only).
     pub mode: DrillMode,
+    /// Stop the copies at the lost providers when the fault starts (a vendor's
+    /// suspension takes the running workloads down too).
+    pub blackout: bool,
     /// How adapters are built (the program behind `lifeboat` in local commands).
     pub build: BuildOptions,
     /// Give up waiting for detection and evacuation after this long.
@@ -59,9 +62,17 @@ pub async fn run(
     stop: CancellationToken,
 ) -> anyhow::Result<DrillReport> {
     let Some(scope) = config.resolve_scope(&options.lose) else {
-        bail!("--lose {:?} names no vendor, vendor/account or provider of {}", options.lose, config.source.display());
+        bail!(
+            "--lose {:?} names no vendor, vendor/account or provider of {}",
+            options.lose,
+            config.source.display()
+        );
     };
-    let lost: Vec<String> = config.providers_in(&scope).iter().map(|p| p.name.clone()).collect();
+    let lost: Vec<String> = config
+        .providers_in(&scope)
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
 
     // The drill's own state: a daemon's records and copies stay untouched.
     let mut config = config.clone();
@@ -80,7 +91,10 @@ pub async fn run(
         config.policy.clone(),
         &controller::workloads(&config),
     )
-    .with_options(ExecOptions { shadow: options.mode == DrillMode::Shadow, ..ExecOptions::default() });
+    .with_options(ExecOptions {
+        shadow: options.mode == DrillMode::Shadow,
+        ..ExecOptions::default()
+    });
 
     // Leftovers of an earlier, killed drill would skew this one: start clean.
     clean_up(&wrapped, &store, &progress).await;
@@ -126,7 +140,10 @@ impl Drill<'_> {
         if let Some(report) = &placed
             && !report.all_moved()
         {
-            bail!("the workloads could not be placed before the drill: {}", failures(report));
+            bail!(
+                "the workloads could not be placed before the drill: {}",
+                failures(report)
+            );
         }
         let placements = controller.store().placements()?;
         let affected: BTreeSet<String> = placements
@@ -135,10 +152,16 @@ impl Drill<'_> {
             .map(|p| p.workload.clone())
             .collect();
         for p in placements.values() {
-            say(format!("  {} runs on {} (generation {})", p.workload, p.provider, p.generation));
+            say(format!(
+                "  {} runs on {} (generation {})",
+                p.workload, p.provider, p.generation
+            ));
         }
         if affected.is_empty() {
-            say(format!("no workload runs on {}: nothing to move", self.options.lose));
+            say(format!(
+                "no workload runs on {}: nothing to move",
+                self.options.lose
+            ));
         }
 
         // The prober starts before the fault so it sees the service up first.
@@ -147,23 +170,48 @@ impl Drill<'_> {
         let warmup = Duration::from_secs(1);
         let zero_estimate = Instant::now() + warmup;
         let cutover = cutover::build(&self.config)?;
-        let probing = prober::spawn(targets, cutover, self.options.probe_every, zero_estimate, stop_probing.clone());
+        let probing = prober::spawn(
+            targets,
+            cutover,
+            self.options.probe_every,
+            zero_estimate,
+            stop_probing.clone(),
+        );
         tokio::time::sleep_until(zero_estimate).await;
 
         let mut events = controller.executor().subscribe();
+        let zero = Instant::now();
+        if self.options.blackout {
+            let stopped = self.black_out(&controller).await;
+            say(format!(
+                "[{:>7}] blackout: stopped {stopped} copies at {}",
+                "0ms",
+                self.lost.join(", ")
+            ));
+        }
         for name in self.lost {
             if let Some(switch) = self.switches.get(name) {
                 switch.set(self.options.scenario);
             }
         }
-        let zero = Instant::now();
-        let ms = move |at: Instant| u64::try_from(at.saturating_duration_since(zero).as_millis()).unwrap_or(u64::MAX);
+        let ms = move |at: Instant| {
+            u64::try_from(at.saturating_duration_since(zero).as_millis()).unwrap_or(u64::MAX)
+        };
         let mut timeline = vec![TimelineEvent {
             at_ms: 0,
             workload: None,
-            what: format!("fault injected: {} on {}", self.options.scenario.as_str(), self.lost.join(", ")),
+            what: format!(
+                "fault injected: {} on {}",
+                self.options.scenario.as_str(),
+                self.lost.join(", ")
+            ),
         }];
-        say(format!("[{:>7}] fault injected: {} {}", "0ms", self.options.lose, self.options.scenario.as_str()));
+        say(format!(
+            "[{:>7}] fault injected: {} {}",
+            "0ms",
+            self.options.lose,
+            self.options.scenario.as_str()
+        ));
 
         // Detect → decide → plan → execute, exactly as the daemon does it.
         let mut detected_after_ms = None;
@@ -171,24 +219,48 @@ impl Drill<'_> {
         let deadline = zero + self.options.patience;
         while evacuation.is_none() && !affected.is_empty() {
             if Instant::now() > deadline {
-                say(format!("gave up: not evacuated within {:?}", self.options.patience));
+                say(format!(
+                    "gave up: not evacuated within {:?}",
+                    self.options.patience
+                ));
                 break;
             }
             let round = controller.round().await?;
             for (provider, _, condition) in &round.changes {
                 let line = format!("{provider}: {}", crate::controller::describe(condition));
                 say(format!("[{:>7}] {line}", fmt_ms(ms(Instant::now()))));
-                timeline.push(TimelineEvent { at_ms: ms(Instant::now()), workload: None, what: line });
+                timeline.push(TimelineEvent {
+                    at_ms: ms(Instant::now()),
+                    workload: None,
+                    what: line,
+                });
             }
-            if round.decision.departures.iter().any(|d| self.lost.contains(&d.provider)) {
+            if round
+                .decision
+                .departures
+                .iter()
+                .any(|d| self.lost.contains(&d.provider))
+            {
                 let at = ms(Instant::now());
                 detected_after_ms = Some(at);
-                say(format!("[{:>7}] detected: leaving {}", fmt_ms(at), departed(&round.decision)));
-                timeline.push(TimelineEvent { at_ms: at, workload: None, what: "detected".into() });
+                say(format!(
+                    "[{:>7}] detected: leaving {}",
+                    fmt_ms(at),
+                    departed(&round.decision)
+                ));
+                timeline.push(TimelineEvent {
+                    at_ms: at,
+                    workload: None,
+                    what: "detected".into(),
+                });
                 let shown = self.show_progress(controller.executor().subscribe(), ms);
                 let report = controller.act(&round.decision).await?;
                 shown.abort();
-                evacuation = Some(report.unwrap_or_default());
+                evacuation = Some(report.unwrap_or_else(|| Report {
+                    evacuation: String::new(),
+                    moves: Vec::new(),
+                    stranded: Vec::new(),
+                }));
                 break;
             }
             tokio::time::sleep(self.config.policy.probe_interval).await;
@@ -225,6 +297,26 @@ impl Drill<'_> {
         }))
     }
 
+    /// Stops every copy at the lost providers, before their fault switches close, the
+    /// way a vendor's suspension stops the instances too. Returns how many it stopped.
+    async fn black_out(&self, controller: &Controller) -> usize {
+        let mut stopped = 0;
+        for name in self.lost {
+            let Some(provider) = controller.provider(name) else {
+                continue;
+            };
+            let Ok(copies) = provider.list_managed().await else {
+                continue;
+            };
+            for copy in copies {
+                if provider.retire(&copy).await.is_ok() {
+                    stopped += 1;
+                }
+            }
+        }
+        stopped
+    }
+
     /// Every workload with a public name, checked the way its health check says.
     fn probe_targets(&self) -> Vec<ProbeTarget> {
         self.config
@@ -252,12 +344,16 @@ impl Drill<'_> {
                     continue;
                 }
                 let detail = e.detail.map(|d| format!(": {d}")).unwrap_or_default();
+                let place = if e.step == Step::RetireSource {
+                    "source".to_owned()
+                } else {
+                    format!("on {}", e.target)
+                };
                 progress(format!(
-                    "[{:>7}] {} {:?} on {} {:?}{detail}",
+                    "[{:>7}] {}: {:?} {place} {:?}{detail}",
                     fmt_ms(ms(e.at)),
                     e.workload,
                     e.step,
-                    e.target,
                     e.status
                 ));
             }
@@ -284,12 +380,22 @@ impl Drill<'_> {
                 provider: (*t).to_owned(),
                 reason: "drill failback".into(),
                 deadline: None,
-                cause: Cause::Fenced { by: "drill failback".into() },
+                cause: Cause::Fenced {
+                    by: "drill failback".into(),
+                },
             })
             .collect();
         (self.progress)("failing back".into());
-        match controller.act(&Decision { departures, ..Decision::default() }).await {
-            Ok(Some(report)) if report.all_moved() => format!("ok: {} workloads moved back", report.moves.len()),
+        match controller
+            .act(&Decision {
+                departures,
+                ..Decision::default()
+            })
+            .await
+        {
+            Ok(Some(report)) if report.all_moved() => {
+                format!("ok: {} workloads moved back", report.moves.len())
+            }
             Ok(Some(report)) => format!("incomplete: {}", failures(&report)),
             Ok(None) => "nothing to move back".into(),
             Err(e) => format!("failed: {e:#}"),
@@ -305,7 +411,12 @@ struct StepTimes {
 }
 
 impl StepTimes {
-    fn note(&mut self, e: &ExecEvent, ms: &impl Fn(Instant) -> u64, timeline: &mut Vec<TimelineEvent>) {
+    fn note(
+        &mut self,
+        e: &ExecEvent,
+        ms: &impl Fn(Instant) -> u64,
+        timeline: &mut Vec<TimelineEvent>,
+    ) {
         if e.status != Status::Done {
             return;
         }
@@ -344,27 +455,46 @@ fn assemble(a: Assembly<'_>) -> DrillReport {
     let mut workloads = Vec::new();
     let mut stranded = Vec::new();
     for name in a.affected {
-        let Some(w) = a.config.workload(name) else { continue };
-        let moved = a.evacuation.and_then(|r| r.moves.iter().find(|m| &m.workload == name));
-        if let Some(s) = a.evacuation.and_then(|r| r.stranded.iter().find(|s| &s.workload == name)) {
-            stranded.push(StrandedOutcome { name: name.clone(), reason: s.reason.clone() });
+        let Some(w) = a.config.workload(name) else {
+            continue;
+        };
+        let moved = a
+            .evacuation
+            .and_then(|r| r.moves.iter().find(|m| &m.workload == name));
+        if let Some(s) = a
+            .evacuation
+            .and_then(|r| r.stranded.iter().find(|s| &s.workload == name))
+        {
+            stranded.push(StrandedOutcome {
+                name: name.clone(),
+                reason: s.reason.clone(),
+            });
             continue;
         }
         let log = a.logs.iter().find(|(n, _)| n == name).map(|(_, l)| l);
-        let outages = log.map(|l| prober::outages(&l.samples, 0)).unwrap_or_default();
-        let ttl_ms = log.and_then(|l| l.ttl).map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+        let outages = log
+            .map(|l| prober::outages(&l.samples, 0))
+            .unwrap_or_default();
+        let ttl_ms = log
+            .and_then(|l| l.ttl)
+            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
         let healthy_after_ms = a.steps.healthy.get(name).copied();
         let rto_ms = if shadow {
             None
         } else {
-            a.steps.cut_over.get(name).map(|at| at + ttl_ms.unwrap_or(0))
+            a.steps
+                .cut_over
+                .get(name)
+                .map(|at| at + ttl_ms.unwrap_or(0))
         };
         let to = moved.and_then(|m| match &m.outcome {
             Outcome::Moved { to, .. } => Some(to.clone()),
             Outcome::Verified { on } => Some(on.clone()),
             _ => None,
         });
-        let objective = w.rto.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let objective = w
+            .rto
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let measured = if shadow { healthy_after_ms } else { rto_ms };
         let problem = match (&to, measured, objective) {
             (None, _, _) => Some(match moved.map(|m| &m.outcome) {
@@ -372,8 +502,17 @@ fn assemble(a: Assembly<'_>) -> DrillReport {
                 Some(other) => format!("not moved: {other:?}"),
                 None => "not moved: the evacuation did not reach it".into(),
             }),
-            (Some(_), None, _) => Some(if shadow { "never healthy" } else { "never cut over" }.into()),
-            (Some(_), Some(m), Some(o)) if m > o => Some(format!("took {} > objective {}", fmt_ms(m), fmt_ms(o))),
+            (Some(_), None, _) => Some(
+                if shadow {
+                    "never healthy"
+                } else {
+                    "never cut over"
+                }
+                .into(),
+            ),
+            (Some(_), Some(m), Some(o)) if m > o => {
+                Some(format!("took {} > objective {}", fmt_ms(m), fmt_ms(o)))
+            }
             _ => None,
         };
         workloads.push(WorkloadOutcome {
@@ -395,7 +534,9 @@ fn assemble(a: Assembly<'_>) -> DrillReport {
     let objectives_met = objectives_met
         && stranded.is_empty()
         && workloads.iter().all(|w| w.met)
-        && a.failback.as_deref().is_none_or(|f| f.starts_with("ok") || f.starts_with("nothing"));
+        && a.failback
+            .as_deref()
+            .is_none_or(|f| f.starts_with("ok") || f.starts_with("nothing"));
     let mut timeline = a.timeline;
     timeline.sort_by_key(|e| e.at_ms);
     DrillReport {
@@ -419,17 +560,26 @@ fn assemble(a: Assembly<'_>) -> DrillReport {
 
 /// Retires every copy the drill's providers hold and forgets the drill's placements.
 /// Repeated a few times: a move interrupted mid-deploy may still land a copy.
-async fn clean_up(providers: &BTreeMap<String, Arc<dyn Provider>>, store: &Store, progress: &Progress) {
+async fn clean_up(
+    providers: &BTreeMap<String, Arc<dyn Provider>>,
+    store: &Store,
+    progress: &Progress,
+) {
     for pass in 0..3 {
         let mut found = 0;
         for (name, provider) in providers {
-            let Ok(Ok(copies)) = tokio::time::timeout(Duration::from_secs(10), provider.list_managed()).await else {
+            let Ok(Ok(copies)) =
+                tokio::time::timeout(Duration::from_secs(10), provider.list_managed()).await
+            else {
                 continue;
             };
             for copy in copies {
                 found += 1;
                 if let Err(e) = provider.retire(&copy).await {
-                    progress(format!("cleanup: could not retire {} on {name}: {e}", copy.workload));
+                    progress(format!(
+                        "cleanup: could not retire {} on {name}: {e}",
+                        copy.workload
+                    ));
                 }
             }
         }
@@ -455,14 +605,28 @@ fn failures(report: &Report) -> String {
         .filter(|m| !matches!(m.outcome, Outcome::Moved { .. } | Outcome::Verified { .. }))
         .map(|m| format!("{}: {:?}", m.workload, m.outcome))
         .collect();
-    parts.extend(report.stranded.iter().map(|s| format!("{}: stranded ({})", s.workload, s.reason)));
+    parts.extend(
+        report
+            .stranded
+            .iter()
+            .map(|s| format!("{}: stranded ({})", s.workload, s.reason)),
+    );
     parts.join("; ")
 }
 
 fn departed(decision: &Decision) -> String {
-    decision.departures.iter().map(|d| d.provider.as_str()).collect::<Vec<_>>().join(", ")
+    decision
+        .departures
+        .iter()
+        .map(|d| d.provider.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn fmt_ms(ms: u64) -> String {
-    if ms >= 10_000 { format!("{:.1}s", ms as f64 / 1000.0) } else { format!("{ms}ms") }
+    if ms >= 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{ms}ms")
+    }
 }

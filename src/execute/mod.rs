@@ -1,0 +1,349 @@
+//! The executor: runs a [`Plan`]'s moves against the providers, make before break.
+//!
+//! For each move, on its first target: deploy the copy at the move's generation → wait
+//! until it is healthy → `before_cutover` hooks → cut over (only to a copy of the
+//! workload's current generation: fencing) → `after_cutover` hooks → retire the source
+//! if its provider answers, else record it as an orphan. A target that fails a step
+//! before the cutover is given up (its copy retired when possible) and the move falls
+//! through to the next target; with none left, the workload is stranded.
+//!
+//! * Waves: every move of wave `n` is past its cutover before any move of wave `n + 1`
+//!   cuts over ([`concurrency`]); later waves may deploy meanwhile.
+//! * Bounds: `policy.parallelism` moves at once, `policy.per_provider_parallelism` per
+//!   target provider.
+//! * Every attempt has `policy.step_timeout`; retryable classes get up to
+//!   `policy.step_attempts` attempts with jittered exponential backoff ([`retry`]).
+//! * Every transition is journaled in the [`Store`] **before** it is acted on, and
+//!   [`Executor::resume`] finishes interrupted evacuations from the journal ([`resume`]).
+//! * Progress is broadcast as [`ExecEvent`]s, for drills and live displays.
+
+mod concurrency;
+mod resume;
+mod retry;
+mod run;
+mod stale;
+mod steps;
+
+pub use stale::StaleReport;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use lifeboat_provider::{DeploymentRef, Generation, Provider};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::config::{PolicyConfig, WorkloadConfig};
+use crate::cutover::Cutover;
+use crate::model::{Placement, Plan, Step, Stranded};
+use crate::store::{Evacuation, JournalEntry, Outcome, Status, Store};
+use concurrency::Limits;
+
+/// Knobs of the executor that are not policy.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Shadow mode: deploy and verify the copies, then retire them; move no traffic.
+    pub shadow: bool,
+    /// Time between two `inspect` calls while waiting for health.
+    pub health_poll: Duration,
+    /// First retry delay; doubles per attempt.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            shadow: false,
+            health_poll: Duration::from_millis(500),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One step transition of one move, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecEvent {
+    /// The evacuation.
+    pub evacuation: String,
+    /// The workload moving.
+    pub workload: String,
+    /// The step.
+    pub step: Step,
+    /// The transition.
+    pub status: Status,
+    /// Attempt number at this target.
+    pub attempt: u32,
+    /// The target provider.
+    pub target: String,
+    /// Error or note.
+    pub detail: Option<String>,
+    /// Monotonic time, for measuring (tokio's clock, so it follows a paused test clock).
+    pub at: Instant,
+    /// Wall-clock time, for reports.
+    pub wall: Timestamp,
+}
+
+/// How one move went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MoveReport {
+    /// The workload.
+    pub workload: String,
+    /// Where it ran before.
+    pub from: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// From the start of this run to the new copy being healthy.
+    pub time_to_healthy: Option<Duration>,
+    /// From the start of this run to traffic moving (the RTO, without DNS caching).
+    pub time_to_cutover: Option<Duration>,
+}
+
+/// The result of [`Executor::execute`] or of one resumed evacuation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The evacuation's id in the store.
+    pub evacuation: String,
+    /// Every move of the plan, in plan order.
+    pub moves: Vec<MoveReport>,
+    /// What the plan itself could not place.
+    pub stranded: Vec<Stranded>,
+}
+
+impl Report {
+    /// Every move ended as planned (moved, or verified in shadow mode) and nothing was
+    /// stranded.
+    pub fn all_moved(&self) -> bool {
+        self.stranded.is_empty()
+            && self
+                .moves
+                .iter()
+                .all(|m| matches!(m.outcome, Outcome::Moved { .. } | Outcome::Verified { .. }))
+    }
+}
+
+/// Runs plans. Cheap to clone; clones share providers, store, limits and events.
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    providers: BTreeMap<String, Arc<dyn Provider>>,
+    cutover: Arc<dyn Cutover>,
+    store: Arc<Store>,
+    policy: PolicyConfig,
+    workloads: BTreeMap<String, WorkloadConfig>,
+    options: ExecOptions,
+    limits: Limits,
+    events: broadcast::Sender<ExecEvent>,
+}
+
+impl Executor {
+    /// An executor over these providers (by name), cutover backend, store, policy and
+    /// workloads, with default [`ExecOptions`].
+    pub fn new(
+        providers: BTreeMap<String, Arc<dyn Provider>>,
+        cutover: Arc<dyn Cutover>,
+        store: Arc<Store>,
+        policy: PolicyConfig,
+        workloads: &[WorkloadConfig],
+    ) -> Executor {
+        let limits = Limits::new(
+            providers.keys(),
+            policy.parallelism,
+            policy.per_provider_parallelism,
+        );
+        Executor {
+            inner: Arc::new(Inner {
+                providers,
+                cutover,
+                store,
+                policy,
+                workloads: workloads
+                    .iter()
+                    .map(|w| (w.name.clone(), w.clone()))
+                    .collect(),
+                options: ExecOptions::default(),
+                limits,
+                // Slow subscribers lose old events rather than slowing the moves down.
+                events: broadcast::channel(1024).0,
+            }),
+        }
+    }
+
+    /// The same executor with other options (with its own limits and event channel,
+    /// so call it before sharing or subscribing).
+    pub fn with_options(self, options: ExecOptions) -> Executor {
+        let i = &*self.inner;
+        let mut fresh = Executor::new(
+            i.providers.clone(),
+            i.cutover.clone(),
+            i.store.clone(),
+            i.policy.clone(),
+            &i.workloads.values().cloned().collect::<Vec<_>>(),
+        );
+        if let Some(inner) = Arc::get_mut(&mut fresh.inner) {
+            inner.options = options;
+        }
+        fresh
+    }
+
+    /// Live progress: every journaled transition, as it is written.
+    pub fn subscribe(&self) -> broadcast::Receiver<ExecEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Runs every move of `plan` to its end and reports how each went. Errors only when
+    /// the store fails (the executor stops rather than act without a journal); provider
+    /// and hook failures end up in the report.
+    pub async fn execute(&self, plan: &Plan) -> anyhow::Result<Report> {
+        let store = &self.inner.store;
+        let mut sources = BTreeMap::new();
+        for mv in &plan.moves {
+            if let Some(placement) = store.placement(&mv.workload)? {
+                sources.insert(mv.workload.clone(), placement);
+            }
+        }
+        let started = Timestamp::now();
+        let evacuation = Evacuation {
+            id: format!(
+                "ev-{}-{:04x}",
+                started.strftime("%Y%m%dT%H%M%S%.3fZ"),
+                rand::random::<u16>()
+            ),
+            plan: plan.clone(),
+            sources,
+            shadow: self.inner.options.shadow,
+            started,
+            finished: None,
+        };
+        store
+            .begin_evacuation(&evacuation)
+            .context("recording the evacuation before acting")?;
+        run::run_evacuation(self.inner.clone(), evacuation, BTreeMap::new()).await
+    }
+
+    /// Finishes every evacuation a crashed or killed controller left unfinished, from
+    /// its journal: steps already done are skipped, the one in flight is repeated
+    /// (deploy is idempotent; a cutover first checks where the name points).
+    pub async fn resume(&self) -> anyhow::Result<Vec<Report>> {
+        let mut reports = Vec::new();
+        for evacuation in self.inner.store.unfinished_evacuations()? {
+            let journal = self.inner.store.journal(&evacuation.id)?;
+            let mut by_workload: BTreeMap<String, Vec<&JournalEntry>> = BTreeMap::new();
+            for entry in &journal {
+                by_workload
+                    .entry(entry.workload.clone())
+                    .or_default()
+                    .push(entry);
+            }
+            let progress = by_workload
+                .into_iter()
+                .map(|(w, entries)| (w, resume::replay(entries)))
+                .collect();
+            tracing::info!(evacuation = %evacuation.id, "resuming an unfinished evacuation");
+            reports.push(run::run_evacuation(self.inner.clone(), evacuation, progress).await?);
+        }
+        Ok(reports)
+    }
+
+    /// Retires copies that must never receive traffic again: copies found by
+    /// `list_managed` with a generation lower than the workload's placement (or of the
+    /// same generation on another provider), and recorded orphans whose provider
+    /// answers again. Copies of moves still in flight are left alone.
+    pub async fn retire_stale(&self) -> anyhow::Result<StaleReport> {
+        stale::retire_stale(&self.inner).await
+    }
+}
+
+/// Journal writer of one move: every line also goes out as an [`ExecEvent`].
+pub(crate) struct MoveLog {
+    inner: Arc<Inner>,
+    evacuation: String,
+    workload: String,
+    generation: Generation,
+}
+
+impl MoveLog {
+    fn entry(
+        &self,
+        step: Step,
+        attempt: u32,
+        status: Status,
+        target: &str,
+        deployment: Option<DeploymentRef>,
+        detail: Option<String>,
+    ) -> JournalEntry {
+        JournalEntry {
+            id: 0,
+            evacuation: self.evacuation.clone(),
+            workload: self.workload.clone(),
+            step,
+            attempt,
+            status,
+            target: target.to_owned(),
+            generation: self.generation,
+            deployment,
+            detail,
+            at: Timestamp::now(),
+        }
+    }
+
+    fn emit(&self, e: &JournalEntry) {
+        // No subscriber is fine: events are for whoever watches.
+        let _ = self.inner.events.send(ExecEvent {
+            evacuation: e.evacuation.clone(),
+            workload: e.workload.clone(),
+            step: e.step,
+            status: e.status,
+            attempt: e.attempt,
+            target: e.target.clone(),
+            detail: e.detail.clone(),
+            at: Instant::now(),
+            wall: e.at,
+        });
+    }
+
+    /// Journals one transition, then announces it.
+    pub fn write(
+        &self,
+        step: Step,
+        attempt: u32,
+        status: Status,
+        target: &str,
+        deployment: Option<DeploymentRef>,
+        detail: Option<String>,
+    ) -> anyhow::Result<()> {
+        let entry = self.entry(step, attempt, status, target, deployment, detail);
+        self.inner.store.record(&entry)?;
+        self.emit(&entry);
+        Ok(())
+    }
+
+    /// Journals a `done`, committing a new placement with it when there is one.
+    pub fn finish(
+        &self,
+        step: Step,
+        attempt: u32,
+        target: &str,
+        deployment: Option<DeploymentRef>,
+        placement: Option<Placement>,
+    ) -> anyhow::Result<()> {
+        let entry = self.entry(step, attempt, Status::Done, target, deployment, None);
+        match placement {
+            Some(p) => self.inner.store.complete_cutover(&entry, &p)?,
+            None => {
+                self.inner.store.record(&entry)?;
+            }
+        }
+        self.emit(&entry);
+        Ok(())
+    }
+}

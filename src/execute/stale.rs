@@ -1,0 +1,84 @@
+//! Fencing after the fact: copies that must never serve again are retired.
+
+use std::collections::BTreeSet;
+
+use lifeboat_provider::{DeploymentRef, Generation};
+use serde::Serialize;
+
+use super::Inner;
+use super::steps::orphan;
+
+/// What [`super::Executor::retire_stale`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StaleReport {
+    /// Stale copies retired, with their provider.
+    pub retired: Vec<(String, DeploymentRef)>,
+    /// Orphans retired now that their provider answers again.
+    pub orphans_retired: Vec<(String, DeploymentRef)>,
+    /// Providers that could not be listed, and copies that could not be retired.
+    pub errors: Vec<String>,
+}
+
+pub(crate) async fn retire_stale(inner: &Inner) -> anyhow::Result<StaleReport> {
+    let timeout = inner.policy.step_timeout;
+    let placements = inner.store.placements()?;
+    // Copies of moves still in flight are newer than their placement on purpose.
+    let mut in_flight: BTreeSet<(String, Generation)> = BTreeSet::new();
+    for ev in inner.store.unfinished_evacuations()? {
+        for mv in ev.plan.moves {
+            in_flight.insert((mv.workload, mv.generation));
+        }
+    }
+    let mut report = StaleReport::default();
+    for (name, provider) in &inner.providers {
+        let copies = match tokio::time::timeout(timeout, provider.list_managed()).await {
+            Ok(Ok(copies)) => copies,
+            Ok(Err(e)) => {
+                report.errors.push(format!("{name}: {e}"));
+                continue;
+            }
+            Err(_) => {
+                report
+                    .errors
+                    .push(format!("{name}: list-managed timed out"));
+                continue;
+            }
+        };
+        for dep in copies {
+            let Some(current) = placements.get(&dep.workload) else {
+                continue;
+            };
+            let stale = dep.generation < current.generation
+                || (dep.generation == current.generation && *name != current.provider);
+            if !stale || in_flight.contains(&(dep.workload.clone(), dep.generation)) {
+                continue;
+            }
+            match tokio::time::timeout(timeout, provider.retire(&dep)).await {
+                Ok(Ok(())) => {
+                    // It may have been an orphan too; it is gone either way.
+                    inner.store.remove_orphan(name, &dep.handle)?;
+                    report.retired.push((name.clone(), dep));
+                }
+                outcome => {
+                    let reason = match outcome {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "retire timed out".to_owned(),
+                    };
+                    report.errors.push(orphan(inner, name, &dep, &reason)?);
+                }
+            }
+        }
+    }
+    for o in inner.store.orphans()? {
+        let Some(provider) = inner.providers.get(&o.provider) else {
+            continue;
+        };
+        if let Ok(Ok(())) = tokio::time::timeout(timeout, provider.retire(&o.deployment)).await {
+            inner
+                .store
+                .remove_orphan(&o.provider, &o.deployment.handle)?;
+            report.orphans_retired.push((o.provider, o.deployment));
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,431 @@
+//! The steps of one move at one target, in make-before-break order.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use lifeboat_provider::{
+    DeployRequest, DeploymentRef, DeploymentState, Endpoint, ErrorClass, Generation, Provider,
+};
+use tokio::time::Instant;
+
+use super::concurrency::{Permits, Ticket};
+use super::retry::{Done, Failure, RetryPolicy, StepError, run_step};
+use super::{Inner, MoveLog};
+use crate::config::WorkloadConfig;
+use crate::cutover::CutoverRequest;
+use crate::hooks::{HookEnv, run_hook};
+use crate::model::{Move, Placement, Step};
+use crate::store::{Orphan, Outcome};
+use crate::workload;
+
+/// How the work at one target ended.
+pub(crate) enum TargetResult {
+    /// The move ended here (moved, verified, or fenced by a newer placement).
+    Finished {
+        outcome: Outcome,
+        healthy_after: Option<Duration>,
+        cutover_after: Option<Duration>,
+    },
+    /// A step before the cutover failed for good: give this target up.
+    Failed {
+        step: Step,
+        error: StepError,
+        copy: Option<DeploymentRef>,
+    },
+}
+
+/// Everything one move needs at one target.
+pub(crate) struct TargetRun<'a> {
+    pub inner: &'a Arc<Inner>,
+    pub log: &'a MoveLog,
+    pub mv: &'a Move,
+    pub workload: &'a WorkloadConfig,
+    pub source: Option<&'a Placement>,
+    pub target: &'a str,
+    pub provider: &'a Arc<dyn Provider>,
+    /// Steps the journal says are done at this target already.
+    pub done: BTreeSet<Step>,
+    /// The copy the journal knows at this target.
+    pub deployment: Option<DeploymentRef>,
+    pub start: Instant,
+    pub ticket: &'a mut Ticket,
+    pub permits: &'a mut Permits,
+}
+
+/// The steps a move runs: the plan's, in make-before-break order (all of them when the
+/// plan lists none). Shadow mode stops after the health check and then retires the new
+/// copy itself (under the `RetireSource` step).
+pub(crate) fn steps_for(mv: &Move, shadow: bool) -> Vec<Step> {
+    if shadow {
+        return vec![Step::Deploy, Step::WaitHealthy, Step::RetireSource];
+    }
+    Step::ALL
+        .into_iter()
+        .filter(|s| mv.steps.is_empty() || mv.steps.contains(s))
+        .collect()
+}
+
+impl TargetRun<'_> {
+    fn policy(&self) -> RetryPolicy {
+        let p = &self.inner.policy;
+        RetryPolicy {
+            attempts: p.step_attempts,
+            timeout: p.step_timeout,
+            base: self.inner.options.backoff_base,
+            max: self.inner.options.backoff_max,
+        }
+    }
+
+    /// Runs the remaining steps. `Err` only for a failure of the controller itself.
+    pub async fn run(mut self) -> anyhow::Result<TargetResult> {
+        let shadow = self.inner.options.shadow;
+        let mut copy = self.deployment.clone();
+        let mut healthy_after = None;
+        let mut cutover_after = None;
+        let mut warnings = Vec::new();
+        for step in steps_for(self.mv, shadow) {
+            if self.done.contains(&step) {
+                if step == Step::Cutover {
+                    self.ticket.pass();
+                }
+                continue;
+            }
+            let result = match step {
+                Step::Deploy => self.deploy().await.map(|d| copy = Some(d)),
+                Step::WaitHealthy => match &copy {
+                    Some(dep) => self.wait_healthy(dep).await.map(|d| {
+                        healthy_after = Some(self.start.elapsed());
+                        copy = Some(d);
+                    }),
+                    None => Err(no_copy()),
+                },
+                Step::BeforeCutover => match &copy {
+                    Some(dep) => self.hooks(step, dep).await,
+                    None => Err(no_copy()),
+                },
+                Step::Cutover => {
+                    let Some(dep) = copy.clone() else {
+                        return self.failed(step, fatal_or(no_copy())?, copy);
+                    };
+                    if let Some(by) = self.superseded_by()? {
+                        return Ok(TargetResult::Finished {
+                            outcome: Outcome::Superseded { by },
+                            healthy_after,
+                            cutover_after,
+                        });
+                    }
+                    self.wait_for_earlier_waves().await;
+                    let result = self.cutover(&dep).await;
+                    if result.is_ok() {
+                        self.ticket.pass();
+                        cutover_after = Some(self.start.elapsed());
+                    }
+                    result
+                }
+                Step::AfterCutover => {
+                    if let Some(dep) = &copy
+                        && let Err(e) = self.hooks(step, dep).await
+                    {
+                        warnings.push(format!("after_cutover: {}", fatal_or(e)?));
+                    }
+                    Ok(())
+                }
+                Step::RetireSource => {
+                    let doomed = if shadow {
+                        copy.clone().map(|d| (self.target.to_owned(), d))
+                    } else {
+                        self.source
+                            .and_then(|s| s.deployment.clone().map(|d| (s.provider.clone(), d)))
+                    };
+                    if let Some((provider, dep)) = doomed
+                        && let Some(warning) = self.retire(&provider, &dep).await?
+                    {
+                        warnings.push(warning);
+                    }
+                    Ok(())
+                }
+            };
+            if let Err(failure) = result {
+                return self.failed(step, fatal_or(failure)?, copy);
+            }
+        }
+        let outcome = if shadow {
+            Outcome::Verified {
+                on: self.target.to_owned(),
+            }
+        } else {
+            Outcome::Moved {
+                to: self.target.to_owned(),
+                warnings,
+            }
+        };
+        Ok(TargetResult::Finished {
+            outcome,
+            healthy_after,
+            cutover_after,
+        })
+    }
+
+    fn failed(
+        &self,
+        step: Step,
+        error: StepError,
+        copy: Option<DeploymentRef>,
+    ) -> anyhow::Result<TargetResult> {
+        Ok(TargetResult::Failed { step, error, copy })
+    }
+
+    async fn deploy(&self) -> Result<DeploymentRef, Failure> {
+        let req = DeployRequest {
+            workload: workload::spec(self.workload),
+            generation: self.mv.generation,
+        };
+        let (req, provider) = (&req, self.provider);
+        run_step(
+            self.log,
+            self.policy(),
+            Step::Deploy,
+            self.target,
+            move || async move {
+                let dep = provider.deploy(req).await?;
+                Ok(Done {
+                    deployment: Some(dep.clone()),
+                    value: dep,
+                    placement: None,
+                })
+            },
+        )
+        .await
+    }
+
+    /// Polls `inspect` until the copy is healthy; returns the copy with its endpoint.
+    async fn wait_healthy(&self, dep: &DeploymentRef) -> Result<DeploymentRef, Failure> {
+        let (provider, poll) = (self.provider, self.inner.options.health_poll);
+        run_step(
+            self.log,
+            self.policy(),
+            Step::WaitHealthy,
+            self.target,
+            move || async move {
+                loop {
+                    match provider.inspect(dep).await {
+                        Ok(DeploymentState::Healthy { endpoint }) => {
+                            let dep = DeploymentRef {
+                                endpoint: Some(endpoint),
+                                ..dep.clone()
+                            };
+                            return Ok(Done {
+                                deployment: Some(dep.clone()),
+                                value: dep,
+                                placement: None,
+                            });
+                        }
+                        Ok(DeploymentState::Pending { .. } | DeploymentState::Running { .. }) => {}
+                        Ok(DeploymentState::Failed { reason }) => {
+                            let msg = format!("the new copy failed: {reason}");
+                            return Err(Failure::Step(StepError::new(
+                                ErrorClass::InvalidRequest,
+                                msg,
+                            )));
+                        }
+                        Ok(DeploymentState::Gone) => {
+                            let msg = "the new copy disappeared before becoming healthy";
+                            return Err(Failure::Step(StepError::new(ErrorClass::NotFound, msg)));
+                        }
+                        // A passing hiccup of the vendor's API: keep polling until the
+                        // attempt's timeout decides.
+                        Err(e) if e.class.is_retryable() => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    tokio::time::sleep(poll).await;
+                }
+            },
+        )
+        .await
+    }
+
+    fn hook_env(&self, dep: &DeploymentRef) -> Result<HookEnv, Failure> {
+        Ok(HookEnv {
+            workload: self.mv.workload.clone(),
+            generation: self.mv.generation,
+            old_endpoint: self.source_endpoint(),
+            new_endpoint: dep.endpoint.clone().ok_or_else(no_endpoint)?,
+        })
+    }
+
+    async fn hooks(&self, step: Step, dep: &DeploymentRef) -> Result<(), Failure> {
+        let hooks = match step {
+            Step::BeforeCutover => &self.workload.hooks.before_cutover,
+            _ => &self.workload.hooks.after_cutover,
+        };
+        let env = self.hook_env(dep)?;
+        let (env, timeout) = (&env, self.inner.policy.step_timeout);
+        run_step(
+            self.log,
+            self.policy(),
+            step,
+            self.target,
+            move || async move {
+                for argv in hooks {
+                    run_hook(argv, env, timeout)
+                        .await
+                        .map_err(|e| Failure::Step(StepError::new(e.class(), e.to_string())))?;
+                }
+                Ok(Done::plain(()))
+            },
+        )
+        .await
+    }
+
+    fn source_endpoint(&self) -> Option<Endpoint> {
+        self.source
+            .and_then(|s| s.deployment.as_ref())
+            .and_then(|d| d.endpoint.clone())
+    }
+
+    /// Fencing: a newer placement of the workload than this move's generation wins.
+    fn superseded_by(&self) -> anyhow::Result<Option<Generation>> {
+        let current = self.inner.store.placement(&self.mv.workload)?;
+        Ok(current
+            .filter(|p| p.generation >= self.mv.generation)
+            .filter(|p| !(p.generation == self.mv.generation && p.provider == self.target))
+            .map(|p| p.generation))
+    }
+
+    /// Gives the permits back while earlier waves finish their cutovers, then takes
+    /// them again (see [`super::concurrency`] for why).
+    async fn wait_for_earlier_waves(&mut self) {
+        self.permits.provider = None;
+        self.permits.global = None;
+        self.ticket.wait().await;
+        self.permits.global = Some(self.inner.limits.global().await);
+        self.permits.provider = self.inner.limits.provider(self.target).await;
+    }
+
+    async fn cutover(&self, dep: &DeploymentRef) -> Result<(), Failure> {
+        if dep.generation != self.mv.generation {
+            let msg = format!(
+                "refusing to cut over to generation {} (the move's is {})",
+                dep.generation, self.mv.generation
+            );
+            return Err(Failure::Step(StepError::new(
+                ErrorClass::InvalidRequest,
+                msg,
+            )));
+        }
+        let new = dep.endpoint.clone().ok_or_else(no_endpoint)?;
+        let placement = Placement {
+            workload: self.mv.workload.clone(),
+            provider: self.target.to_owned(),
+            generation: self.mv.generation,
+            deployment: Some(dep.clone()),
+            since: Timestamp::now(),
+        };
+        let public_name = workload::public_name(self.workload).to_owned();
+        let old = self.source_endpoint();
+        let (cutover, old) = (&self.inner.cutover, &old);
+        let (new, public_name, placement) = (&new, &public_name, &placement);
+        run_step(
+            self.log,
+            self.policy(),
+            Step::Cutover,
+            self.target,
+            move || async move {
+                // Check the state first: after a crash the switch may already have happened,
+                // and a backend refuses a switch whose `old` no longer matches.
+                let current = cutover
+                    .resolve(public_name)
+                    .await
+                    .ok()
+                    .and_then(|r| r.endpoint);
+                if current.as_ref() != Some(new) {
+                    let req = CutoverRequest {
+                        workload: placement.workload.clone(),
+                        public_name: public_name.clone(),
+                        old: old.clone().or(current),
+                        new: new.clone(),
+                        generation: placement.generation,
+                    };
+                    cutover.switch(&req).await.map_err(|e| {
+                        Failure::Step(StepError::new(ErrorClass::Internal, format!("{e:#}")))
+                    })?;
+                }
+                Ok(Done {
+                    value: (),
+                    deployment: Some(dep.clone()),
+                    placement: Some(placement.clone()),
+                })
+            },
+        )
+        .await
+    }
+
+    /// Retires a copy on `provider` with retries; records it as an orphan when that
+    /// fails. Returns a warning for the report in that case.
+    async fn retire(&self, provider: &str, dep: &DeploymentRef) -> anyhow::Result<Option<String>> {
+        let Some(p) = self.inner.providers.get(provider) else {
+            return orphan(self.inner, provider, dep, "provider not configured").map(Some);
+        };
+        let result = run_step(
+            self.log,
+            self.policy(),
+            Step::RetireSource,
+            self.target,
+            || async {
+                p.retire(dep).await?;
+                Ok(Done::plain(()))
+            },
+        )
+        .await;
+        match result {
+            Ok(()) => Ok(None),
+            Err(failure) => {
+                let reason = fatal_or(failure)?.to_string();
+                orphan(self.inner, provider, dep, &reason).map(Some)
+            }
+        }
+    }
+}
+
+/// Records a copy that could not be retired; returns the report's warning.
+pub(crate) fn orphan(
+    inner: &Inner,
+    provider: &str,
+    dep: &DeploymentRef,
+    reason: &str,
+) -> anyhow::Result<String> {
+    inner.store.record_orphan(&Orphan {
+        provider: provider.to_owned(),
+        deployment: dep.clone(),
+        reason: reason.to_owned(),
+        at: Timestamp::now(),
+    })?;
+    Ok(format!(
+        "copy {} on {provider} could not be retired ({reason}); recorded as an orphan",
+        dep.handle
+    ))
+}
+
+/// The step error, or the controller's own failure as `Err`.
+fn fatal_or(failure: Failure) -> anyhow::Result<StepError> {
+    match failure {
+        Failure::Step(e) => Ok(e),
+        Failure::Fatal(e) => Err(e),
+    }
+}
+
+fn no_copy() -> Failure {
+    Failure::Step(StepError::new(
+        ErrorClass::Internal,
+        "no copy at the target (deploy has not run)",
+    ))
+}
+
+fn no_endpoint() -> Failure {
+    Failure::Step(StepError::new(
+        ErrorClass::Internal,
+        "the new copy has no endpoint yet",
+    ))
+}

@@ -1,0 +1,301 @@
+//! The journal: every step transition of every move, written before it is acted on, and
+//! the evacuations and outcomes that frame them. `resume` rebuilds in-flight moves
+//! from here after a crash.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use lifeboat_provider::{DeploymentRef, Generation};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, enum_from, enum_text, from_json, timestamp, to_json};
+use crate::model::{Placement, Plan, Step};
+
+/// Where one step attempt stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// About to act (written before the action).
+    Started,
+    /// The action succeeded.
+    Done,
+    /// This attempt failed; another attempt may follow.
+    Failed,
+    /// The target was given up after this failure; the move falls through to the next.
+    Abandoned,
+}
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Order of writing, assigned by the store (ignored by [`Store::record`]).
+    pub id: i64,
+    /// The evacuation this move belongs to.
+    pub evacuation: String,
+    /// The workload moving.
+    pub workload: String,
+    /// The step.
+    pub step: Step,
+    /// Attempt number of the step at this target, from 1.
+    pub attempt: u32,
+    /// The transition.
+    pub status: Status,
+    /// The target provider of the move at the time.
+    pub target: String,
+    /// The generation of the new copy.
+    pub generation: Generation,
+    /// The copy at the target, once deployed (so a resume can find it again).
+    pub deployment: Option<DeploymentRef>,
+    /// Error or note, for humans.
+    pub detail: Option<String>,
+    /// Wall-clock time of the transition.
+    pub at: Timestamp,
+}
+
+/// One execution of a plan, kept so that a resume knows what it was asked to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evacuation {
+    /// Unique id (`ev-...`).
+    pub id: String,
+    /// The plan being executed.
+    pub plan: Plan,
+    /// Where each moving workload ran before (its placement), if it had one.
+    pub sources: BTreeMap<String, Placement>,
+    /// Shadow mode: verify copies, move no traffic.
+    pub shadow: bool,
+    /// When it started.
+    pub started: Timestamp,
+    /// When it finished; `None` while in flight (or interrupted).
+    pub finished: Option<Timestamp>,
+}
+
+/// How a move ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Traffic moved to `to`; `warnings` lists what went wrong after the cutover (an
+    /// `after_cutover` hook, a source left orphaned).
+    Moved {
+        /// The new provider.
+        to: String,
+        /// Problems that did not undo the move.
+        warnings: Vec<String>,
+    },
+    /// Shadow mode: a copy was deployed and verified healthy on `on`, then retired.
+    Verified {
+        /// The provider that ran the verified copy.
+        on: String,
+    },
+    /// No target worked.
+    Stranded {
+        /// The last error per target, for humans.
+        reason: String,
+    },
+    /// A newer placement of the workload appeared while moving: fenced, not cut over.
+    Superseded {
+        /// The generation that won.
+        by: Generation,
+    },
+}
+
+impl Store {
+    /// Records a new evacuation before any of its moves act.
+    pub fn begin_evacuation(&self, ev: &Evacuation) -> anyhow::Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO evacuations (id, plan, sources, shadow, started, finished)
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
+                params![
+                    ev.id,
+                    to_json(&ev.plan)?,
+                    to_json(&ev.sources)?,
+                    ev.shadow,
+                    ev.started.to_string()
+                ],
+            )
+            .with_context(|| format!("recording evacuation {}", ev.id))?;
+        Ok(())
+    }
+
+    /// Marks an evacuation finished (every move has an outcome).
+    pub fn finish_evacuation(&self, id: &str, at: Timestamp) -> anyhow::Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE evacuations SET finished = ?2 WHERE id = ?1",
+                params![id, at.to_string()],
+            )
+            .with_context(|| format!("finishing evacuation {id}"))?;
+        Ok(())
+    }
+
+    /// Evacuations that started and never finished, oldest first.
+    pub fn unfinished_evacuations(&self) -> anyhow::Result<Vec<Evacuation>> {
+        self.evacuations_where("finished IS NULL")
+    }
+
+    /// Every evacuation, oldest first.
+    pub fn evacuations(&self) -> anyhow::Result<Vec<Evacuation>> {
+        self.evacuations_where("1")
+    }
+
+    fn evacuations_where(&self, filter: &str) -> anyhow::Result<Vec<Evacuation>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id, plan, sources, shadow, started, finished FROM evacuations
+             WHERE {filter} ORDER BY rowid"
+        ))?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, bool>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, plan, sources, shadow, started, finished) = row?;
+            Ok(Evacuation {
+                id,
+                plan: from_json(&plan)?,
+                sources: from_json(&sources)?,
+                shadow,
+                started: timestamp(&started)?,
+                finished: finished.as_deref().map(timestamp).transpose()?,
+            })
+        })
+        .collect()
+    }
+
+    /// Appends one transition and returns its id. Call it **before** acting.
+    pub fn record(&self, entry: &JournalEntry) -> anyhow::Result<i64> {
+        let conn = self.conn();
+        insert_entry(&conn, entry)?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Records a completed cutover and the new placement in one transaction, so the
+    /// journal and the placements never disagree after a crash.
+    pub fn complete_cutover(
+        &self,
+        entry: &JournalEntry,
+        placement: &Placement,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        insert_entry(&tx, entry)?;
+        super::records::upsert_placement(&tx, placement)?;
+        tx.commit()
+            .with_context(|| format!("committing the cutover of {}", entry.workload))
+    }
+
+    /// The journal of one evacuation (every move), in order of writing.
+    pub fn journal(&self, evacuation: &str) -> anyhow::Result<Vec<JournalEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, evacuation, workload, step, attempt, status, target, generation,
+                    deployment, detail, at
+             FROM journal WHERE evacuation = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([evacuation], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, u32>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+                row.get::<_, i64>(7)?,
+                row.get::<_, Option<String>>(8)?,
+                row.get::<_, Option<String>>(9)?,
+                row.get::<_, String>(10)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (
+                id,
+                evacuation,
+                workload,
+                step,
+                attempt,
+                status,
+                target,
+                generation,
+                dep,
+                detail,
+                at,
+            ) = row?;
+            Ok(JournalEntry {
+                id,
+                evacuation,
+                workload,
+                step: enum_from(&step)?,
+                attempt,
+                status: enum_from(&status)?,
+                target,
+                generation: Generation(u64::try_from(generation).context("negative generation")?),
+                deployment: dep.as_deref().map(from_json).transpose()?,
+                detail,
+                at: timestamp(&at)?,
+            })
+        })
+        .collect()
+    }
+
+    /// Records how a move ended. Idempotent: a repeated outcome replaces the first.
+    pub fn record_outcome(
+        &self,
+        evacuation: &str,
+        workload: &str,
+        outcome: &Outcome,
+        at: Timestamp,
+    ) -> anyhow::Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO outcomes (evacuation, workload, outcome, at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![evacuation, workload, to_json(outcome)?, at.to_string()],
+            )
+            .with_context(|| format!("recording the outcome of {workload}"))?;
+        Ok(())
+    }
+
+    /// The outcome of one move, if it ended.
+    pub fn outcome(&self, evacuation: &str, workload: &str) -> anyhow::Result<Option<Outcome>> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT outcome FROM outcomes WHERE evacuation = ?1 AND workload = ?2",
+                params![evacuation, workload],
+                |row| row.get(0),
+            )
+            .optional()?;
+        text.as_deref().map(from_json).transpose()
+    }
+}
+
+fn insert_entry(conn: &rusqlite::Connection, e: &JournalEntry) -> anyhow::Result<()> {
+    conn.execute(
+        "INSERT INTO journal (evacuation, workload, step, attempt, status, target,
+                              generation, deployment, detail, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            e.evacuation,
+            e.workload,
+            enum_text(&e.step)?,
+            e.attempt,
+            enum_text(&e.status)?,
+            e.target,
+            i64::try_from(e.generation.0).context("generation out of range")?,
+            e.deployment.as_ref().map(to_json).transpose()?,
+            e.detail,
+            e.at.to_string(),
+        ],
+    )
+    .with_context(|| format!("journaling {:?} of {}", e.step, e.workload))?;
+    Ok(())
+}
