@@ -148,3 +148,30 @@ async fn unknown_keys_get_a_genuine_auth_failure_from_moto() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn https_endpoints_get_a_real_tls_client() -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    // A server that answers a TLS handshake with plain text: the SDK must get as far
+    // as TLS (its HTTPS client is built in even without the SDK's default features)
+    // and fail there as a transport error, not as a request it could not build.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let server = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket.write_all(b"HTTP/1.1 400 Not TLS\r\n\r\n").await;
+        }
+    });
+    let ec2 = provider(
+        config(&format!("https://127.0.0.1:{port}")),
+        "AKIDTEST",
+        "test-secret",
+    )
+    .await?;
+    let err = probe_error(&ec2).await;
+    server.abort();
+    assert_eq!(err.class, ErrorClass::Unavailable, "{err}");
+    let chain = format!("{:?}", std::error::Error::source(&err));
+    assert!(chain.contains("TlsConnectError"), "{chain}");
+    Ok(())
+}
