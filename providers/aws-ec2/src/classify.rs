@@ -31,6 +31,10 @@ pub enum Failure<'a> {
     },
     /// The SDK's operation or attempt timeout fired.
     Timeout,
+    /// No credentials could be loaded from the AWS chain (nothing configured, the
+    /// web-identity token unreadable, instance metadata down). Lifeboat's own problem:
+    /// it says nothing about the account, so it must never look like a lost account.
+    CredentialsNotLoaded,
     /// The request could not even be built (a bug or a bad config value).
     Construction,
 }
@@ -45,7 +49,7 @@ pub fn classify(failure: Failure<'_>) -> ErrorClass {
         Failure::Response { status } => status.map_or(ErrorClass::Unavailable, class_of_status),
         Failure::Dispatch { timeout: true } | Failure::Timeout => ErrorClass::Timeout,
         Failure::Dispatch { timeout: false } => ErrorClass::Unavailable,
-        Failure::Construction => ErrorClass::Internal,
+        Failure::Construction | Failure::CredentialsNotLoaded => ErrorClass::Internal,
     }
 }
 
@@ -127,6 +131,11 @@ where
             },
             "EC2 sent an answer that could not be read".to_owned(),
         ),
+        SdkError::DispatchFailure(_) if credentials_not_loaded(&err) => (
+            Failure::CredentialsNotLoaded,
+            "no AWS credentials could be loaded (environment, profile, web identity, instance metadata)"
+                .to_owned(),
+        ),
         SdkError::DispatchFailure(dispatch) => (
             Failure::Dispatch {
                 timeout: dispatch.is_timeout(),
@@ -157,11 +166,24 @@ where
         | Failure::Response {
             status: Some(status),
         } => Some(format!("HTTP {status}")),
+        Failure::CredentialsNotLoaded => Some("CredentialsNotLoaded".to_owned()),
         _ => None,
     };
     let mut error = ProviderError::new(class, op, message).with_source(err);
     error.code = code;
     error
+}
+
+/// Whether the failure comes from the credentials chain rather than from the wire.
+fn credentials_not_loaded(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = err.source();
+    while let Some(s) = source {
+        if s.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The HTTP status of a raw response, whatever the SDK's response type.
@@ -267,6 +289,7 @@ mod tests {
         assert_eq!(classify(Failure::Dispatch { timeout: true }), Timeout);
         assert_eq!(classify(Failure::Timeout), Timeout);
         assert_eq!(classify(Failure::Construction), Internal);
+        assert_eq!(classify(Failure::CredentialsNotLoaded), Internal);
     }
 
     #[test]

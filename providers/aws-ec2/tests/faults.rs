@@ -175,3 +175,38 @@ async fn https_endpoints_get_a_real_tls_client() -> Result<()> {
     assert!(chain.contains("TlsConnectError"), "{chain}");
     Ok(())
 }
+
+/// A credentials source that has nothing (no env, no profile, IMDS down).
+#[derive(Debug)]
+struct NoCredentials;
+
+impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no source had credentials",
+            ),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn credentials_that_cannot_be_loaded_are_not_an_account_loss() -> Result<()> {
+    let (moto, _) = moto_provider().await?;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(common::REGION))
+        .credentials_provider(NoCredentials)
+        .load()
+        .await;
+    let ec2 = Ec2Provider::with_sdk_config("ec2-test", config(&moto.url()), &sdk)?;
+    let err = probe_error(&ec2).await;
+    // Lifeboat's own trouble: never mistaken for a lost account or an AWS outage.
+    assert_eq!(err.class, ErrorClass::Internal, "{err}");
+    assert_eq!(err.code.as_deref(), Some("CredentialsNotLoaded"));
+    Ok(())
+}
