@@ -227,6 +227,31 @@ mod tests {
         assert!(config.validate().unwrap_err().contains("max_attempts"));
     }
 
+    /// The controller reads this struct as one variant of its `kind`-tagged adapter
+    /// enum, from YAML: the tag must not count as an unknown field, and durations must
+    /// be read the friendly way.
+    #[test]
+    fn reads_as_a_kind_tagged_yaml_variant() {
+        #[derive(Debug, Deserialize)]
+        #[serde(tag = "kind", rename_all = "kebab-case")]
+        enum Adapter {
+            AwsEc2(Ec2Config),
+        }
+        let yaml = "kind: aws-ec2\nregion: eu-west-1\nimage_id: ami-1\ninstance_type: t3.micro\noperation_timeout: 1m 30s\n";
+        let Adapter::AwsEc2(config) = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(config.operation_timeout, Some(Duration::from_secs(90)));
+        let typo = format!("{yaml}max_instance: 3\n");
+        let err = serde_yaml::from_str::<Adapter>(&typo)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_instance"), "{err}");
+        let bad = yaml.replace("1m 30s", "soon");
+        let err = serde_yaml::from_str::<Adapter>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid duration"), "{err}");
+    }
+
     #[test]
     fn defaults_are_sane() {
         let config = Ec2Config::new("eu-west-1", "ami-1", "t3.micro");
