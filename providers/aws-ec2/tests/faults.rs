@@ -108,7 +108,7 @@ async fn a_hang_is_a_timeout_and_a_short_delay_is_fine() -> Result<()> {
     proxy.set(json!({"mode": "delay", "ms": 200})).await?;
     ec2.probe().await?;
 
-    // The provider's operation timeout is 3 s (common::config); the hang outlasts it.
+    // The provider's operation timeout is 6 s (common::config); the hang outlasts it.
     proxy.set(json!({"mode": "hang", "ms": 60_000})).await?;
     let err = probe_error(&ec2).await;
     assert_eq!(err.class, ErrorClass::Timeout, "{err}");

@@ -129,12 +129,13 @@ impl Proxy {
 }
 
 /// A provider config for an endpoint, with short timeouts and few attempts so fault
-/// tests end quickly.
+/// tests end quickly; each of the 2 attempts still gets 3 s, room enough for moto behind
+/// mitmproxy on a busy machine.
 pub fn config(endpoint: &str) -> Ec2Config {
     let mut config = Ec2Config::new(REGION, AMI, "t3.micro");
     config.endpoint_url = Some(endpoint.to_owned());
     config.max_attempts = Some(2);
-    config.operation_timeout = Some(Duration::from_secs(3));
+    config.operation_timeout = Some(Duration::from_secs(6));
     config.connect_timeout = Some(Duration::from_secs(2));
     config.health_timeout = Some(Duration::from_millis(300));
     config
