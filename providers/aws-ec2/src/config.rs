@@ -60,8 +60,9 @@ pub struct Ec2Config {
         skip_serializing_if = "Option::is_none"
     )]
     pub connect_timeout: Option<Duration>,
-    /// Longest wait for one API call, its retries included (default 20 s). The
-    /// controller puts its own, usually shorter, timeout around every call.
+    /// Longest wait for one API call, its retries included (default 20 s); each attempt
+    /// gets an equal share, so a hung connection is retried within it. The controller
+    /// puts its own, usually shorter, timeout around every call.
     #[serde(
         default,
         with = "opt_duration",
