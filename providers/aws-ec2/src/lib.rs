@@ -15,6 +15,8 @@
 //! down under throttling), a few attempts at most; the controller's step retries sit
 //! above and are not duplicated here.
 
+#![deny(missing_docs)]
+
 pub mod classify;
 pub mod config;
 mod deploy;
