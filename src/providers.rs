@@ -41,7 +41,8 @@ pub async fn build_all_with(
             &config.state_dir,
             |p| config.resolve_path(p),
             options,
-        )?;
+        )
+        .await?;
         out.insert(provider.name.clone(), built);
     }
     Ok(out)
@@ -49,7 +50,7 @@ pub async fn build_all_with(
 
 /// The adapter of one provider entry. `resolve` turns paths written in the config into
 /// usable ones.
-pub fn build_one(
+pub async fn build_one(
     provider: &ProviderConfig,
     state_dir: &Path,
     resolve: impl Fn(&Path) -> PathBuf,
@@ -71,6 +72,12 @@ pub fn build_one(
             name.clone(),
             sim.clone(),
         ))),
+        #[cfg(feature = "aws-ec2")]
+        AdapterConfig::AwsEc2(ec2) => Ok(Arc::new(
+            lifeboat_provider_aws_ec2::Ec2Provider::connect(name, ec2.clone())
+                .await
+                .with_context(|| format!("provider {name} (kind: aws-ec2)"))?,
+        )),
         #[cfg(feature = "bare-metal")]
         AdapterConfig::BareMetal(bare_metal) => Ok(Arc::new(
             lifeboat_provider_bare_metal::BareMetalProvider::new(name, bare_metal.clone())
@@ -121,7 +128,7 @@ mod tests {
 
         let plain =
             provider("{name: here, vendor: self, adapter: {kind: local, ports: 20000-20009}}");
-        let built = build_one(&plain, &state, resolve, &options).unwrap();
+        let built = build_one(&plain, &state, resolve, &options).await.unwrap();
         assert_eq!(built.kind(), "local");
         built.probe().await.unwrap();
         assert!(state.join("local/here").is_dir());
@@ -129,11 +136,11 @@ mod tests {
         let own = provider(
             "{name: there, vendor: self, adapter: {kind: local, ports: 20010-20019, dir: files}}",
         );
-        build_one(&own, &state, resolve, &options).unwrap();
+        build_one(&own, &state, resolve, &options).await.unwrap();
         assert!(base.join("files").is_dir());
 
         let sim = provider("{name: s, vendor: self, adapter: {kind: sim}}");
-        let built = build_one(&sim, &state, resolve, &options).unwrap();
+        let built = build_one(&sim, &state, resolve, &options).await.unwrap();
         assert_eq!(built.kind(), "sim");
     }
 
@@ -145,7 +152,7 @@ mod tests {
             let p = provider(&format!(
                 "{{name: {name}, vendor: self, adapter: {{kind: local, ports: {ports}}}}}"
             ));
-            let built = build_one(&p, dir.path(), |p| p.to_owned(), &BuildOptions::default());
+            let built = build_one(&p, dir.path(), |p| p.to_owned(), &BuildOptions::default()).await;
             set.insert(name.to_owned(), built.unwrap());
         }
         let (wrapped, switches) = with_fault_switches(set, Duration::ZERO);

@@ -75,11 +75,17 @@ pub struct ProviderConfig {
 /// behind cargo features of the same name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+// Read once at start-up and held once per provider: the size of the largest variant
+// costs nothing, and unboxed variants keep matching on them plain.
+#[allow(clippy::large_enum_variant)]
 pub enum AdapterConfig {
     /// Processes on this host.
     Local(lifeboat_provider_local::LocalConfig),
     /// The in-memory simulator.
     Sim(lifeboat_provider_sim::SimConfig),
+    /// One AWS EC2 region of one account.
+    #[cfg(feature = "aws-ec2")]
+    AwsEc2(lifeboat_provider_aws_ec2::Ec2Config),
     /// Own servers over SSH, cold standby through Redfish.
     #[cfg(feature = "bare-metal")]
     BareMetal(lifeboat_provider_bare_metal::BareMetalConfig),
@@ -91,6 +97,8 @@ impl AdapterConfig {
         match self {
             AdapterConfig::Local(_) => "local",
             AdapterConfig::Sim(_) => "sim",
+            #[cfg(feature = "aws-ec2")]
+            AdapterConfig::AwsEc2(_) => "aws-ec2",
             #[cfg(feature = "bare-metal")]
             AdapterConfig::BareMetal(_) => "bare-metal",
         }
