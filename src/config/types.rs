@@ -78,6 +78,9 @@ pub enum AdapterConfig {
     Local(lifeboat_provider_local::LocalConfig),
     /// The in-memory simulator.
     Sim(lifeboat_provider_sim::SimConfig),
+    /// A Kubernetes cluster (one namespace of it).
+    #[cfg(feature = "kubernetes")]
+    Kubernetes(lifeboat_provider_kubernetes::KubernetesConfig),
 }
 
 impl AdapterConfig {
@@ -86,6 +89,8 @@ impl AdapterConfig {
         match self {
             AdapterConfig::Local(_) => "local",
             AdapterConfig::Sim(_) => "sim",
+            #[cfg(feature = "kubernetes")]
+            AdapterConfig::Kubernetes(_) => "kubernetes",
         }
     }
 }
@@ -281,4 +286,29 @@ pub enum DrillMode {
     Live,
     /// Deploy and verify copies at the targets; move no traffic; clean up.
     Shadow,
+}
+
+#[cfg(all(test, feature = "kubernetes"))]
+mod kubernetes_tests {
+    use super::*;
+
+    #[test]
+    fn a_kubernetes_adapter_reads_from_yaml() {
+        let yaml = r#"
+kind: kubernetes
+kubeconfig: /etc/lifeboat/cluster-b.kubeconfig
+context: k3s-hetzner
+namespace: lifeboat-workloads
+service_type: LoadBalancer
+labels: { team: sre }
+"#;
+        let adapter: AdapterConfig = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(adapter.kind(), "kubernetes");
+        let AdapterConfig::Kubernetes(k) = adapter else {
+            panic!("not the kubernetes variant");
+        };
+        assert_eq!(k.namespace.as_deref(), Some("lifeboat-workloads"));
+        let typo = "kind: kubernetes\nnamespce: x\n";
+        assert!(serde_yaml::from_str::<AdapterConfig>(typo).is_err());
+    }
 }
