@@ -139,6 +139,14 @@ class Emulator(kmock.KubernetesEmulator):
             self.resources[key] = kmock.ResourceInfo(
                 kind=kind, namespaced=namespaced, verbs=VERBS, subresources=subresources)
 
+    async def _render_error(self, exc):
+        # kmock words its 404s and 409s its own way; a real server's reasons are
+        # `NotFound` and `AlreadyExists`, and clients match on them.
+        if isinstance(exc, kmock.KubernetesError) and exc.status in (404, 409):
+            reason = 'NotFound' if exc.status == 404 else 'AlreadyExists'
+            return status(exc.status, reason, exc.message or reason)
+        return await super()._render_error(exc)
+
     async def _handle(self, request):
         path = request.url.path
         if path.startswith('/__kmock/'):

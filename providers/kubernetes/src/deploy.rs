@@ -52,7 +52,18 @@ pub async fn deploy(
             .resolve(&provider.client, &key.api_version, &key.kind)
             .await
             .map_err(|e| {
-                classify::provider_error(Op::Deploy, &format!("resolving kind {}", key.kind), e)
+                let doing = format!("resolving kind {} of {}", key.kind, key.api_version);
+                let err = classify::provider_error(Op::Deploy, &doing, e);
+                // Discovery answers 404 for a group or kind the cluster does not serve:
+                // the manifest cannot be applied here as written.
+                if err.class == ErrorClass::NotFound {
+                    ProviderError {
+                        class: ErrorClass::InvalidRequest,
+                        ..err
+                    }
+                } else {
+                    err
+                }
             })?;
         // Only namespaced objects carry a namespace; for the others it would be refused.
         if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {

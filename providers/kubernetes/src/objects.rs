@@ -123,7 +123,13 @@ pub async fn get(
     client: &kube::Client,
     key: &ObjectKey,
 ) -> Result<Option<DynamicObject>, kube::Error> {
-    kinds.api(client, key).await?.get_opt(&key.name).await
+    // By status code rather than kube's `get_opt`, which also wants the reason
+    // `NotFound`: a proxy or gateway in front of the API server may word it otherwise.
+    match kinds.api(client, key).await?.get(&key.name).await {
+        Ok(object) => Ok(Some(object)),
+        Err(e) if crate::classify::is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Deletes one object with foreground propagation (its dependents, such as a
