@@ -319,3 +319,27 @@ async fn an_unreachable_cluster_is_unavailable() {
     let err = k8s.probe().await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Unavailable, "{err}");
 }
+
+#[tokio::test]
+async fn objects_without_the_managed_label_are_not_listed() {
+    let kmock = Kmock::start(None).unwrap();
+    let k8s = provider(&kmock, None).await;
+    // Someone else's Deployment in the same namespace (the emulator honours label
+    // selectors through its launcher, as a real server does).
+    let foreign = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "billing", "namespace": NS, "labels": {"app": "billing"}},
+        "spec": {"replicas": 1}});
+    let (status, body) = kmock
+        .request(
+            "POST",
+            &format!("/apis/apps/v1/namespaces/{NS}/deployments"),
+            Some(("application/json", &foreign.to_string())),
+        )
+        .unwrap();
+    assert!(status < 300, "{status} {body}");
+    let ours = k8s.deploy(&request(workload("api"), 3)).await.unwrap();
+    assert_eq!(deployments(&kmock), ["api-g3", "billing"]);
+    let managed = k8s.list_managed().await.unwrap();
+    assert_eq!(managed.len(), 1, "{managed:?}");
+    assert_eq!(managed[0].handle, ours.handle);
+}
