@@ -22,6 +22,8 @@
 //! installs it as the process default when none is set, so a binary holding both never
 //! meets rustls' "several providers, none chosen" panic.
 
+#![deny(missing_docs)]
+
 pub mod classify;
 pub mod config;
 mod deploy;
