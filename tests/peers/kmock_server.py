@@ -9,6 +9,8 @@ real server where it can, and says where it still does not:
   ``resourceVersion`` and a ``generation`` that grows when the spec changes (kmock sets
   none of these, which breaks watchers and rollout checks);
 * label selectors: ``labelSelector`` on lists and watches is honoured (kmock ignores it);
+* watches: events after ``resourceVersion`` (kmock's watch subscribes late and misses
+  live events), ending after ``timeoutSeconds``;
 * server-side apply (``PATCH`` with ``application/apply-patch+yaml``) creates a missing
   object, as a real server does (kmock's apply is a plain merge that cannot create);
   it is still a merge, not a field-managed apply, and never answers 409 on a conflict;
@@ -203,6 +205,10 @@ class Emulator(kmock.KubernetesEmulator):
         stored = self.objects[key] if request.name is not None and key in self.objects else None
         exists = stored is not None and not stored.deleted
         version = str(next(self._versions))
+        if request.action == enums.action.DELETE and exists:
+            # A real server's DELETED event carries a newer resourceVersion; watchers
+            # resuming from the last one they saw must not miss it.
+            stored.patch({'metadata': {'resourceVersion': version}})
         if request.action == enums.action.UPDATE and content_type == APPLY_CONTENT_TYPE and not exists and data:
             data = dict(data)
             data['metadata'] = dict(data.get('metadata') or {}, name=request.name)
@@ -213,6 +219,9 @@ class Emulator(kmock.KubernetesEmulator):
             object.__setattr__(request, 'data', data)
         if request.action == enums.action.CREATE and data is not None:
             meta = dict(data.get('metadata') or {})
+            if request.namespace:
+                # A real server records the namespace of the URL in the object.
+                meta['namespace'] = request.namespace
             meta.update(
                 uid=str(uuid.uuid4()),
                 creationTimestamp=datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%dT%H:%M:%SZ'),
@@ -242,12 +251,45 @@ class Emulator(kmock.KubernetesEmulator):
         return dict(result, items=items, metadata={'resourceVersion': str(next(self._versions))})
 
     async def _serve_watch(self, request):
-        requirements = parse_selector(request.params.get('labelSelector'))
-        async for event in super()._serve_watch(request):
-            if not isinstance(event, dict):
-                yield event
-            elif matches(requirements, ((event.get('object') or {}).get('metadata') or {}).get('labels')):
-                yield event
+        """A watch as a real server serves it: events after `resourceVersion` (or the
+        current objects first when none is given), filtered by namespace, name and labels,
+        ending after `timeoutSeconds`. kmock's own watch subscribes to its event bus only
+        after replaying the current objects and misses what happens meanwhile."""
+        bus = self._buses[request.resource]
+        marker = await bus.mark()
+        try:
+            yield b''
+            requirements = parse_selector(request.params.get('labelSelector'))
+            since = request.params.get('resourceVersion') or ''
+            since = int(since) if since.isdigit() else 0
+
+            def wanted(obj):
+                meta = obj.get('metadata') or {}
+                return ((request.namespace is None or meta.get('namespace') == request.namespace)
+                        and (request.name is None or meta.get('name') == request.name)
+                        and matches(requirements, meta.get('labels')))
+
+            if not since:
+                async with self._lock:
+                    current = [o.raw for (res, _, _), o in self.objects.items()
+                               if res == request.resource and not o.deleted]
+                for obj in current:
+                    if wanted(obj):
+                        yield {'type': 'ADDED', 'object': obj}
+            timeout = request.params.get('timeoutSeconds') or ''
+            try:
+                async with asyncio.timeout(int(timeout) if timeout.isdigit() else None):
+                    async for event in bus.stream(since=marker):
+                        obj = event.get('object') or {}
+                        version = str((obj.get('metadata') or {}).get('resourceVersion') or '')
+                        if version.isdigit() and int(version) <= since:
+                            continue
+                        if wanted(obj):
+                            yield event
+            except TimeoutError:
+                return
+        finally:
+            await bus.unmark(marker)
 
 
 async def serve(host, port, token):

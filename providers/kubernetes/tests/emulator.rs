@@ -343,3 +343,45 @@ async fn objects_without_the_managed_label_are_not_listed() {
     assert_eq!(managed.len(), 1, "{managed:?}");
     assert_eq!(managed[0].handle, ours.handle);
 }
+
+#[tokio::test]
+async fn the_emulator_streams_watch_events_filtered_by_label() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Api, WatchEvent, WatchParams};
+
+    // A check of the launcher, for the watchers of the in-cluster mode: live events,
+    // label selectors and resourceVersions as a real server serves them.
+    let kmock = Kmock::start(None).unwrap();
+    let k8s = provider(&kmock, None).await;
+    let api: Api<Deployment> = Api::namespaced(k8s.client().clone(), NS);
+    let params = WatchParams::default().labels("lifeboat.dev/managed=true");
+    let mut events = api.watch(&params, "0").await.unwrap().boxed();
+
+    let foreign = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "billing", "labels": {"app": "billing"}}, "spec": {"replicas": 1}});
+    kmock
+        .request(
+            "POST",
+            &format!("/apis/apps/v1/namespaces/{NS}/deployments"),
+            Some(("application/json", &foreign.to_string())),
+        )
+        .unwrap();
+    let dep = k8s.deploy(&request(workload("api"), 1)).await.unwrap();
+    let added = match events.try_next().await.unwrap().unwrap() {
+        WatchEvent::Added(d) => d,
+        other => panic!("expected the managed Deployment added, got {other:?}"),
+    };
+    assert_eq!(added.metadata.name.as_deref(), Some("api-g1"));
+    let added_version: u64 = added.metadata.resource_version.unwrap().parse().unwrap();
+
+    k8s.retire(&dep).await.unwrap();
+    match events.try_next().await.unwrap().unwrap() {
+        WatchEvent::Deleted(d) => {
+            assert_eq!(d.metadata.name.as_deref(), Some("api-g1"));
+            let deleted_version: u64 = d.metadata.resource_version.unwrap().parse().unwrap();
+            assert!(deleted_version > added_version);
+        }
+        other => panic!("expected the managed Deployment deleted, got {other:?}"),
+    }
+}
