@@ -345,6 +345,14 @@ fn from_manifests(
             .and_then(|m| m.get("namespace"))
             .and_then(Value::as_str)
             .unwrap_or(namespace);
+        // No real name holds these; refusing them keeps the handle unambiguous.
+        let bad = |s: &str| s.contains([',', '/']);
+        if api_version.contains(',') || bad(kind) || bad(name) || bad(object_namespace) {
+            return Err(format!(
+                "workload {}: manifest #{i} ({kind} {name:?}) has an invalid name",
+                spec.name
+            ));
+        }
         let mut object = manifest.clone();
         let labels_map = object
             .as_object_mut()

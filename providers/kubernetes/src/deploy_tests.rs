@@ -167,6 +167,8 @@ fn malformed_manifests_are_invalid_requests() {
         json!([{"apiVersion": "v1", "kind": "ConfigMap"}]),
         json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": "x"}]),
         json!(["not an object"]),
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a/b"}}]),
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "x,y"}}]),
     ] {
         let mut s = spec();
         s.extra.insert(MANIFESTS_KEY.into(), bad.clone());
