@@ -78,6 +78,12 @@ pub async fn build_one(
                 .await
                 .with_context(|| format!("provider {name} (kind: aws-ec2)"))?,
         )),
+        #[cfg(feature = "kubernetes")]
+        AdapterConfig::Kubernetes(k8s) => Ok(Arc::new(
+            lifeboat_provider_kubernetes::connect(name, k8s.clone())
+                .await
+                .with_context(|| format!("provider {name} (kind: kubernetes)"))?,
+        )),
         #[cfg(feature = "bare-metal")]
         AdapterConfig::BareMetal(bare_metal) => Ok(Arc::new(
             lifeboat_provider_bare_metal::BareMetalProvider::new(name, bare_metal.clone())

@@ -89,6 +89,9 @@ pub enum AdapterConfig {
     /// Own servers over SSH, cold standby through Redfish.
     #[cfg(feature = "bare-metal")]
     BareMetal(lifeboat_provider_bare_metal::BareMetalConfig),
+    /// A Kubernetes cluster (one namespace of it).
+    #[cfg(feature = "kubernetes")]
+    Kubernetes(lifeboat_provider_kubernetes::KubernetesConfig),
 }
 
 impl AdapterConfig {
@@ -101,6 +104,8 @@ impl AdapterConfig {
             AdapterConfig::AwsEc2(_) => "aws-ec2",
             #[cfg(feature = "bare-metal")]
             AdapterConfig::BareMetal(_) => "bare-metal",
+            #[cfg(feature = "kubernetes")]
+            AdapterConfig::Kubernetes(_) => "kubernetes",
         }
     }
 }
@@ -325,4 +330,29 @@ pub enum DrillMode {
     Live,
     /// Deploy and verify copies at the targets; move no traffic; clean up.
     Shadow,
+}
+
+#[cfg(all(test, feature = "kubernetes"))]
+mod kubernetes_tests {
+    use super::*;
+
+    #[test]
+    fn a_kubernetes_adapter_reads_from_yaml() {
+        let yaml = r#"
+kind: kubernetes
+kubeconfig: /etc/lifeboat/cluster-b.kubeconfig
+context: k3s-hetzner
+namespace: lifeboat-workloads
+service_type: LoadBalancer
+labels: { team: sre }
+"#;
+        let adapter: AdapterConfig = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(adapter.kind(), "kubernetes");
+        let AdapterConfig::Kubernetes(k) = adapter else {
+            panic!("not the kubernetes variant");
+        };
+        assert_eq!(k.namespace.as_deref(), Some("lifeboat-workloads"));
+        let typo = "kind: kubernetes\nnamespce: x\n";
+        assert!(serde_yaml::from_str::<AdapterConfig>(typo).is_err());
+    }
 }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod kmock;
+
 /// A TCP port on 127.0.0.1 that was free a moment ago. The OS picks it, so parallel tests
 /// do not collide.
 pub fn free_port() -> u16 {
