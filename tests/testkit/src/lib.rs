@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 pub mod kmock;
+pub mod moto;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago. The OS picks it, so parallel tests
 /// do not collide.
