@@ -348,3 +348,30 @@ async fn every_action_is_journaled_before_it_happens() {
     // One deploy on b and one retire on a were checked.
     assert_eq!(checked.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_switch_that_took_effect_despite_an_error_is_kept() {
+    let world = World::new(
+        &[("a", sim(0)), ("b", sim(0)), ("c", sim(0))],
+        vec![workload("db", "")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    world.place_all(&store, "a").await;
+    world
+        .cutover
+        .fail_after_switch
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let report = world
+        .executor(&store)
+        .execute(&plan(&[("db", 0)], "a", &["b", "c"]))
+        .await
+        .unwrap();
+    // No fall-through to c: traffic already reaches the copy on b.
+    assert!(
+        matches!(&report.moves[0].outcome, Outcome::Moved { to, .. } if to == "b"),
+        "{report:#?}"
+    );
+    assert_eq!(world.copies("db"), [("b".to_owned(), 2)]);
+    assert_eq!(store.placement("db").unwrap().unwrap().provider, "b");
+}

@@ -203,6 +203,9 @@ impl Executor {
     /// Runs every move of `plan` to its end and reports how each went. Errors only when
     /// the store fails (the executor stops rather than act without a journal); provider
     /// and hook failures end up in the report.
+    ///
+    /// Call [`Executor::resume`] first after a start-up, so an interrupted evacuation is
+    /// finished before a new plan moves the same workloads again.
     pub async fn execute(&self, plan: &Plan) -> anyhow::Result<Report> {
         let store = &self.inner.store;
         let mut sources = BTreeMap::new();

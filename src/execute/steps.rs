@@ -107,7 +107,8 @@ impl TargetRun<'_> {
                 },
                 Step::Cutover => {
                     let Some(dep) = copy.clone() else {
-                        return self.failed(step, fatal_or(no_copy())?, copy);
+                        let error = fatal_or(no_copy())?;
+                        return Ok(TargetResult::Failed { step, error, copy });
                     };
                     if let Some(by) = self.superseded_by()? {
                         return Ok(TargetResult::Finished {
@@ -117,7 +118,10 @@ impl TargetRun<'_> {
                         });
                     }
                     self.wait_for_earlier_waves().await;
-                    let result = self.cutover(&dep).await;
+                    let mut result = self.cutover(&dep).await;
+                    if result.is_err() && self.took_effect(&dep).await? {
+                        result = Ok(());
+                    }
                     if result.is_ok() {
                         self.ticket.pass();
                         cutover_after = Some(self.start.elapsed());
@@ -148,7 +152,8 @@ impl TargetRun<'_> {
                 }
             };
             if let Err(failure) = result {
-                return self.failed(step, fatal_or(failure)?, copy);
+                let error = fatal_or(failure)?;
+                return Ok(TargetResult::Failed { step, error, copy });
             }
         }
         let outcome = if shadow {
@@ -166,15 +171,6 @@ impl TargetRun<'_> {
             healthy_after,
             cutover_after,
         })
-    }
-
-    fn failed(
-        &self,
-        step: Step,
-        error: StepError,
-        copy: Option<DeploymentRef>,
-    ) -> anyhow::Result<TargetResult> {
-        Ok(TargetResult::Failed { step, error, copy })
     }
 
     async fn deploy(&self) -> Result<DeploymentRef, Failure> {
@@ -304,6 +300,45 @@ impl TargetRun<'_> {
         self.permits.provider = self.inner.limits.provider(self.target).await;
     }
 
+    fn new_placement(&self, dep: &DeploymentRef) -> Placement {
+        Placement {
+            workload: self.mv.workload.clone(),
+            provider: self.target.to_owned(),
+            generation: self.mv.generation,
+            deployment: Some(dep.clone()),
+            since: Timestamp::now(),
+        }
+    }
+
+    /// After a failed cutover: whether the switch happened anyway (it timed out after
+    /// taking effect). Then the cutover is committed instead of falling through, which
+    /// would retire the copy that now receives the traffic.
+    async fn took_effect(&self, dep: &DeploymentRef) -> anyhow::Result<bool> {
+        let name = workload::public_name(self.workload);
+        let resolved = tokio::time::timeout(
+            self.inner.policy.step_timeout,
+            self.inner.cutover.resolve(name),
+        )
+        .await;
+        let current = match resolved {
+            Ok(Ok(r)) => r.endpoint,
+            _ => return Ok(false),
+        };
+        if current.is_none() || current != dep.endpoint {
+            return Ok(false);
+        }
+        let detail = "the switch took effect although the backend reported a failure";
+        tracing::warn!(workload = %self.mv.workload, "{detail}");
+        self.log.finish(
+            Step::Cutover,
+            0,
+            self.target,
+            Some(dep.clone()),
+            Some(self.new_placement(dep)),
+        )?;
+        Ok(true)
+    }
+
     async fn cutover(&self, dep: &DeploymentRef) -> Result<(), Failure> {
         if dep.generation != self.mv.generation {
             let msg = format!(
@@ -316,13 +351,7 @@ impl TargetRun<'_> {
             )));
         }
         let new = dep.endpoint.clone().ok_or_else(no_endpoint)?;
-        let placement = Placement {
-            workload: self.mv.workload.clone(),
-            provider: self.target.to_owned(),
-            generation: self.mv.generation,
-            deployment: Some(dep.clone()),
-            since: Timestamp::now(),
-        };
+        let placement = self.new_placement(dep);
         let public_name = workload::public_name(self.workload).to_owned();
         let old = self.source_endpoint();
         let (cutover, old) = (&self.inner.cutover, &old);

@@ -38,7 +38,8 @@ pub struct JournalEntry {
     pub workload: String,
     /// The step.
     pub step: Step,
-    /// Attempt number of the step at this target, from 1.
+    /// Attempt number of the step at this target, from 1; 0 on lines that are not an
+    /// attempt (a target given up, a cutover found to have taken effect).
     pub attempt: u32,
     /// The transition.
     pub status: Status,

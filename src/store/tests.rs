@@ -94,6 +94,19 @@ fn state_survives_reopening_and_readers_see_it_while_the_writer_runs() {
 }
 
 #[test]
+fn a_reader_opens_state_no_writer_has_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.put_placement(&placement("api", "a", 1)).unwrap();
+    }
+    let reader = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.placements().unwrap().len(), 1);
+    // A reader does not take the writer's lock.
+    drop(Store::open(dir.path()).unwrap());
+}
+
+#[test]
 fn a_reader_needs_existing_state() {
     let dir = tempfile::tempdir().unwrap();
     let err = Store::open_read_only(dir.path()).unwrap_err().to_string();

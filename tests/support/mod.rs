@@ -29,6 +29,9 @@ pub struct RecordingCutover {
     pub switches: Mutex<Vec<CutoverRequest>>,
     /// Called inside every switch, before it takes effect (to check the journal).
     pub on_switch: Mutex<Option<SwitchCheck>>,
+    /// When set, every switch takes effect and then reports a failure (a backend that
+    /// timed out after applying the change).
+    pub fail_after_switch: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -48,6 +51,12 @@ impl Cutover for RecordingCutover {
         }
         names.insert(req.public_name.clone(), req.new.clone());
         self.switches.lock().unwrap().push(req.clone());
+        if self
+            .fail_after_switch
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            anyhow::bail!("connection reset after the update was sent");
+        }
         Ok(())
     }
 

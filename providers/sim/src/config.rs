@@ -138,6 +138,20 @@ mod tests {
     }
 
     #[test]
+    fn reads_inside_a_kind_tagged_adapter_enum() {
+        // The shape lifeboat.yaml wraps it in: `adapter: {kind: sim, ...}`.
+        #[derive(Debug, Deserialize)]
+        #[serde(tag = "kind", rename_all = "kebab-case")]
+        enum Adapter {
+            Sim(SimConfig),
+        }
+        let Adapter::Sim(config) =
+            serde_yaml::from_str("kind: sim\ncapacity: 2\nhealthy_after: 1s\n").unwrap();
+        assert_eq!(config.capacity, Some(2));
+        assert!(serde_yaml::from_str::<Adapter>("kind: sim\ncapacty: 2\n").is_err());
+    }
+
+    #[test]
     fn refuses_unknown_fields_and_bad_durations() {
         assert!(serde_yaml::from_str::<SimConfig>("latancy: 1s").is_err());
         assert!(serde_yaml::from_str::<SimConfig>("latency: soon").is_err());
