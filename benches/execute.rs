@@ -82,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect(),
         stranded: vec![],
+        held: Vec::new(),
     };
     let start = Instant::now();
     let report = exec.execute(&plan).await?;
