@@ -7,13 +7,11 @@
 //! when the timeout expires or the step is cancelled (`kill_on_drop`). Hooks may run
 //! again after a crash or a retry, so they must be idempotent.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use lifeboat_provider::{Endpoint, ErrorClass, Generation};
 
-/// How much of a failing hook's stderr is kept in the error.
-const STDERR_TAIL: usize = 2048;
+use crate::command::{self, CommandError};
 
 /// The facts a hook receives in its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,108 +26,37 @@ pub struct HookEnv {
     pub new_endpoint: Endpoint,
 }
 
-/// Why a hook failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HookError {
-    /// The hook has no program.
-    #[error("hook command is empty")]
-    Empty,
-    /// The program could not be started.
-    #[error("could not start hook {program:?}: {source}")]
-    Spawn {
-        /// The program.
-        program: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// It ran past its timeout and was killed.
-    #[error("hook {program:?} did not finish within {after:?} and was killed")]
-    Timeout {
-        /// The program.
-        program: String,
-        /// The timeout.
-        after: Duration,
-    },
-    /// It exited unsuccessfully.
-    #[error("hook {program:?} failed ({status}): {stderr}")]
-    Failed {
-        /// The program.
-        program: String,
-        /// Its exit status.
-        status: std::process::ExitStatus,
-        /// The end of its stderr.
-        stderr: String,
-    },
-}
-
-impl HookError {
-    /// How the executor should treat the failure: a timeout or a failing run may be
+impl CommandError {
+    /// How the executor should treat a failed hook: a timeout or a failing run may be
     /// transient (retried), a hook that cannot even start will not improve.
     pub fn class(&self) -> ErrorClass {
         match self {
-            HookError::Empty | HookError::Spawn { .. } => ErrorClass::InvalidRequest,
-            HookError::Timeout { .. } => ErrorClass::Timeout,
-            HookError::Failed { .. } => ErrorClass::Internal,
+            CommandError::Empty | CommandError::Spawn { .. } => ErrorClass::InvalidRequest,
+            CommandError::Timeout { .. } => ErrorClass::Timeout,
+            CommandError::Failed { .. } | CommandError::NotUtf8 { .. } => ErrorClass::Internal,
         }
     }
 }
 
 /// Runs one hook to completion within `timeout`.
-pub async fn run_hook(argv: &[String], env: &HookEnv, timeout: Duration) -> Result<(), HookError> {
-    let (program, args) = argv.split_first().ok_or(HookError::Empty)?;
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .env("LIFEBOAT_WORKLOAD", &env.workload)
-        .env("LIFEBOAT_GENERATION", env.generation.to_string())
-        .env(
+pub async fn run_hook(
+    argv: &[String],
+    env: &HookEnv,
+    timeout: Duration,
+) -> Result<(), CommandError> {
+    let env = [
+        ("LIFEBOAT_WORKLOAD", env.workload.clone()),
+        ("LIFEBOAT_GENERATION", env.generation.to_string()),
+        (
             "LIFEBOAT_OLD_ENDPOINT",
             env.old_endpoint
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
-        )
-        .env("LIFEBOAT_NEW_ENDPOINT", env.new_endpoint.to_string())
-        .stdin(Stdio::null())
-        // stdout is not read; discarding it keeps a chatty hook from blocking on a full pipe.
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = command.spawn().map_err(|source| HookError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
-    // Dropping the `wait_with_output` future on timeout drops the child, which kills it.
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(result) => result.map_err(|source| HookError::Spawn {
-            program: program.clone(),
-            source,
-        })?,
-        Err(_) => {
-            return Err(HookError::Timeout {
-                program: program.clone(),
-                after: timeout,
-            });
-        }
-    };
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(HookError::Failed {
-        program: program.clone(),
-        status: output.status,
-        stderr: tail(&String::from_utf8_lossy(&output.stderr)),
-    })
-}
-
-/// The last [`STDERR_TAIL`] bytes (on a char boundary), trimmed.
-fn tail(text: &str) -> String {
-    let text = text.trim();
-    let mut start = text.len().saturating_sub(STDERR_TAIL);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    text[start..].to_owned()
+        ),
+        ("LIFEBOAT_NEW_ENDPOINT", env.new_endpoint.to_string()),
+    ];
+    command::run(argv, &env, timeout).await.map(drop)
 }
 
 #[cfg(test)]
@@ -185,7 +112,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(matches!(err, HookError::Timeout { .. }), "{err}");
+        assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
         assert_eq!(err.class(), ErrorClass::Timeout);
     }
 
@@ -202,14 +129,6 @@ mod tests {
         let empty = run_hook(&[], &env(), Duration::from_secs(5))
             .await
             .unwrap_err();
-        assert!(matches!(empty, HookError::Empty));
-    }
-
-    #[test]
-    fn the_stderr_tail_is_bounded_and_valid_utf8() {
-        let long = "é".repeat(STDERR_TAIL);
-        let cut = tail(&long);
-        assert!(cut.len() <= STDERR_TAIL);
-        assert!(cut.chars().all(|c| c == 'é'));
+        assert!(matches!(empty, CommandError::Empty));
     }
 }

@@ -17,7 +17,8 @@
 //! * [`probe`] turns providers' answers into signals; [`controller`] runs one round of
 //!   probe → conditions → decide → plan → execute, which [`daemon`] repeats and
 //!   [`drill`] measures.
-//! * [`execute`] runs a plan's moves, make before break; [`hooks`] runs cutover hooks.
+//! * [`execute`] runs a plan's moves, make before break; [`hooks`] runs cutover hooks
+//!   through [`command`], which the exec cutover shares.
 //! * [`store`] keeps placements, the journal and conditions in SQLite.
 //! * [`cutover`] moves traffic (endpoints file, exec hook, DNS).
 //! * [`providers`] builds the adapters a config names; [`fault`] wraps them for drills.
@@ -27,6 +28,7 @@
 //! Provider adapters live in their own crates behind the `lifeboat-provider` contract.
 
 pub mod cli;
+pub mod command;
 pub mod conditions;
 pub mod config;
 pub mod controller;

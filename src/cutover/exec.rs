@@ -16,20 +16,13 @@
 //! fails the step with the command's stderr. It runs in its own process group, which
 //! is killed whole when the timeout passes.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 
 use super::endpoints_file::parse_endpoint;
 use super::{Cutover, CutoverRequest, Resolved};
-
-/// How much of a failed command's stderr goes into the error.
-const STDERR_TAIL: usize = 2048;
 
 /// The exec backend.
 #[derive(Debug, Clone)]
@@ -55,51 +48,12 @@ impl Exec {
     }
 }
 
-/// Runs `argv` with `env`, returns its stdout on exit 0, else an error with the exit
-/// status and the end of its stderr. Killed (its whole group) after `timeout`.
+/// Runs `argv` with `env` and returns its stdout (see [`crate::command::run`]).
 async fn run(argv: &[String], env: &[(&str, String)], timeout: Duration) -> Result<String> {
-    let Some((program, args)) = argv.split_first() else {
-        bail!("the cutover command is empty");
-    };
     let shown = argv.join(" ");
-    let mut command = tokio::process::Command::new(PathBuf::from(program));
-    command
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let child = command
-        .spawn()
-        .with_context(|| format!("starting cutover command `{shown}`"))?;
-    let pgid = child.id().and_then(|id| i32::try_from(id).ok());
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(output) => output.with_context(|| format!("running cutover command `{shown}`"))?,
-        Err(_) => {
-            // The dropped future killed the command itself; its helpers go with the group.
-            if let Some(pgid) = pgid {
-                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-            }
-            bail!("cutover command `{shown}` timed out after {timeout:?} and was killed");
-        }
-    };
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail = stderr
-            .char_indices()
-            .rev()
-            .nth(STDERR_TAIL)
-            .map_or(&stderr[..], |(i, _)| &stderr[i..]);
-        bail!(
-            "cutover command `{shown}` failed ({}): {}",
-            output.status,
-            tail.trim()
-        );
-    }
-    String::from_utf8(output.stdout)
-        .with_context(|| format!("cutover command `{shown}` printed something not UTF-8"))
+    crate::command::run(argv, env, timeout)
+        .await
+        .with_context(|| format!("cutover command `{shown}`"))
 }
 
 #[async_trait]
@@ -239,7 +193,7 @@ mod tests {
             Duration::from_secs(1),
         );
         let e = format!("{:#}", missing.switch(&req(None, 1)).await.unwrap_err());
-        assert!(e.contains("starting cutover command"), "{e}");
+        assert!(e.contains("could not start"), "{e}");
     }
 
     #[tokio::test]
@@ -253,7 +207,7 @@ mod tests {
         );
         let exec = Exec::new(vec![hang], None, Duration::from_secs(3));
         let e = format!("{:#}", exec.switch(&req(None, 1)).await.unwrap_err());
-        assert!(e.contains("timed out"), "{e}");
+        assert!(e.contains("did not finish within"), "{e}");
         let pid = std::fs::read_to_string(&pidfile).unwrap();
         // The killed sleep may linger as a zombie of the killed shell for a moment.
         let gone = || {

@@ -265,9 +265,14 @@ impl TargetRun<'_> {
             self.target,
             move || async move {
                 for argv in hooks {
-                    run_hook(argv, env, timeout)
-                        .await
-                        .map_err(|e| Failure::Step(StepError::new(e.class(), e.to_string())))?;
+                    run_hook(argv, env, timeout).await.map_err(|e| {
+                        // The whole chain: a spawn failure's reason is its source.
+                        let class = e.class();
+                        Failure::Step(StepError::new(
+                            class,
+                            format!("{:#}", anyhow::Error::new(e)),
+                        ))
+                    })?;
                 }
                 Ok(Done::plain(()))
             },
