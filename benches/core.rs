@@ -7,9 +7,10 @@
 //! The harness is criterion (0.8): the most used Rust benchmark harness, kept by the
 //! criterion-rs organisation, with statistics over samples, change detection between
 //! runs, per-element throughput, and a `cargo test --benches` mode that runs each
-//! benchmark once, so the benchmarks cannot rot unnoticed. divan has a nicer API but no
-//! async support and a single maintainer; criterion's `iter_custom` covers the executor
-//! benchmark's untimed set-up as well.
+//! benchmark once, so the benchmarks cannot rot unnoticed. divan (0.1) has a lighter
+//! API but is still pre-1.0 with one maintainer, and compares no runs. (The executor
+//! benchmark, `benches/evacuate.rs`, is a minute-long scenario and says why it does
+//! without a harness.)
 
 mod common;
 

@@ -6,27 +6,28 @@
 //! target directory's disk (not a tmpfs), so every journal commit pays its fsync as it
 //! would in production.
 //!
-//! Each sample is one evacuation; its set-up (building providers, the store, and the
+//! Each run is one evacuation; its set-up (building providers, the store, and the
 //! first placement of every workload on the vendor about to be lost) is not timed.
-//! Reported: wall time per evacuation, journal rows written per second (criterion's
-//! throughput), and the peak resident memory of the timed part (`VmHWM`, reset before
-//! it through `/proc/self/clear_refs`).
+//! Reported per run and in summary: wall time, journal rows written per second, and the
+//! peak resident memory of the timed part (`VmHWM`, reset before it through
+//! `/proc/self/clear_refs`).
 //!
-//! Run: `cargo bench --no-default-features --bench evacuate` (figures in README.md).
-//! Under `cargo test --benches` it runs once with 40 workloads, as a smoke test.
-//! Why criterion: see `benches/core.rs`.
+//! Run: `cargo bench --no-default-features --bench evacuate` (figures in README.md);
+//! `LIFEBOAT_BENCH_RUNS=N` sets the number of runs (default 3). Under
+//! `cargo test --benches` it runs once with 40 workloads, as a smoke test.
+//!
+//! Not criterion, unlike the other benchmarks: one run here takes the better part of a
+//! minute (placement and evacuation), and criterion insists on at least ten samples plus
+//! a warm-up, which is a quarter of an hour on a shared two-core machine. A scenario this
+//! long is measured by a few runs and their spread.
 
 mod common;
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
 use jiff::Timestamp;
 use lifeboat::execute::{ExecOptions, Executor};
 use lifeboat::model::{Notice, Scope};
@@ -134,64 +135,47 @@ fn describe(run: &Run) -> String {
     )
 }
 
-fn evacuate_vendor(c: &mut Criterion) {
-    let workloads = if common::test_mode() { 40 } else { 1_000 };
+fn main() {
+    let test = common::test_mode();
+    let workloads = if test { 40 } else { 1_000 };
+    let runs = if test {
+        1
+    } else {
+        match std::env::var("LIFEBOAT_BENCH_RUNS").map(|v| v.parse::<usize>()) {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => 3,
+        }
+    };
     let fleet = fleet(workloads);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("building the tokio runtime");
-    // One run first: its journal size is the throughput unit (the same every run, as
-    // nothing fails), and a failure shows here with its reason.
-    let probe = match runtime.block_on(evacuate_once(&fleet)) {
-        Ok(run) => run,
-        Err(error) => panic!("the evacuation failed: {error:#}"),
-    };
-    eprintln!("evacuate (first run): {}", describe(&probe));
-
-    let runs = RefCell::new(Vec::new());
-    let mut group = c.benchmark_group("executor/evacuate-vendor");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(40))
-        .throughput(Throughput::Elements(probe.journal_rows as u64));
-    group.bench_function(BenchmarkId::from_parameter(workloads), |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                let run = match runtime.block_on(evacuate_once(&fleet)) {
-                    Ok(run) => run,
-                    Err(error) => panic!("the evacuation failed: {error:#}"),
-                };
-                timed += run.elapsed;
-                runs.borrow_mut().push(run);
-            }
-            timed
-        })
-    });
-    group.finish();
-
-    let runs = runs.into_inner();
-    let mut secs: Vec<f64> = runs.iter().map(|r| r.elapsed.as_secs_f64()).collect();
-    secs.sort_by(f64::total_cmp);
-    let peak = runs.iter().filter_map(|r| r.peak_rss_kib).max();
-    if let (Some(min), Some(max)) = (secs.first(), secs.last()) {
-        let median = secs[secs.len() / 2];
-        eprintln!(
-            "evacuate: {} runs of {workloads} moves: wall time min {min:.2} s, median \
-             {median:.2} s, max {max:.2} s; journal {:.0} rows/s at the median; \
-             peak RSS of the timed part {}",
-            runs.len(),
-            probe.journal_rows as f64 / median,
-            peak.map_or("unknown".to_owned(), |k| format!(
-                "{:.1} MiB",
-                k as f64 / 1024.0
-            )),
+    let mut done = Vec::new();
+    for n in 1..=runs {
+        let run = match runtime.block_on(evacuate_once(&fleet)) {
+            Ok(run) => run,
+            Err(error) => panic!("the evacuation failed: {error:#}"),
+        };
+        println!(
+            "evacuate-vendor/{workloads} run {n}/{runs}: {}",
+            describe(&run)
         );
+        done.push(run);
     }
+    done.sort_by_key(|r| r.elapsed);
+    let median = &done[done.len() / 2];
+    let peak = done.iter().filter_map(|r| r.peak_rss_kib).max();
+    println!(
+        "evacuate-vendor/{workloads}: wall time min {:.2} s, median {:.2} s, max {:.2} s; \
+         journal {:.0} rows/s at the median; peak RSS {}",
+        done[0].elapsed.as_secs_f64(),
+        median.elapsed.as_secs_f64(),
+        done[done.len() - 1].elapsed.as_secs_f64(),
+        median.rows_per_second(),
+        peak.map_or("unknown".to_owned(), |k| format!(
+            "{:.1} MiB",
+            k as f64 / 1024.0
+        )),
+    );
 }
-
-criterion_group!(benches, evacuate_vendor);
-criterion_main!(benches);

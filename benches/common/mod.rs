@@ -2,11 +2,11 @@
 //! `lifeboat::config::parse` (the public API), so the benchmarks see exactly what a user
 //! with a file this large would get.
 //!
-//! The shape is deterministic: workload `i` runs on vendor `i % home_vendors`, on a
-//! provider of it chosen round-robin, and lists three fall-back providers at other
-//! vendors, rotating so that a vendor's workloads spread over every other vendor when it
-//! is left. Every fifth workload is a "database" that the next four depend on, so plans
-//! have dependency waves. Declared capacity is a multiple of the average load, so with
+//! The shape is deterministic: workloads come in groups of five, a "database" and four
+//! workloads that depend on it (so plans have dependency waves). Group `g` runs on
+//! vendor `g % home_vendors`, on a provider of it chosen round-robin, and lists three
+//! fall-back providers at other vendors, rotating so that a vendor's workloads spread
+//! over every other vendor when it is left. Declared capacity is a multiple of the average load, so with
 //! little headroom a vendor-wide departure fills first choices and spills to later ones.
 
 // Each bench target compiles this module on its own and uses a different part of it.
@@ -64,8 +64,10 @@ impl Fleet {
     /// vendors (fewer when there are fewer than two vendors).
     pub fn placement(&self, i: usize) -> Vec<String> {
         let homes = self.home_vendors.clamp(1, self.vendors.max(1));
-        let round = i / homes;
-        let (v, k) = (i % homes, round % self.providers_per_vendor.max(1));
+        // A database and its four dependents share their home and their fall-backs.
+        let group = i / 5;
+        let round = group / homes;
+        let (v, k) = (group % homes, round % self.providers_per_vendor.max(1));
         let mut out = vec![provider_name(v, k)];
         let others = self.vendors.saturating_sub(1);
         for j in 0..others.min(3) {
