@@ -49,8 +49,8 @@ use jiff::{SignedDuration, Timestamp};
 use lifeboat_provider::ErrorClass;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, PolicyConfig};
-use crate::model::{Condition, Notice, Signal, SignalKind};
+use crate::config::{Config, PolicyConfig, ProviderConfig};
+use crate::model::{Condition, Notice, Scope, Signal, SignalKind};
 
 /// What lifeboat remembers about one provider's signals: just enough to derive its
 /// condition at any later instant. Starts empty (no evidence of trouble: `Healthy`).
@@ -239,16 +239,30 @@ pub fn condition(
 /// The notices and fences that cover `provider`: those naming it, its account or its
 /// vendor. A notice for a vendor or an account thereby reaches every provider of it.
 pub fn notices_for(config: &Config, provider: &str, notices: &[Notice]) -> Vec<Notice> {
+    let mine: Vec<&ProviderConfig> = (config.providers.iter())
+        .filter(|p| p.name == provider)
+        .collect();
     notices
         .iter()
-        .filter(|n| {
-            config
-                .providers_in(&n.scope)
-                .iter()
-                .any(|p| p.name == provider)
-        })
+        .filter(|n| mine.iter().any(|p| covers(&n.scope, p)))
         .cloned()
         .collect()
+}
+
+/// Whether `scope` covers `provider`: the test of [`Config::providers_in`] for one
+/// provider. Asking `providers_in` for every provider instead, with an account name
+/// built per comparison, made `conditions` quadratic in the number of providers.
+fn covers(scope: &Scope, provider: &ProviderConfig) -> bool {
+    match scope {
+        Scope::Vendor(v) => &provider.vendor == v,
+        // `vendor/account`, as `Config::account_of` writes it, without building it.
+        Scope::Account(a) => {
+            let account = provider.account.as_deref().unwrap_or("");
+            (a.strip_prefix(provider.vendor.as_str())).and_then(|rest| rest.strip_prefix('/'))
+                == Some(account)
+        }
+        Scope::Provider(n) => &provider.name == n,
+    }
 }
 
 /// The condition of every configured provider at `now`. A provider without a memory yet
@@ -265,7 +279,10 @@ pub fn conditions(
         .iter()
         .map(|p| {
             let health = healths.get(&p.name).unwrap_or(&empty);
-            let covering = notices_for(config, &p.name, notices);
+            let covering: Vec<Notice> = (notices.iter())
+                .filter(|n| covers(&n.scope, p))
+                .cloned()
+                .collect();
             let c = condition(health, &covering, now, &config.policy);
             (p.name.clone(), c)
         })

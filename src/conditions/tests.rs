@@ -357,6 +357,37 @@ fn notices_reach_every_provider_of_their_scope() {
     assert!(matches!(all["a1"], Condition::Fenced { .. }));
 }
 
+proptest! {
+    /// `notices_for` and `conditions` test each provider against a scope directly; they
+    /// must agree with `Config::providers_in`, whatever the scope names (a bare vendor
+    /// as an account, a missing account, a prefix of a vendor, a provider).
+    #[test]
+    fn a_notice_reaches_exactly_the_providers_of_its_scope(
+        config in crate::testing::arb_config(),
+        pick in 0usize..16,
+    ) {
+        let names = ["acme", "bolt", "self", "acme/prod", "acme/dr", "acme/", "bolt/",
+                     "self/prod", "acm/prod", "acme/prod/", "p0", "p1", "p5", "", "/", "acme/x"];
+        let name = names[pick].to_owned();
+        for scope in [Scope::Vendor(name.clone()), Scope::Account(name.clone()),
+                      Scope::Provider(name.clone())] {
+            let notice = Notice { scope: scope.clone(), deadline: None, reason: "r".into() };
+            let covered: Vec<&str> =
+                config.providers_in(&scope).iter().map(|p| p.name.as_str()).collect();
+            let all = conditions(&config, &BTreeMap::new(), std::slice::from_ref(&notice), t(0));
+            for p in &config.providers {
+                let expected = covered.contains(&p.name.as_str());
+                let reached = notices_for(&config, &p.name, std::slice::from_ref(&notice));
+                prop_assert_eq!(!reached.is_empty(), expected, "{:?} on {}", scope, p.name);
+                prop_assert_eq!(
+                    matches!(all[&p.name], Condition::Fenced { .. }), expected,
+                    "{:?} on {}", scope, p.name
+                );
+            }
+        }
+    }
+}
+
 fn arb_kind(classes: Vec<ErrorClass>) -> impl Strategy<Value = SignalKind> {
     prop_oneof![
         1 => Just(SignalKind::ProbeOk { degraded: None }),
