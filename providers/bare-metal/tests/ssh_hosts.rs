@@ -88,9 +88,10 @@ async fn replicas_spread_over_hosts_and_probe_reports_free_room() -> Result<()> 
     assert_eq!(dep.handle, "node-a,node-b");
     assert_eq!(a.leftover_pids().len(), 1);
     assert_eq!(b.leftover_pids().len(), 1);
+    // No health check of its own: live copies are healthy.
     assert!(matches!(
         p.inspect(&dep).await?,
-        DeploymentState::Running { .. }
+        DeploymentState::Healthy { .. }
     ));
 
     let report = p.probe().await?;
