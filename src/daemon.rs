@@ -117,7 +117,15 @@ fn jittered(interval: Duration) -> Duration {
 
 fn log_report(what: &str, report: &Report) {
     for m in &report.moves {
-        tracing::info!(evacuation = %report.evacuation, workload = %m.workload, outcome = ?m.outcome, "{what}: move finished");
+        // Time the target's adapter spent on its own (a cold-standby power-on), apart
+        // from the time to healthy it is part of.
+        let phases: Vec<String> = m
+            .phases
+            .iter()
+            .map(|t| format!("{} {:.1}s", t.phase, t.duration.as_secs_f64()))
+            .collect();
+        tracing::info!(evacuation = %report.evacuation, workload = %m.workload, outcome = ?m.outcome,
+            time_to_healthy = ?m.time_to_healthy, phases = %phases.join(", "), "{what}: move finished");
     }
     for s in &report.stranded {
         tracing::error!(evacuation = %report.evacuation, workload = %s.workload, reason = %s.reason, "{what}: stranded");

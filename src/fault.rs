@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lifeboat_provider::{
     DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Op, Probe, Provider, ProviderError,
+    Timing,
 };
 
 use crate::config::Scenario;
@@ -158,6 +159,11 @@ impl Provider for Faulty {
             Some(e) => Err(e),
             None => self.inner.list_managed().await,
         }
+    }
+
+    /// Passed through even under a fault: the figures describe deploys already done.
+    fn timings(&self, dep: &DeploymentRef) -> Vec<Timing> {
+        self.inner.timings(dep)
     }
 }
 

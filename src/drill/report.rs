@@ -61,11 +61,45 @@ pub struct WorkloadOutcome {
     /// The DNS TTL included in `rto_ms`, when the cutover is DNS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_ttl_ms: Option<u64>,
+    /// Parts of `healthy_after_ms` the target's adapter timed itself, e.g. `power-on`:
+    /// the wait for a cold-standby server, shown apart from the workload's own start.
+    #[serde(default)]
+    pub phases: Vec<Phase>,
     /// Met its objective (healthy, cut over, within `rto`).
     pub met: bool,
     /// Why not, for humans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+}
+
+/// One timed phase of a workload's deploy (see `Provider::timings`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    /// The phase (`power-on`).
+    pub name: String,
+    /// How long it took, in milliseconds.
+    pub ms: u64,
+}
+
+impl From<&lifeboat_provider::Timing> for Phase {
+    fn from(t: &lifeboat_provider::Timing) -> Phase {
+        Phase {
+            name: t.phase.clone(),
+            ms: u64::try_from(t.duration.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// The phases as one short text (`power-on 6.2s`), `-` when there are none.
+fn phases_text(phases: &[Phase]) -> String {
+    if phases.is_empty() {
+        return "-".to_owned();
+    }
+    phases
+        .iter()
+        .map(|p| format!("{} {}", p.name, ms(Some(p.ms))))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A workload that could not move.
@@ -137,6 +171,9 @@ impl DrillReport {
                     (false, None) => "MISSED".to_owned(),
                 }
             );
+            if !w.phases.is_empty() {
+                let _ = writeln!(out, "  {:<16} of healthy: {}", "", phases_text(&w.phases));
+            }
         }
         for s in &self.stranded {
             let _ = writeln!(out, "  STRANDED {}: {}", s.name, s.reason);
@@ -273,12 +310,13 @@ impl DrillReport {
         for w in &self.workloads {
             let _ = write!(
                 rows,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 if w.met { "ok" } else { "missed" },
                 escape(&w.name),
                 escape(w.from.as_deref().unwrap_or("-")),
                 escape(w.to.as_deref().unwrap_or("-")),
                 ms(w.healthy_after_ms),
+                escape(&phases_text(&w.phases)),
                 ms(w.rto_ms),
                 ms(w.downtime_ms),
                 ms(w.rto_objective_ms),
@@ -292,7 +330,7 @@ impl DrillReport {
         for s in &self.stranded {
             let _ = write!(
                 rows,
-                "<tr class=\"missed\"><td>{}</td><td colspan=\"7\">stranded: {}</td></tr>",
+                "<tr class=\"missed\"><td>{}</td><td colspan=\"8\">stranded: {}</td></tr>",
                 escape(&s.name),
                 escape(&s.reason)
             );
@@ -301,7 +339,7 @@ impl DrillReport {
             r#"<!doctype html><html><head><meta charset="utf-8"><title>lifeboat drill: {lost}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}tr.missed{{background:#fdd}}</style></head>
 <body><h1>Drill: lost {lost}</h1><p>scenario <b>{scenario}</b>, mode <b>{mode}</b>, started {started}; detected after <b>{detected}</b>; objectives <b>{met}</b></p>
-<table><tr><th>workload</th><th>from</th><th>to</th><th>healthy</th><th>RTO</th><th>downtime</th><th>objective</th><th>result</th></tr>{rows}</table>
+<table><tr><th>workload</th><th>from</th><th>to</th><th>healthy</th><th>of which</th><th>RTO</th><th>downtime</th><th>objective</th><th>result</th></tr>{rows}</table>
 <h2>Timeline</h2>{svg}</body></html>
 "#,
             lost = escape(&self.lost),
@@ -356,6 +394,10 @@ mod tests {
                 }],
                 rto_objective_ms: Some(30_000),
                 dns_ttl_ms: None,
+                phases: vec![Phase {
+                    name: "power-on".into(),
+                    ms: 1800,
+                }],
                 met,
                 problem: (!met).then(|| "rto 3.1s > objective 3s".into()),
             }],
@@ -413,5 +455,38 @@ mod tests {
     fn summary_names_every_workload_and_the_verdict() {
         let text = report(false).summary();
         assert!(text.contains("api<1>") && text.contains("MISSED"), "{text}");
+    }
+
+    #[test]
+    fn power_on_time_is_shown_apart_in_every_form() {
+        let r = report(true);
+        assert!(r.summary().contains("power-on 1800ms"), "{}", r.summary());
+        assert!(
+            r.html().contains("<td>power-on 1800ms</td>"),
+            "{}",
+            r.html()
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["workloads"][0]["phases"][0]["name"], "power-on");
+        assert_eq!(json["workloads"][0]["phases"][0]["ms"], 1800);
+        let mut none = r.clone();
+        none.workloads[0].phases.clear();
+        assert!(!none.summary().contains("of healthy"));
+        assert!(none.html().contains("<td>-</td>"));
+    }
+
+    #[test]
+    fn phases_come_from_the_adapter_timings_in_milliseconds() {
+        let t = lifeboat_provider::Timing {
+            phase: "power-on".into(),
+            duration: std::time::Duration::from_micros(6_200_900),
+        };
+        assert_eq!(
+            Phase::from(&t),
+            Phase {
+                name: "power-on".into(),
+                ms: 6200
+            }
+        );
     }
 }

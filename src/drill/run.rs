@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::prober::{self, ProbeTarget};
-use super::report::{DrillReport, StrandedOutcome, TimelineEvent, WorkloadOutcome};
+use super::report::{DrillReport, Phase, StrandedOutcome, TimelineEvent, WorkloadOutcome};
 use crate::config::{Config, DrillMode, Scenario};
 use crate::controller;
 use crate::controller::Controller;
@@ -526,6 +526,9 @@ fn assemble(a: Assembly<'_>) -> DrillReport {
             outages,
             rto_objective_ms: objective,
             dns_ttl_ms: ttl_ms,
+            phases: moved
+                .map(|m| m.phases.iter().map(Phase::from).collect())
+                .unwrap_or_default(),
             met: problem.is_none(),
             problem,
         });

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use jiff::Timestamp;
-use lifeboat_provider::{DeploymentRef, Generation, Provider};
+use lifeboat_provider::{DeploymentRef, Generation, Provider, Timing};
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -103,6 +103,10 @@ pub struct MoveReport {
     pub time_to_healthy: Option<Duration>,
     /// From the start of this run to traffic moving (the RTO, without DNS caching).
     pub time_to_cutover: Option<Duration>,
+    /// Phases of the deploy that the target's adapter timed itself (`power-on` for a
+    /// cold-standby server), read once the new copy was healthy; part of
+    /// `time_to_healthy`, shown apart so hardware waits are not blamed on the workload.
+    pub phases: Vec<Timing>,
 }
 
 /// The result of [`Executor::execute`] or of one resumed evacuation.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use jiff::Timestamp;
-use lifeboat_provider::{DeploymentRef, Provider};
+use lifeboat_provider::{DeploymentRef, Provider, Timing};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -34,7 +34,7 @@ pub(crate) async fn run_evacuation(
     for (index, mv) in ev.plan.moves.iter().enumerate() {
         let ticket = Ticket::new(&gate, mv.wave);
         if let Some(outcome) = inner.store.outcome(&ev.id, &mv.workload)? {
-            reports[index] = Some(report(&ev, mv, outcome, None, None));
+            reports[index] = Some(report(&ev, mv, outcome, None, None, Vec::new()));
             continue;
         }
         let p = progress.remove(&mv.workload).unwrap_or_default();
@@ -66,6 +66,7 @@ fn report(
     outcome: Outcome,
     time_to_healthy: Option<std::time::Duration>,
     time_to_cutover: Option<std::time::Duration>,
+    phases: Vec<Timing>,
 ) -> MoveReport {
     MoveReport {
         workload: mv.workload.clone(),
@@ -77,6 +78,7 @@ fn report(
         outcome,
         time_to_healthy,
         time_to_cutover,
+        phases,
     }
 }
 
@@ -95,15 +97,15 @@ async fn run_move(
         workload: mv.workload.clone(),
         generation: mv.generation,
     };
-    let finish = |outcome: Outcome, healthy, cutover| -> anyhow::Result<MoveReport> {
+    let finish = |outcome: Outcome, healthy, cutover, phases| -> anyhow::Result<MoveReport> {
         inner
             .store
             .record_outcome(&ev.id, &mv.workload, &outcome, Timestamp::now())?;
-        Ok(report(ev, mv, outcome, healthy, cutover))
+        Ok(report(ev, mv, outcome, healthy, cutover, phases))
     };
     let Some(workload) = inner.workloads.get(&mv.workload) else {
         let reason = format!("workload {:?} is not in the configuration", mv.workload);
-        return finish(Outcome::Stranded { reason }, None, None);
+        return finish(Outcome::Stranded { reason }, None, None, Vec::new());
     };
     // Copies left on targets given up before a crash: retire them again (idempotent).
     for (target, dep) in &progress.abandoned_copies {
@@ -154,12 +156,13 @@ async fn run_move(
                 outcome,
                 healthy_after,
                 cutover_after,
+                phases,
             } => {
                 if let Outcome::Superseded { .. } = outcome {
                     // The copy this move made is stale now; it must never serve.
                     clean_up(inner, mv, target, progress.deployment_at(target).as_ref()).await?;
                 }
-                return finish(outcome, healthy_after, cutover_after);
+                return finish(outcome, healthy_after, cutover_after, phases);
             }
             TargetResult::Failed { step, error, copy } => {
                 tracing::warn!(workload = %mv.workload, %target, ?step, %error, "giving up target");
@@ -175,7 +178,7 @@ async fn run_move(
     } else {
         format!("no target worked: {}", errors.join("; "))
     };
-    finish(Outcome::Stranded { reason }, None, None)
+    finish(Outcome::Stranded { reason }, None, None, Vec::new())
 }
 
 /// Retires this move's copy on a target given up: the known copy, or whatever

@@ -7,6 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use lifeboat_provider::{
     DeployRequest, DeploymentRef, DeploymentState, Endpoint, ErrorClass, Generation, Provider,
+    Timing,
 };
 use tokio::time::Instant;
 
@@ -27,6 +28,8 @@ pub(crate) enum TargetResult {
         outcome: Outcome,
         healthy_after: Option<Duration>,
         cutover_after: Option<Duration>,
+        /// The adapter's own timings of the deploy (see [`Provider::timings`]).
+        phases: Vec<Timing>,
     },
     /// A step before the cutover failed for good: give this target up.
     Failed {
@@ -84,6 +87,7 @@ impl TargetRun<'_> {
         let mut copy = self.deployment.clone();
         let mut healthy_after = None;
         let mut cutover_after = None;
+        let mut phases = Vec::new();
         let mut warnings = Vec::new();
         for step in steps_for(self.mv, shadow) {
             if self.done.contains(&step) {
@@ -97,6 +101,8 @@ impl TargetRun<'_> {
                 Step::WaitHealthy => match &copy {
                     Some(dep) => self.wait_healthy(dep).await.map(|d| {
                         healthy_after = Some(self.start.elapsed());
+                        // Deploy has returned, so the adapter's figures are complete.
+                        phases = self.provider.timings(&d);
                         copy = Some(d);
                     }),
                     None => Err(no_copy()),
@@ -115,6 +121,7 @@ impl TargetRun<'_> {
                             outcome: Outcome::Superseded { by },
                             healthy_after,
                             cutover_after,
+                            phases,
                         });
                     }
                     self.wait_for_earlier_waves().await;
@@ -170,6 +177,7 @@ impl TargetRun<'_> {
             outcome,
             healthy_after,
             cutover_after,
+            phases,
         })
     }
 

@@ -16,7 +16,7 @@ mod types;
 pub use error::{ErrorClass, Op, ProviderError};
 pub use types::{
     Capacity, DeployRequest, DeploymentRef, DeploymentState, Endpoint, Generation, HealthCheck,
-    ProbeReport, Resources, Run, WorkloadSpec,
+    ProbeReport, Resources, Run, Timing, WorkloadSpec,
 };
 
 use async_trait::async_trait;
@@ -75,4 +75,17 @@ pub trait Provider: Send + Sync + 'static {
     /// [`labels`] rather than by the controller's records, so that copies left behind by
     /// a crash or by an earlier controller can be found and fenced.
     async fn list_managed(&self) -> Result<Vec<DeploymentRef>, ProviderError>;
+
+    /// The phases of deploying `dep` that this adapter timed itself (e.g. `power-on`
+    /// for a cold-standby server), for reports that separate waiting for hardware from
+    /// the workload's own start-up.
+    ///
+    /// Read-only and cheap: answered from what the adapter measured in its own
+    /// [`Provider::deploy`] calls (no I/O), so it is only complete once that deploy has
+    /// returned. Empty by default, and for a deployment this adapter instance did not
+    /// make (another process, or before a restart).
+    fn timings(&self, dep: &DeploymentRef) -> Vec<Timing> {
+        let _ = dep;
+        Vec::new()
+    }
 }

@@ -211,6 +211,19 @@ pub enum DeploymentState {
     Gone,
 }
 
+/// One phase of a deployment that the adapter timed itself, such as waiting for a
+/// cold-standby server to power on. The controller cannot see inside `deploy`; these
+/// figures let a report show where the time to healthy went (hardware, not the
+/// workload's own start-up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// The phase, lower-case with dashes (`power-on`), the same for every deployment so
+    /// reports can line phases up.
+    pub phase: String,
+    /// How long it took (for several hosts, the sum: they are handled one after another).
+    pub duration: std::time::Duration,
+}
+
 /// What a successful probe learned about the provider.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeReport {

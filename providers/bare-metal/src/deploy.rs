@@ -31,6 +31,9 @@ pub(crate) async fn deploy(
             spec.name
         )));
     }
+    // One placement decision at a time (see `BareMetalProvider::placing`); the lock is
+    // released once the chosen hosts are reserved.
+    let placing = p.placing.lock().await;
     let surveys = probe::survey(p, Op::Deploy).await;
 
     // Hosts that already hold this copy keep it: that is what makes deploy idempotent.
@@ -46,8 +49,8 @@ pub(crate) async fn deploy(
             {
                 existing.push(i)
             }
-            HostStatus::Up(listing) => views.push((i, view(&p.hosts[i], false, &listing))),
-            HostStatus::Off => views.push((i, view(&p.hosts[i], true, &[]))),
+            HostStatus::Up(listing) => views.push((i, view(p, i, false, &listing))),
+            HostStatus::Off => views.push((i, view(p, i, true, &[]))),
             HostStatus::Down(e) => errors.push(e),
         }
     }
@@ -69,6 +72,8 @@ pub(crate) async fn deploy(
     let mut chosen: Vec<(usize, bool)> = existing.iter().map(|&i| (i, false)).collect();
     chosen.extend(picked.iter().map(|&k| (views[k].0, views[k].1.powered_off)));
     chosen.sort_unstable();
+    let _reserved = Reserved::take(p, picked.iter().map(|&k| views[k].0), spec.resources);
+    drop(placing);
 
     let mut env = spec.env.clone();
     env.insert(labels::GENERATION_ENV.into(), req.generation.to_string());
@@ -109,15 +114,68 @@ pub(crate) async fn deploy(
     Ok(probe::reference(&listed, &hosts))
 }
 
-fn view(host: &Host, powered_off: bool, listing: &[Listed]) -> HostView {
+/// What host `i` holds: the copies listed on it plus those other deploys reserved.
+fn view(p: &BareMetalProvider, i: usize, powered_off: bool, listing: &[Listed]) -> HostView {
+    let reserved: Vec<Resources> = p
+        .reserved
+        .lock()
+        .map(|r| {
+            r.held
+                .values()
+                .filter(|(h, _)| *h == i)
+                .map(|(_, need)| *need)
+                .collect()
+        })
+        .unwrap_or_default();
+    let all = listing
+        .iter()
+        .map(|l| l.resources)
+        .chain(reserved.iter().copied());
     HostView {
         powered_off,
-        capacity: host.config.capacity,
-        copies: listing.len() as u64,
-        used: Resources {
-            cpu_millis: listing.iter().map(|l| l.resources.cpu_millis).sum(),
-            memory_mib: listing.iter().map(|l| l.resources.memory_mib).sum(),
-        },
+        capacity: p.hosts[i].config.capacity,
+        copies: (listing.len() + reserved.len()) as u64,
+        used: all.fold(Resources::default(), |sum, r| Resources {
+            cpu_millis: sum.cpu_millis + r.cpu_millis,
+            memory_mib: sum.memory_mib + r.memory_mib,
+        }),
+    }
+}
+
+/// Room reserved on chosen hosts until this deploy's copies are started (or the deploy
+/// ends otherwise, including the caller dropping it). Counted twice for a moment once
+/// a copy is listed, which only errs towards more room taken.
+struct Reserved<'a> {
+    p: &'a BareMetalProvider,
+    ids: Vec<u64>,
+}
+
+impl<'a> Reserved<'a> {
+    fn take(
+        p: &'a BareMetalProvider,
+        hosts: impl Iterator<Item = usize>,
+        need: Resources,
+    ) -> Reserved<'a> {
+        let mut ids = Vec::new();
+        if let Ok(mut r) = p.reserved.lock() {
+            for host in hosts {
+                r.next += 1;
+                let id = r.next;
+                r.held.insert(id, (host, need));
+                ids.push(id);
+            }
+        }
+        Reserved { p, ids }
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.p.reserved.lock() {
+            for id in &self.ids {
+                r.held.remove(id);
+            }
+        }
     }
 }
 

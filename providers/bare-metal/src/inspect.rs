@@ -107,18 +107,19 @@ async fn inspect_copy(
             runtime::dir_name(&dep.workload, dep.generation)
         )));
     }
-    let Some(port) = copy.port else {
-        // Nothing to check against: running is all we can know.
-        return Ok(Copy::Running(None));
-    };
+    // A workload that serves no port is reported at port 0, as the other adapters do.
     let endpoint = Endpoint {
         host: host.address.clone(),
-        port,
+        port: copy.port.unwrap_or(0),
     };
-    Ok(match &copy.health {
-        Some(check) if healthy(p, &endpoint, check).await => Copy::Healthy(endpoint),
-        Some(_) => Copy::Running(Some(endpoint)),
-        None => Copy::Running(Some(endpoint)),
+    Ok(match (&copy.health, copy.port) {
+        (Some(check), Some(_)) if healthy(p, &endpoint, check).await => Copy::Healthy(endpoint),
+        (Some(_), Some(_)) => Copy::Running(Some(endpoint)),
+        (Some(_), None) => Copy::Running(None),
+        // Without a check of its own, a live copy is all that can be asked of it (the
+        // local and EC2 adapters judge the same way); otherwise such a workload could
+        // never pass the controller's wait for health here.
+        (None, _) => Copy::Healthy(endpoint),
     })
 }
 

@@ -46,7 +46,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lifeboat_provider::{
     DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Generation, Op, Probe, Provider,
-    ProviderError,
+    ProviderError, Timing,
 };
 use tokio::time::Instant;
 
@@ -94,6 +94,15 @@ struct Host {
     power_lock: tokio::sync::Mutex<()>,
 }
 
+/// Room taken by deploys that chose their hosts but whose copies may not be listed on
+/// them yet. Concurrent deploys count it, so they cannot all pick the same last slot.
+#[derive(Default)]
+struct Reservations {
+    next: u64,
+    /// Id → (host index, resources of one copy).
+    held: HashMap<u64, (usize, lifeboat_provider::Resources)>,
+}
+
 /// Power-on bookkeeping shared by concurrent calls.
 #[derive(Default)]
 struct PowerBook {
@@ -113,6 +122,10 @@ pub struct BareMetalProvider {
     /// For workload health checks (plain HTTP to host:port).
     health_http: reqwest::Client,
     power: Mutex<PowerBook>,
+    /// Held from a deploy's survey until its hosts are reserved: placement decisions
+    /// are made one at a time, the slow work after them (power-on, start) concurrently.
+    placing: tokio::sync::Mutex<()>,
+    reserved: Mutex<Reservations>,
 }
 
 impl BareMetalProvider {
@@ -159,6 +172,8 @@ impl BareMetalProvider {
             timeouts: config.timeouts,
             health_http,
             power: Mutex::new(PowerBook::default()),
+            placing: tokio::sync::Mutex::new(()),
+            reserved: Mutex::new(Reservations::default()),
         })
     }
 
@@ -308,4 +323,19 @@ impl Provider for BareMetalProvider {
     async fn list_managed(&self) -> Result<Vec<DeploymentRef>, ProviderError> {
         probe::list_managed(self).await
     }
+
+    /// `power-on`: the time the deployment waited for cold-standby hosts (Redfish `On`
+    /// until SSH answered), when it had to; see [`BareMetalProvider::power_on_wait`].
+    fn timings(&self, dep: &DeploymentRef) -> Vec<Timing> {
+        self.power_on_wait(dep)
+            .map(|duration| Timing {
+                phase: POWER_ON.to_owned(),
+                duration,
+            })
+            .into_iter()
+            .collect()
+    }
 }
+
+/// The name of the [`Timing`] phase spent powering cold-standby hosts on.
+pub const POWER_ON: &str = "power-on";

@@ -59,6 +59,11 @@ async fn a_powered_off_host_is_powered_on_to_deploy_and_off_again_after_retire()
     assert_eq!(waits[0].host, "standby-1");
     assert_eq!(waits[0].workload, "api");
     assert!(p.power_on_wait(&dep).is_some());
+    // The controller sees the same wait through the contract.
+    let timings = p.timings(&dep);
+    assert_eq!(timings.len(), 1, "{timings:?}");
+    assert_eq!(timings[0].phase, lifeboat_provider_bare_metal::POWER_ON);
+    assert_eq!(Some(timings[0].duration), p.power_on_wait(&dep));
     assert!(host.state_dir.join(".powered-on-by-lifeboat").exists());
     wait_healthy(p.as_ref(), &dep).await?;
 
@@ -86,6 +91,7 @@ async fn hosts_lifeboat_did_not_power_on_stay_on_after_retire() -> Result<()> {
         .deploy(&http_workload("api", lifeboat_testkit::free_port(), 1))
         .await?;
     assert!(p.power_on_waits().is_empty());
+    assert!(p.timings(&dep).is_empty());
     wait_healthy(&p, &dep).await?;
     p.retire(&dep).await?;
     assert!(host.leftover_pids().is_empty());

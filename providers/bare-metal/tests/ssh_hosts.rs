@@ -88,9 +88,10 @@ async fn replicas_spread_over_hosts_and_probe_reports_free_room() -> Result<()> 
     assert_eq!(dep.handle, "node-a,node-b");
     assert_eq!(a.leftover_pids().len(), 1);
     assert_eq!(b.leftover_pids().len(), 1);
+    // No health check of its own: live copies are healthy.
     assert!(matches!(
         p.inspect(&dep).await?,
-        DeploymentState::Running { .. }
+        DeploymentState::Healthy { .. }
     ));
 
     let report = p.probe().await?;
@@ -211,5 +212,27 @@ async fn a_host_that_never_answers_is_a_timeout() -> Result<()> {
     let e = p.probe().await.expect_err("no SSH banner");
     assert_eq!(e.class, ErrorClass::Timeout, "{e}");
     assert_eq!(e.code.as_deref(), Some("ssh-timeout"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deploys_never_take_the_same_last_slot() -> Result<()> {
+    let a = SshHost::start()?;
+    let b = SshHost::start()?;
+    let mut ha = a.host_config("node-a");
+    let mut hb = b.host_config("node-b");
+    ha.capacity.slots = Some(1);
+    hb.capacity.slots = Some(1);
+    let p = BareMetalProvider::new("rack", config(vec![ha, hb], Standby::Keep))?;
+    let one = http_workload("one", lifeboat_testkit::free_port(), 1);
+    let two = http_workload("two", lifeboat_testkit::free_port(), 1);
+
+    // Both surveys would see two empty hosts; the second must count the first's choice.
+    let (d1, d2) = tokio::join!(p.deploy(&one), p.deploy(&two));
+    let mut handles = vec![d1?.handle, d2?.handle];
+    handles.sort();
+    assert_eq!(handles, ["node-a", "node-b"]);
+    assert_eq!(a.leftover_pids().len(), 1);
+    assert_eq!(b.leftover_pids().len(), 1);
     Ok(())
 }

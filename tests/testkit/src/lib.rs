@@ -16,6 +16,8 @@ use anyhow::{Context, Result, bail};
 
 pub mod kmock;
 pub mod moto;
+pub mod sshd;
+pub mod sushy;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago. The OS picks it, so parallel tests
 /// do not collide.
