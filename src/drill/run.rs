@@ -351,16 +351,18 @@ impl Drill<'_> {
         ms: impl Fn(Instant) -> u64 + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         let progress = self.progress.clone();
+        let shadow = self.options.mode == DrillMode::Shadow;
         tokio::spawn(async move {
             while let Ok(e) = events.recv().await {
                 if matches!(e.status, Status::Started) && e.attempt == 1 {
                     continue;
                 }
                 let detail = e.detail.map(|d| format!(": {d}")).unwrap_or_default();
-                let place = if e.step == Step::RetireSource {
-                    "source".to_owned()
-                } else {
-                    format!("on {}", e.target)
+                // In shadow mode the last step retires the verified copy, not the source.
+                let place = match (e.step, shadow) {
+                    (Step::RetireSource, false) => "source".to_owned(),
+                    (Step::RetireSource, true) => format!("shadow copy on {}", e.target),
+                    _ => format!("on {}", e.target),
                 };
                 progress(format!(
                     "[{:>7}] {}: {:?} {place} {:?}{detail}",
