@@ -40,7 +40,8 @@ pub struct DrillOptions {
     /// Live (cut over, then fail back) or shadow (verify copies only).
     pub mode: DrillMode,
     /// Stop the copies at the lost providers when the fault starts (a vendor's
-    /// suspension takes the running workloads down too).
+    /// suspension takes the running workloads down too). Live drills only: a shadow
+    /// drill leaves the serving copies alone.
     pub blackout: bool,
     /// How adapters are built (the program behind `lifeboat` in local commands).
     pub build: BuildOptions,
@@ -84,14 +85,16 @@ pub async fn run(
 
     let built = providers::build_all_with(&config, &options.build).await?;
     let (wrapped, switches) = providers::with_fault_switches(built, config.policy.probe_timeout);
-    let executor = Executor::new(
+    // The workloads are placed for real in every mode: a shadow drill verifies copies
+    // of running workloads, so only the evacuation runs in shadow.
+    let placer = Executor::new(
         wrapped.clone(),
         cutover::build(&config)?,
         store.clone(),
         config.policy.clone(),
         &controller::workloads(&config),
-    )
-    .with_options(ExecOptions {
+    );
+    let executor = placer.clone().with_options(ExecOptions {
         shadow: options.mode == DrillMode::Shadow,
         ..ExecOptions::default()
     });
@@ -105,6 +108,7 @@ pub async fn run(
         lost: &lost,
         switches: &switches,
         progress: progress.clone(),
+        placer,
     };
     let controller = Controller::new(config.clone(), wrapped.clone(), store.clone(), executor)?;
     let outcome = tokio::select! {
@@ -128,6 +132,8 @@ struct Drill<'a> {
     lost: &'a [String],
     switches: &'a BTreeMap<String, FaultSwitch>,
     progress: Progress,
+    /// Places the workloads before the fault (never in shadow mode).
+    placer: Executor,
 }
 
 impl Drill<'_> {
@@ -136,7 +142,12 @@ impl Drill<'_> {
         let started_at = Timestamp::now();
 
         say(format!("placing {} workloads", self.config.workloads.len()));
-        let placed = controller.act(&Decision::default()).await?;
+        let initial = controller.plan(&Decision::default())?;
+        let placed = if initial.moves.is_empty() {
+            None
+        } else {
+            Some(self.placer.execute(&initial).await?)
+        };
         if let Some(report) = &placed
             && !report.all_moved()
         {
@@ -181,7 +192,9 @@ impl Drill<'_> {
 
         let mut events = controller.executor().subscribe();
         let zero = Instant::now();
-        if self.options.blackout {
+        // A shadow drill moves no traffic, so stopping the serving copies would be an
+        // outage that nothing repairs: it never blacks out.
+        if self.options.blackout && self.options.mode == DrillMode::Live {
             let stopped = self.black_out(&controller).await;
             say(format!(
                 "[{:>7}] blackout: stopped {stopped} copies at {}",
@@ -338,16 +351,18 @@ impl Drill<'_> {
         ms: impl Fn(Instant) -> u64 + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         let progress = self.progress.clone();
+        let shadow = self.options.mode == DrillMode::Shadow;
         tokio::spawn(async move {
             while let Ok(e) = events.recv().await {
                 if matches!(e.status, Status::Started) && e.attempt == 1 {
                     continue;
                 }
                 let detail = e.detail.map(|d| format!(": {d}")).unwrap_or_default();
-                let place = if e.step == Step::RetireSource {
-                    "source".to_owned()
-                } else {
-                    format!("on {}", e.target)
+                // In shadow mode the last step retires the verified copy, not the source.
+                let place = match (e.step, shadow) {
+                    (Step::RetireSource, false) => "source".to_owned(),
+                    (Step::RetireSource, true) => format!("shadow copy on {}", e.target),
+                    _ => format!("on {}", e.target),
                 };
                 progress(format!(
                     "[{:>7}] {}: {:?} {place} {:?}{detail}",

@@ -1,0 +1,241 @@
+//! `lifeboat run`, the daemon, driven through the real binary: it places the workloads,
+//! `status` shows them while it runs, a second daemon on the same state refuses, SIGTERM
+//! stops it cleanly, and a SIGKILL in the middle of an evacuation is finished by the
+//! next start with exactly one live copy of each workload.
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cli::{BIN, Lab, SHORT_POLICY, listening, wait_for};
+use nix::sys::signal::Signal;
+use serde_json::Value as Json;
+
+/// Waits are for hangs, not speed: the machine is shared.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// The placements of a `status --json`, by workload: (provider, generation).
+fn placements(status: &Json) -> BTreeMap<String, (String, u64)> {
+    status["placements"]
+        .as_array()
+        .expect("placements")
+        .iter()
+        .map(|p| {
+            (
+                p["workload"].as_str().unwrap().to_owned(),
+                (
+                    p["provider"].as_str().unwrap().to_owned(),
+                    p["generation"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn run_places_shows_status_refuses_a_second_daemon_and_stops_on_sigterm() {
+    let lab = Lab::quickstart();
+    let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+
+    let status = wait_for(PATIENCE, "the daemon to place three workloads", || {
+        let status = lab.status_when_ready()?;
+        (placements(&status).len() == 3).then_some(status)
+    });
+    let placed = placements(&status);
+    for workload in ["db", "api", "web"] {
+        let (provider, generation) = &placed[workload];
+        assert!(provider.starts_with("acme-"), "{workload}: {placed:?}");
+        assert_eq!(*generation, 1, "{workload}: {placed:?}");
+    }
+    // Every workload answers on its provider's ports, and nothing else runs.
+    let copies = wait_for(PATIENCE, "three live copies", || {
+        let live = lab.live_copies();
+        (live.len() == 3 && live.iter().all(|c| listening(c.port))).then_some(live)
+    });
+    for copy in &copies {
+        assert_eq!(
+            lab.provider_of_port(copy.port),
+            Some(placed[&copy.workload].0.as_str()),
+            "{copy:?}"
+        );
+    }
+    let providers = wait_for(PATIENCE, "the first probe round in the status", || {
+        let status = lab.status();
+        let providers = status["providers"].as_array()?.clone();
+        (providers.len() == 3).then_some(providers)
+    });
+    assert!(
+        providers
+            .iter()
+            .all(|p| p["condition"]["condition"] == "healthy"),
+        "{providers:?}"
+    );
+
+    // One writer per state folder: a second daemon says why it will not start.
+    let second = lab.run(&["run", "-c", lab.config_arg()]);
+    assert_ne!(second.code, Some(0), "{}", second.output());
+    let holder = format!("another lifeboat process (pid {}) holds", daemon.pid());
+    assert!(
+        second.stderr.contains(&holder),
+        "no clear refusal naming the running daemon\n{}",
+        second.output()
+    );
+
+    daemon.signal(Signal::SIGTERM);
+    let stopped = daemon.wait();
+    assert_eq!(stopped.code, Some(0), "{}", stopped.output());
+    assert!(stopped.stderr.contains("stopped"), "{}", stopped.output());
+    // The daemon stops; the service it keeps alive does not.
+    assert_eq!(lab.live_copies().len(), 3);
+
+    // With the first one gone, a new daemon takes the state over and finds its copies.
+    let again = lab.start("run-again", &["run", "-c", lab.config_arg()]);
+    wait_for(PATIENCE, "the new daemon to probe", || {
+        again
+            .stderr_so_far()
+            .contains("lifeboat started")
+            .then_some(())
+    });
+    again.signal(Signal::SIGTERM);
+    let stopped = again.wait();
+    assert_eq!(stopped.code, Some(0), "{}", stopped.output());
+    assert_eq!(placements(&lab.status()), placed);
+    assert_eq!(lab.live_copies().len(), 3, "no copy was started twice");
+}
+
+/// A two-vendor config whose source is simulated and gets its account suspended three
+/// seconds after the daemon starts; the target runs real processes that take two
+/// seconds to become healthy, so the evacuation is in flight long enough to be killed.
+fn crash_lab() -> Lab {
+    let slow_demo = |name: &str| {
+        serde_yaml::to_value(vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!("sleep 2; exec \"$0\" demo --name {name}"),
+            BIN.clone(),
+        ])
+        .unwrap()
+    };
+    let mut yaml: serde_yaml::Value = serde_yaml::from_str(
+        "
+vendors:
+  - name: cloud
+    accounts: [prod]
+  - name: metal
+providers:
+  - name: cloud-1
+    vendor: cloud
+    account: prod
+    capacity: { replicas: 10 }
+    adapter:
+      kind: sim
+      faults:
+        - { from: 3s, class: account-suspended }
+  - name: metal-1
+    vendor: metal
+    capacity: { replicas: 10 }
+    adapter: { kind: local, ports: 1-2 }
+workloads:
+  - name: db
+    health: { type: http, path: /healthz }
+    placement: [cloud-1, metal-1]
+    public_name: db.crash.test
+  - name: api
+    health: { type: http, path: /healthz }
+    depends_on: [db]
+    placement: [cloud-1, metal-1]
+    public_name: api.crash.test
+cutover: { kind: endpoints-file, path: endpoints.json }
+",
+    )
+    .unwrap();
+    for workload in yaml["workloads"].as_sequence_mut().unwrap() {
+        let name = workload["name"].as_str().unwrap().to_owned();
+        workload
+            .as_mapping_mut()
+            .unwrap()
+            .insert("command".into(), slow_demo(&name));
+    }
+    Lab::new(yaml, SHORT_POLICY)
+}
+
+#[test]
+fn a_daemon_killed_mid_evacuation_is_finished_by_the_next_with_one_copy_each() {
+    let lab = crash_lab();
+    let first = lab.start("run-1", &["run", "-c", lab.config_arg()]);
+
+    // Placed on the simulated cloud first (it is everyone's first choice).
+    wait_for(PATIENCE, "the workloads on cloud-1", || {
+        let placed = placements(&lab.status_when_ready()?);
+        (placed.len() == 2 && placed.values().all(|(p, _)| p == "cloud-1")).then_some(())
+    });
+    // Then the account is suspended and the evacuation starts; kill the daemon once a
+    // copy is deployed at metal-1 but before it is healthy (it sleeps two seconds).
+    let in_flight = wait_for(PATIENCE, "a move in flight to metal-1", || {
+        let status = lab.status();
+        let moving = status["in_flight"].as_array()?.iter().any(|f| {
+            f["last"]["target"] == "metal-1"
+                && matches!(f["last"]["step"].as_str(), Some("deploy" | "wait_healthy"))
+        });
+        moving.then_some(status)
+    });
+    first.signal(Signal::SIGKILL);
+    let killed = first.wait();
+    assert_eq!(killed.code, None, "killed by a signal\n{}", killed.output());
+    // The kill came before any cutover: the workloads still count as on cloud-1.
+    let before = placements(&in_flight);
+    assert!(
+        before.values().any(|(p, _)| p == "cloud-1"),
+        "the evacuation finished before the kill: {in_flight}"
+    );
+
+    let second = lab.start("run-2", &["run", "-c", lab.config_arg()]);
+    let after = wait_for(PATIENCE, "the evacuation to finish on metal-1", || {
+        let status = lab.status();
+        let placed = placements(&status);
+        let done = placed.len() == 2
+            && placed.values().all(|(p, _)| p == "metal-1")
+            && status["in_flight"].as_array().is_some_and(Vec::is_empty);
+        done.then_some(placed)
+    });
+    for (workload, (_, generation)) in &after {
+        let (_, old) = &before[workload];
+        assert!(generation > old, "{workload}: {before:?} -> {after:?}");
+    }
+
+    // Exactly one live copy of each workload, at the placement's generation, answering
+    // on its port; and the endpoints file points at it.
+    let copies = wait_for(PATIENCE, "one live copy per workload", || {
+        let live = lab.live_copies();
+        (live.len() == 2).then_some(live)
+    });
+    let endpoints = lab.endpoints();
+    for copy in &copies {
+        let (provider, generation) = &after[&copy.workload];
+        assert_eq!(&copy.provider, provider, "{copy:?}");
+        assert_eq!(copy.generation, *generation, "{copy:?}");
+        assert!(listening(copy.port), "{copy:?} does not answer");
+        let public = format!("{}.crash.test", copy.workload);
+        assert_eq!(
+            endpoints.get(&public),
+            Some(&format!("127.0.0.1:{}", copy.port)),
+            "{endpoints:?}"
+        );
+    }
+    let mut workloads: Vec<&str> = copies.iter().map(|c| c.workload.as_str()).collect();
+    workloads.sort_unstable();
+    assert_eq!(workloads, ["api", "db"]);
+    assert_eq!(lab.records().len(), 2, "no stale record left behind");
+
+    // Still exactly one each a few probe rounds later (the restarted simulated cloud
+    // gets suspended again from its own t = 3 s, with nothing left to move).
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(lab.live_copies().len(), 2);
+    assert_eq!(placements(&lab.status()), after);
+
+    second.signal(Signal::SIGTERM);
+    let stopped = second.wait();
+    assert_eq!(stopped.code, Some(0), "{}", stopped.output());
+}
