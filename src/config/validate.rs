@@ -98,7 +98,7 @@ fn providers(config: &Config, problems: &mut Problems) {
         let at = root.index(i);
         scope_name("provider", &provider.name, at.key("name"), problems);
         if let AdapterConfig::Local(local) = &provider.adapter {
-            local_ranges.push((i, (local.ports.first(), local.ports.last())));
+            local_ranges.push((i, local.bind, (local.ports.first(), local.ports.last())));
         }
         let Some(vendor) = config.vendors.iter().find(|v| v.name == provider.vendor) else {
             problems.push((
@@ -139,13 +139,22 @@ fn providers(config: &Config, problems: &mut Problems) {
     overlapping_ports(config, &local_ranges, problems);
 }
 
-/// Local providers share this host, so two handing out the same port would start
-/// workloads that collide.
-fn overlapping_ports(config: &Config, ranges: &[(usize, (u16, u16))], problems: &mut Problems) {
-    for (n, &(i, (first, last))) in ranges.iter().enumerate() {
-        if let Some(&(j, _)) = ranges[..n]
+/// Local providers share this host, so two handing out the same port on the same
+/// address would start workloads that collide. Two loopback addresses (`bind`) keep
+/// their ports apart, which is how fixed-port workloads move by DNS between local
+/// providers; the unspecified address (`0.0.0.0`) takes the port on every address.
+fn overlapping_ports(
+    config: &Config,
+    ranges: &[(usize, std::net::IpAddr, (u16, u16))],
+    problems: &mut Problems,
+) {
+    let same_address = |a: &std::net::IpAddr, b: &std::net::IpAddr| {
+        a == b || a.is_unspecified() || b.is_unspecified()
+    };
+    for (n, &(i, bind, (first, last))) in ranges.iter().enumerate() {
+        if let Some(&(j, _, _)) = ranges[..n]
             .iter()
-            .find(|(_, (f, l))| first <= *l && *f <= last)
+            .find(|(_, b, (f, l))| same_address(&bind, b) && first <= *l && *f <= last)
         {
             problems.push((
                 FieldPath::root()
@@ -447,6 +456,13 @@ fn dns_cutover(config: &Config, dns: &super::DnsConfig, at: &FieldPath, problems
     let zone = dns.zone.trim_end_matches('.').to_ascii_lowercase();
     for (i, w) in config.workloads.iter().enumerate() {
         if let Some(public) = &w.public_name {
+            if w.port.is_none() {
+                // DNS names an address only: without a port no client could connect.
+                problems.push((
+                    FieldPath::root().key("workloads").index(i).key("port"),
+                    format!("DNS carries no port: set the port clients of {public:?} connect to"),
+                ));
+            }
             let name = public.trim_end_matches('.').to_ascii_lowercase();
             if name != zone && !name.ends_with(&format!(".{zone}")) {
                 problems.push((

@@ -4,6 +4,7 @@
 //!
 //! Building the report is pure: the drill collects timings, this module only renders.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -175,6 +176,9 @@ impl DrillReport {
                 let _ = writeln!(out, "  {:<16} of healthy: {}", "", phases_text(&w.phases));
             }
         }
+        if let Some(note) = self.ttl_note() {
+            let _ = writeln!(out, "  {note}");
+        }
         for s in &self.stranded {
             let _ = writeln!(out, "  STRANDED {}: {}", s.name, s.reason);
         }
@@ -187,6 +191,29 @@ impl DrillReport {
             if self.objectives_met { "met" } else { "MISSED" }
         );
         out
+    }
+
+    /// The DNS TTLs inside the RTOs, grouped by value (`rto includes the DNS TTL: 5000ms
+    /// (db, api)`), since a reader would otherwise take the RTO for the moment of the
+    /// switch. `None` when no workload was switched by DNS.
+    pub fn ttl_note(&self) -> Option<String> {
+        let mut by_ttl: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+        for w in &self.workloads {
+            if let Some(ttl) = w.dns_ttl_ms {
+                by_ttl.entry(ttl).or_default().push(&w.name);
+            }
+        }
+        if by_ttl.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = by_ttl
+            .iter()
+            .map(|(ttl, names)| format!("{} ({})", ms(Some(*ttl)), names.join(", ")))
+            .collect();
+        Some(format!(
+            "rto includes the DNS TTL that clients may cache the old address for: {}",
+            parts.join("; ")
+        ))
     }
 
     /// JUnit XML: one test suite for the drill, one test case per workload (its RTO
@@ -283,9 +310,14 @@ impl DrillReport {
                     o.end_ms
                 );
             }
+            let rto_label = if w.dns_ttl_ms.is_some() {
+                "cut over + DNS TTL"
+            } else {
+                "cut over"
+            };
             for (at, label, colour) in [
                 (w.healthy_after_ms, "healthy", "#26a"),
-                (w.rto_ms, "cut over", "#000"),
+                (w.rto_ms, rto_label, "#000"),
             ] {
                 if let Some(at) = at {
                     let _ = write!(
@@ -310,7 +342,7 @@ impl DrillReport {
         for w in &self.workloads {
             let _ = write!(
                 rows,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 if w.met { "ok" } else { "missed" },
                 escape(&w.name),
                 escape(w.from.as_deref().unwrap_or("-")),
@@ -318,6 +350,7 @@ impl DrillReport {
                 ms(w.healthy_after_ms),
                 escape(&phases_text(&w.phases)),
                 ms(w.rto_ms),
+                ms(w.dns_ttl_ms),
                 ms(w.downtime_ms),
                 ms(w.rto_objective_ms),
                 if w.met {
@@ -330,7 +363,7 @@ impl DrillReport {
         for s in &self.stranded {
             let _ = write!(
                 rows,
-                "<tr class=\"missed\"><td>{}</td><td colspan=\"8\">stranded: {}</td></tr>",
+                "<tr class=\"missed\"><td>{}</td><td colspan=\"9\">stranded: {}</td></tr>",
                 escape(&s.name),
                 escape(&s.reason)
             );
@@ -339,7 +372,7 @@ impl DrillReport {
             r#"<!doctype html><html><head><meta charset="utf-8"><title>lifeboat drill: {lost}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}tr.missed{{background:#fdd}}</style></head>
 <body><h1>Drill: lost {lost}</h1><p>scenario <b>{scenario}</b>, mode <b>{mode}</b>, started {started}; detected after <b>{detected}</b>; objectives <b>{met}</b></p>
-<table><tr><th>workload</th><th>from</th><th>to</th><th>healthy</th><th>of which</th><th>RTO</th><th>downtime</th><th>objective</th><th>result</th></tr>{rows}</table>
+<table><tr><th>workload</th><th>from</th><th>to</th><th>healthy</th><th>of which</th><th>RTO</th><th>DNS TTL (in RTO)</th><th>downtime</th><th>objective</th><th>result</th></tr>{rows}</table>
 <h2>Timeline</h2>{svg}</body></html>
 "#,
             lost = escape(&self.lost),
@@ -449,6 +482,24 @@ mod tests {
         assert!(!html.contains("api<1>"));
         assert!(!html.contains("<script"));
         assert!(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"));
+    }
+
+    #[test]
+    fn a_dns_ttl_is_shown_as_part_of_the_rto() {
+        let plain = report(true);
+        assert_eq!(plain.ttl_note(), None);
+        assert!(!plain.summary().contains("TTL"));
+        let mut dns = report(true);
+        dns.workloads[0].dns_ttl_ms = Some(5000);
+        let mut db = dns.workloads[0].clone();
+        db.name = "db".into();
+        dns.workloads.push(db);
+        let text = dns.summary();
+        assert!(text.contains("DNS TTL"), "{text}");
+        assert!(text.contains("5000ms (api<1>, db)"), "{text}");
+        let html = dns.html();
+        assert!(html.contains("<th>DNS TTL (in RTO)</th>"), "{html}");
+        assert!(html.contains("cut over + DNS TTL"), "{html}");
     }
 
     #[test]

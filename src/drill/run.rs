@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::prober::{self, ProbeTarget};
 use super::report::{DrillReport, Phase, StrandedOutcome, TimelineEvent, WorkloadOutcome};
-use crate::config::{Config, DrillMode, Scenario};
+use crate::config::{Config, CutoverConfig, DrillMode, Scenario};
 use crate::controller;
 use crate::controller::Controller;
 use crate::cutover;
@@ -279,8 +279,11 @@ impl Drill<'_> {
             tokio::time::sleep(self.config.policy.probe_interval).await;
         }
 
-        // Let the prober see the settled state before it stops.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Let the prober see the settled state before it stops. A caching client holds
+        // the old answer for up to the TTL after the switch, so that is waited out too:
+        // stopping earlier would cut the outage short and report less downtime than
+        // clients had.
+        tokio::time::sleep(Duration::from_millis(500) + longest_ttl(&self.config)).await;
         stop_probing.cancel();
         let logs = probing.await.unwrap_or_default();
         let mut steps = StepTimes::default();
@@ -613,6 +616,18 @@ async fn clean_up(
         for workload in placements.keys() {
             let _ = store.remove_placement(workload);
         }
+    }
+}
+
+/// The longest TTL the cutover gives a name (zero when clients do not cache answers).
+fn longest_ttl(config: &Config) -> Duration {
+    match &config.cutover {
+        CutoverConfig::Dns(dns) => dns
+            .records
+            .values()
+            .filter_map(|r| r.ttl)
+            .fold(dns.ttl, Duration::max),
+        _ => Duration::ZERO,
     }
 }
 

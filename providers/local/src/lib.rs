@@ -145,6 +145,50 @@ impl LocalProvider {
             .map_err(io_err(op, format!("reading {}", self.dir().display())))
     }
 
+    /// The next free port of the range for `key`, moving the cursor past it.
+    fn next_port(&self, used: &BTreeSet<u16>, key: &str) -> Result<u16, ProviderError> {
+        let cursor = *self.cursor.lock().unwrap_or_else(|p| p.into_inner());
+        let port = spawn::pick_port(self.config.ports, cursor, used, self.config.bind).ok_or_else(
+            || {
+                err(
+                    ErrorClass::CapacityExhausted,
+                    Op::Deploy,
+                    format!(
+                        "no free port in {} on {} for {key}",
+                        self.config.ports, self.config.bind
+                    ),
+                )
+            },
+        )?;
+        *self.cursor.lock().unwrap_or_else(|p| p.into_inner()) = port.wrapping_add(1);
+        Ok(port)
+    }
+
+    /// The workload's own port, checked to be in the range and free on the bind address.
+    fn fixed_port(&self, port: u16, used: &BTreeSet<u16>, key: &str) -> Result<u16, ProviderError> {
+        if !self.config.ports.contains(port) {
+            return Err(err(
+                ErrorClass::InvalidRequest,
+                Op::Deploy,
+                format!(
+                    "{key} must serve on port {port}, outside this provider's range {}",
+                    self.config.ports
+                ),
+            ));
+        }
+        if used.contains(&port) || !spawn::port_is_free(self.config.bind, port) {
+            return Err(err(
+                ErrorClass::CapacityExhausted,
+                Op::Deploy,
+                format!(
+                    "{key} must serve on port {port}, which is taken on {}",
+                    self.config.bind
+                ),
+            ));
+        }
+        Ok(port)
+    }
+
     fn ports_in_use(records: &[(String, Record)]) -> BTreeSet<u16> {
         records
             .iter()
@@ -296,8 +340,11 @@ impl Provider for LocalProvider {
     /// workloads, more than one replica or an unusable program, `CapacityExhausted`
     /// when no port of the range is free. Idempotent: a copy of (workload, generation)
     /// that is alive is returned as it is; one that died is started again, so a
-    /// repeated deploy repairs it. The workload must listen on `$PORT`; `port` in its
-    /// spec is ignored, since two copies on one host cannot share it.
+    /// repeated deploy repairs it. The workload must listen on `$PORT`: the `port` of
+    /// its spec when it has one (it must lie in the range, else `InvalidRequest`; taken
+    /// means `CapacityExhausted`), since clients that find it through DNS, which carries
+    /// no port, connect there; else the next free port of the range. Copies of one
+    /// fixed-port workload at two local providers need two `bind` addresses.
     async fn deploy(&self, req: &DeployRequest) -> Result<DeploymentRef, ProviderError> {
         let name = &req.workload.name;
         if !state::check_name(name) {
@@ -340,19 +387,10 @@ impl Provider for LocalProvider {
         }
         let records = self.records(Op::Deploy)?;
         let used = Self::ports_in_use(&records);
-        let cursor = *self.cursor.lock().unwrap_or_else(|p| p.into_inner());
-        let port = spawn::pick_port(self.config.ports, cursor, &used, self.config.bind)
-            .ok_or_else(|| {
-                err(
-                    ErrorClass::CapacityExhausted,
-                    Op::Deploy,
-                    format!(
-                        "no free port in {} on {} for {key}",
-                        self.config.ports, self.config.bind
-                    ),
-                )
-            })?;
-        *self.cursor.lock().unwrap_or_else(|p| p.into_inner()) = port.wrapping_add(1);
+        let port = match req.workload.port {
+            Some(fixed) => self.fixed_port(fixed, &used, &key)?,
+            None => self.next_port(&used, &key)?,
+        };
         let launch = spawn::Launch {
             key: &key,
             port,

@@ -362,3 +362,55 @@ async fn what_cannot_run_here_is_an_invalid_request() {
     assert_eq!(report.degraded, None);
     assert!(report.lost.is_empty());
 }
+
+#[tokio::test]
+async fn a_workload_with_a_fixed_port_gets_exactly_that_port_on_the_bind_address() {
+    let dir = Folder::new();
+    let range = ports(5);
+    let fixed = range.first() + 3;
+    // Its own loopback address, as a DNS-switched provider has: an A record names the
+    // address, and the port stays the workload's.
+    let config = LocalConfig {
+        ports: range,
+        bind: [127, 0, 0, 2].into(),
+        dir: None,
+    };
+    let p = LocalProvider::new("here", config, dir.path())
+        .unwrap()
+        .with_stop_grace(Duration::from_millis(500));
+    let mut req = request(
+        "web",
+        1,
+        &[
+            "sh",
+            "-c",
+            "exec python3 -m http.server --bind \"$LIFEBOAT_BIND\" \"$PORT\"",
+        ],
+        Some(HealthCheck::Tcp),
+    );
+    req.workload.port = Some(fixed);
+    let dep = p.deploy(&req).await.unwrap();
+    let state = wait_for(&p, &dep, healthy).await;
+    let DeploymentState::Healthy { endpoint } = state else {
+        unreachable!()
+    };
+    assert_eq!(endpoint.to_string(), format!("127.0.0.2:{fixed}"));
+
+    // A second copy cannot share the port: the provider says it is full, not "invalid".
+    let mut again = req.clone();
+    again.generation = Generation(2);
+    let e = p.deploy(&again).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::CapacityExhausted, "{e}");
+    assert!(e.to_string().contains("taken"), "{e}");
+
+    // A port outside the range is a request this provider cannot serve.
+    let mut outside = req.clone();
+    outside.workload.port = Some(range.last() + 1);
+    outside.workload.name = "other".into();
+    let e = p.deploy(&outside).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::InvalidRequest, "{e}");
+    assert!(e.to_string().contains("outside"), "{e}");
+
+    p.retire(&dep).await.unwrap();
+    assert!(p.list_managed().await.unwrap().is_empty());
+}

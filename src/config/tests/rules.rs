@@ -296,3 +296,39 @@ fn local_providers_need_distinct_port_ranges() {
         ],
     );
 }
+
+#[test]
+fn local_providers_on_distinct_addresses_may_share_ports() {
+    let two = |a: &str, b: &str| {
+        base_with(
+            "    adapter: {kind: sim}\n  - name: s1",
+            &format!("    adapter: {{kind: local, ports: \"100-200\", bind: {a}}}\n  - name: s1"),
+        )
+        .replace(
+            "    adapter: {kind: sim}\n",
+            &format!("    adapter: {{kind: local, ports: \"150-300\", bind: {b}}}\n"),
+        )
+    };
+    assert_findings(&two("127.0.0.2", "127.0.0.3"), &[]);
+    // The unspecified address takes the port on every address.
+    assert_eq!(findings(&two("127.0.0.2", "0.0.0.0")).len(), 1);
+    assert_eq!(findings(&two("127.0.0.2", "127.0.0.2")).len(), 1);
+}
+
+#[test]
+fn dns_switched_workloads_need_a_port() {
+    let dns = "{kind: dns, zone: t.test, servers: [127.0.0.1], hosted_by: ns, \
+               tsig: {name: k, algorithm: hmac-sha256, secret_env: K}}";
+    let text = base_with("{kind: endpoints-file, path: e.json}", dns).replace(
+        "    placement: [a1, s1]\n",
+        "    placement: [a1, s1]\n    public_name: db.t.test\n",
+    );
+    let found = findings(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("workloads[0].port: DNS carries no port"),
+        "{found:?}"
+    );
+    let text = text.replace("    public_name:", "    port: 8080\n    public_name:");
+    assert_findings(&text, &[]);
+}
