@@ -146,6 +146,17 @@ impl Setup {
                 other => bail!("unexpected adapter kind {other:?} in the example"),
             }
         }
+        // Fixed workload ports move into the free range too (the local provider may
+        // insist on a workload's own port).
+        let workloads = yaml["workloads"]
+            .as_sequence_mut()
+            .context("the example has workloads")?;
+        for (i, workload) in workloads.iter_mut().enumerate() {
+            if workload.get("port").is_some() {
+                let port = first + u16::try_from(i).unwrap_or(0);
+                workload["port"] = port.into();
+            }
+        }
         yaml["cutover"]["path"] = endpoints.to_string_lossy().as_ref().into();
         yaml["state_dir"] = state.to_string_lossy().as_ref().into();
         if policy == Policy::Fast {
