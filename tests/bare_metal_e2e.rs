@@ -116,6 +116,11 @@ fn config(dir: &Path, ec2_endpoint: &str, rack: &Rack) -> Result<PathBuf> {
         w["port"] = Value::from(free_port());
         if let Some(m) = w.as_mapping_mut() {
             m.remove("health");
+            // A drill's prober requests every public name, and while a workload runs on
+            // EC2 its name points at a moto instance address, which is not on this
+            // machine. Test traffic stays on loopback, so these tests measure the moves,
+            // not the downtime.
+            m.remove("public_name");
         }
     }
     let path = dir.join("ec2-to-bare-metal.yaml");

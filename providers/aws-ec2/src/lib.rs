@@ -13,7 +13,9 @@
 //!
 //! Retries: the SDK retries each call in its adaptive mode (which also slows the client
 //! down under throttling), a few attempts at most; the controller's step retries sit
-//! above and are not duplicated here.
+//! above and are not duplicated here. Probes alone make one attempt per call (the next
+//! probe is their retry), so sustained throttling reaches the controller as
+//! `Throttled`, never as a timeout.
 
 #![deny(missing_docs)]
 
@@ -61,6 +63,13 @@ pub struct Ec2Provider {
     name: String,
     config: Ec2Config,
     client: aws_sdk_ec2::Client,
+    /// The client of `probe`: one attempt per call, without the adaptive mode's
+    /// client-side rate limiter. Under sustained throttling that limiter makes every
+    /// call wait for a send token, and retries of throttled calls add up, until the
+    /// operation timeout cuts them off: probes would report `Timeout` (which evacuates
+    /// after the grace period) instead of EC2's own `RequestLimitExceeded` (which never
+    /// does). A probe must say what EC2 answered; the next probe is its retry.
+    probe_client: aws_sdk_ec2::Client,
     /// For workload health checks on instance addresses.
     http: reqwest::Client,
     /// `MaxResults` of tag listings.
@@ -107,23 +116,30 @@ impl Ec2Provider {
         // within it; the short backoff keeps a throttled call's retries inside it too,
         // so throttling is reported as `Throttled` rather than masked as `Timeout`.
         let attempts = config.max_attempts();
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(config.connect_timeout())
-            .operation_timeout(config.operation_timeout())
-            .operation_attempt_timeout(config.operation_timeout() / attempts)
-            .build();
-        let retry = RetryConfig::adaptive()
-            .with_max_attempts(attempts)
-            .with_initial_backoff(INITIAL_BACKOFF)
-            .with_max_backoff(MAX_BACKOFF);
-        let mut builder = aws_sdk_ec2::config::Builder::from(sdk)
-            .region(Region::new(config.region.clone()))
-            .retry_config(retry)
-            .timeout_config(timeouts);
-        if let Some(url) = &config.endpoint_url {
-            builder = builder.endpoint_url(url);
-        }
-        let client = aws_sdk_ec2::Client::from_conf(builder.build());
+        let client_with = |retry: RetryConfig, attempts: u32| {
+            let timeouts = TimeoutConfig::builder()
+                .connect_timeout(config.connect_timeout())
+                .operation_timeout(config.operation_timeout())
+                .operation_attempt_timeout(config.operation_timeout() / attempts)
+                .build();
+            let mut builder = aws_sdk_ec2::config::Builder::from(sdk)
+                .region(Region::new(config.region.clone()))
+                .retry_config(
+                    retry
+                        .with_max_attempts(attempts)
+                        .with_initial_backoff(INITIAL_BACKOFF)
+                        .with_max_backoff(MAX_BACKOFF),
+                )
+                .timeout_config(timeouts);
+            if let Some(url) = &config.endpoint_url {
+                builder = builder.endpoint_url(url);
+            }
+            aws_sdk_ec2::Client::from_conf(builder.build())
+        };
+        let client = client_with(RetryConfig::adaptive(), attempts);
+        // The probe cadence is the probe's retry: one attempt with the whole timeout,
+        // so a slow throttled answer still arrives as `Throttled`.
+        let probe_client = client_with(RetryConfig::standard(), 1);
         let http = reqwest::Client::builder()
             .connect_timeout(config.health_timeout())
             .timeout(config.health_timeout())
@@ -140,6 +156,7 @@ impl Ec2Provider {
             name: name.to_owned(),
             config,
             client,
+            probe_client,
             http,
             page_size: MAX_PAGE,
         })

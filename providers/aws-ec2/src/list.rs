@@ -54,8 +54,13 @@ pub(crate) async fn managed_instances(
                 .build(),
         );
     }
-    let mut pages = provider
-        .client
+    // Probes list through their own client (see `Ec2Provider::probe_client`).
+    let client = if op == Op::Probe {
+        &provider.probe_client
+    } else {
+        &provider.client
+    };
+    let mut pages = client
         .describe_instances()
         .set_filters(Some(filters))
         .max_results(provider.page_size)

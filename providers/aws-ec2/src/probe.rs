@@ -14,7 +14,7 @@ pub(crate) async fn probe(provider: &Ec2Provider) -> Probe {
     // Bounded by the SDK's operation timeout (see `Ec2Config::operation_timeout`),
     // which comes back as `Timeout`.
     let attributes = provider
-        .client
+        .probe_client
         .describe_account_attributes()
         // The model only names two attributes; EC2 accepts `max-instances` too.
         .attribute_names(AccountAttributeName::from("max-instances"))

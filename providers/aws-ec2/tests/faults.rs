@@ -79,7 +79,14 @@ async fn throttling_is_retried_by_the_sdk_then_reported_throttled() -> Result<()
     let err = probe_error(&ec2).await;
     assert_eq!(err.class, ErrorClass::Throttled, "{err}");
     assert!(!err.class.is_account_loss());
-    // The SDK made exactly the configured attempts (2); the adapter added none.
+    // A probe makes one attempt: the next probe is its retry.
+    assert_eq!(proxy.hits().await?, 1);
+    // Other calls: the SDK made exactly the configured attempts (2); the adapter none.
+    proxy
+        .set(json!({"mode": "ec2-error", "code": "RequestLimitExceeded", "status": 503}))
+        .await?;
+    let err = ec2.list_managed().await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Throttled, "{err}");
     assert_eq!(proxy.hits().await?, 2);
     Ok(())
 }
@@ -97,6 +104,10 @@ async fn server_errors_and_resets_are_unavailable() -> Result<()> {
 
     proxy.set(json!({"mode": "reset"})).await?;
     let err = probe_error(&ec2).await;
+    assert_eq!(err.class, ErrorClass::Unavailable, "{err}");
+    assert_eq!(proxy.hits().await?, 1, "a probe makes one attempt");
+    proxy.set(json!({"mode": "reset"})).await?;
+    let err = ec2.list_managed().await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Unavailable, "{err}");
     assert_eq!(proxy.hits().await?, 2, "a reset is retried by the SDK");
     Ok(())
