@@ -44,6 +44,18 @@ pub struct Decision {
     pub alerts: Vec<String>,
 }
 
+impl Decision {
+    /// The providers being left, comma-separated, for humans.
+    pub fn leaving(&self) -> String {
+        let names: Vec<&str> = self
+            .departures
+            .iter()
+            .map(|d| d.provider.as_str())
+            .collect();
+        names.join(", ")
+    }
+}
+
 /// Decides which providers to leave, given every provider's condition at `now`. A
 /// provider missing from `conditions` counts as `Healthy`; a name in `conditions` that
 /// the config does not know is still acted on, for itself alone.

@@ -164,15 +164,7 @@ fn plan(config: &Config, lose: &str, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
-        println!(
-            "if we lose {lose} ({}):",
-            decision
-                .departures
-                .iter()
-                .map(|d| d.provider.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        println!("if we lose {lose} ({}):", decision.leaving());
         for m in &plan.moves {
             let fallback = if m.targets.len() > 1 {
                 format!(" (then {})", m.targets[1..].join(", "))

@@ -1,6 +1,7 @@
 //! Drills: the real detect → decide → plan → execute → cut over path run against a
 //! synthetic fence, measured by an independent prober, reported.
 
+mod assemble;
 pub mod prober;
 pub mod report;
 pub mod run;

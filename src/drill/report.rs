@@ -386,10 +386,15 @@ impl DrillReport {
 }
 
 fn ms(value: Option<u64>) -> String {
-    match value {
-        Some(v) if v >= 10_000 => format!("{:.1}s", v as f64 / 1000.0),
-        Some(v) => format!("{v}ms"),
-        None => "-".to_owned(),
+    value.map_or_else(|| "-".to_owned(), fmt_ms)
+}
+
+/// Milliseconds the way the drill shows them: `850ms`, or `12.3s` from ten seconds on.
+pub(crate) fn fmt_ms(ms: u64) -> String {
+    if ms >= 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{ms}ms")
     }
 }
 

@@ -17,8 +17,9 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::assemble::{Assembly, StepTimes, assemble};
 use super::prober::{self, ProbeTarget};
-use super::report::{DrillReport, Phase, StrandedOutcome, TimelineEvent, WorkloadOutcome};
+use super::report::{DrillReport, TimelineEvent, fmt_ms};
 use crate::config::{Config, CutoverConfig, DrillMode, Scenario};
 use crate::controller;
 use crate::controller::Controller;
@@ -259,7 +260,7 @@ impl Drill<'_> {
                 say(format!(
                     "[{:>7}] detected: leaving {}",
                     fmt_ms(at),
-                    departed(&round.decision)
+                    round.decision.leaving()
                 ));
                 timeline.push(TimelineEvent {
                     at_ms: at,
@@ -421,164 +422,6 @@ impl Drill<'_> {
     }
 }
 
-/// When each workload's copy became healthy and was cut over, from the executor's events.
-#[derive(Debug, Default)]
-struct StepTimes {
-    healthy: BTreeMap<String, u64>,
-    cut_over: BTreeMap<String, u64>,
-}
-
-impl StepTimes {
-    fn note(
-        &mut self,
-        e: &ExecEvent,
-        ms: &impl Fn(Instant) -> u64,
-        timeline: &mut Vec<TimelineEvent>,
-    ) {
-        if e.status != Status::Done {
-            return;
-        }
-        let at = ms(e.at);
-        let slot = match e.step {
-            Step::WaitHealthy => &mut self.healthy,
-            Step::Cutover => &mut self.cut_over,
-            _ => return,
-        };
-        slot.entry(e.workload.clone()).or_insert(at);
-        timeline.push(TimelineEvent {
-            at_ms: at,
-            workload: Some(e.workload.clone()),
-            what: format!("{:?} done on {}", e.step, e.target),
-        });
-    }
-}
-
-struct Assembly<'a> {
-    config: &'a Config,
-    options: &'a DrillOptions,
-    lost: &'a [String],
-    started_at: Timestamp,
-    detected_after_ms: Option<u64>,
-    evacuation: Option<&'a Report>,
-    affected: &'a BTreeSet<String>,
-    steps: &'a StepTimes,
-    logs: &'a [(String, prober::ProbeLog)],
-    failback: Option<String>,
-    timeline: Vec<TimelineEvent>,
-}
-
-/// Puts the measurements together and judges them against each workload's objective.
-fn assemble(a: Assembly<'_>) -> DrillReport {
-    let shadow = a.options.mode == DrillMode::Shadow;
-    let mut workloads = Vec::new();
-    let mut stranded = Vec::new();
-    for name in a.affected {
-        let Some(w) = a.config.workload(name) else {
-            continue;
-        };
-        let moved = a
-            .evacuation
-            .and_then(|r| r.moves.iter().find(|m| &m.workload == name));
-        if let Some(s) = a
-            .evacuation
-            .and_then(|r| r.stranded.iter().find(|s| &s.workload == name))
-        {
-            stranded.push(StrandedOutcome {
-                name: name.clone(),
-                reason: s.reason.clone(),
-            });
-            continue;
-        }
-        let log = a.logs.iter().find(|(n, _)| n == name).map(|(_, l)| l);
-        let outages = log
-            .map(|l| prober::outages(&l.samples, 0))
-            .unwrap_or_default();
-        let ttl_ms = log
-            .and_then(|l| l.ttl)
-            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
-        let healthy_after_ms = a.steps.healthy.get(name).copied();
-        let rto_ms = if shadow {
-            None
-        } else {
-            a.steps
-                .cut_over
-                .get(name)
-                .map(|at| at + ttl_ms.unwrap_or(0))
-        };
-        let to = moved.and_then(|m| match &m.outcome {
-            Outcome::Moved { to, .. } => Some(to.clone()),
-            Outcome::Verified { on } => Some(on.clone()),
-            _ => None,
-        });
-        let objective = w
-            .rto
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let measured = if shadow { healthy_after_ms } else { rto_ms };
-        let problem = match (&to, measured, objective) {
-            (None, _, _) => Some(match moved.map(|m| &m.outcome) {
-                Some(Outcome::Stranded { reason }) => format!("not moved: {reason}"),
-                Some(other) => format!("not moved: {other:?}"),
-                None => "not moved: the evacuation did not reach it".into(),
-            }),
-            (Some(_), None, _) => Some(
-                if shadow {
-                    "never healthy"
-                } else {
-                    "never cut over"
-                }
-                .into(),
-            ),
-            (Some(_), Some(m), Some(o)) if m > o => {
-                Some(format!("took {} > objective {}", fmt_ms(m), fmt_ms(o)))
-            }
-            _ => None,
-        };
-        workloads.push(WorkloadOutcome {
-            name: name.clone(),
-            from: moved.and_then(|m| m.from.clone()),
-            to,
-            healthy: healthy_after_ms.is_some(),
-            healthy_after_ms,
-            rto_ms,
-            downtime_ms: log.map(|_| prober::downtime_ms(&outages)),
-            outages,
-            rto_objective_ms: objective,
-            dns_ttl_ms: ttl_ms,
-            phases: moved
-                .map(|m| m.phases.iter().map(Phase::from).collect())
-                .unwrap_or_default(),
-            met: problem.is_none(),
-            problem,
-        });
-    }
-    let objectives_met = a.detected_after_ms.is_some() || a.affected.is_empty();
-    let objectives_met = objectives_met
-        && stranded.is_empty()
-        && workloads.iter().all(|w| w.met)
-        && a.failback
-            .as_deref()
-            .is_none_or(|f| f.starts_with("ok") || f.starts_with("nothing"));
-    let mut timeline = a.timeline;
-    timeline.sort_by_key(|e| e.at_ms);
-    DrillReport {
-        scenario: a.options.scenario.as_str().to_owned(),
-        mode: match a.options.mode {
-            DrillMode::Live => "live",
-            DrillMode::Shadow => "shadow",
-        }
-        .to_owned(),
-        lost: a.options.lose.clone(),
-        lost_providers: a.lost.to_vec(),
-        started_at: a.started_at.to_string(),
-        detected_after_ms: a.detected_after_ms,
-        objectives_met,
-        workloads,
-        stranded,
-        failback: a.failback,
-        timeline,
-    }
-}
-
 /// Retires every copy the drill's providers hold and forgets the drill's placements.
 /// Repeated a few times: a move interrupted mid-deploy may still land a copy.
 async fn clean_up(
@@ -645,21 +488,4 @@ fn failures(report: &Report) -> String {
             .map(|s| format!("{}: stranded ({})", s.workload, s.reason)),
     );
     parts.join("; ")
-}
-
-fn departed(decision: &Decision) -> String {
-    decision
-        .departures
-        .iter()
-        .map(|d| d.provider.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn fmt_ms(ms: u64) -> String {
-    if ms >= 10_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else {
-        format!("{ms}ms")
-    }
 }
