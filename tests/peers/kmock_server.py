@@ -23,7 +23,8 @@ real server where it can, and says where it still does not:
   finds them before any object exists;
 * CustomResourceDefinitions: creating one serves its resources (each served version,
   with the status subresource it declares), as the real server does once the CRD is
-  established; no schema validation, defaulting or pruning happens.
+  established; no schema validation, defaulting or pruning happens;
+* core discovery names its group version `v1` (kmock says `/v1`, which kubectl cannot map).
 
 Deletion is immediate whatever ``propagationPolicy`` says (there is no garbage collector
 and no controller: Deployments get no status unless a test writes one to ``/status``).
@@ -266,6 +267,14 @@ class Emulator(kmock.KubernetesEmulator):
             meta['generation'] = generation
             object.__setattr__(request, 'data', dict(data, metadata=meta))
         return request
+
+    async def _serve_version(self, request):
+        # kmock names the core group's version `/v1`; a real server says `v1`, and
+        # kubectl maps kinds by that name.
+        result = await super()._serve_version(request)
+        if isinstance(result, dict) and str(result.get('groupVersion', '')).startswith('/'):
+            result = dict(result, groupVersion=result['groupVersion'][1:])
+        return result
 
     async def _serve_list(self, request):
         result = await super()._serve_list(request)
