@@ -5,6 +5,7 @@
 //!   `Evacuation`); [`crds`] prints their definitions.
 //! * [`cluster`]: the resources → a validated [`crate::config::Config`] (pure).
 //! * [`conditions`]: status conditions in the usual Kubernetes shape (pure).
+//! * [`sync`]: placements from `Workload` status and `Notice` resources into the store.
 //! * [`daemon`]: leader election, the controller loop, status mirroring and Events.
 
 pub mod cluster;
@@ -12,4 +13,5 @@ pub mod conditions;
 pub mod crds;
 pub mod daemon;
 pub mod resources;
+pub mod sync;
 pub mod writer;
