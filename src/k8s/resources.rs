@@ -85,8 +85,8 @@ pub struct ProviderStatus {
     /// The derived condition in one line (`healthy`, `suspended (...) since ...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
-    /// `Ready` (the provider can take workloads) and `Accepted` (the spec converted
-    /// and validated), in the usual Kubernetes shape.
+    /// `Ready` (the provider can take workloads), in the usual Kubernetes shape. Spec
+    /// problems are reported on the Policy's `Accepted` condition.
     #[serde(default)]
     pub conditions: Vec<Condition>,
 }
