@@ -23,6 +23,8 @@
 //! * [`cutover`] moves traffic (endpoints file, exec hook, DNS).
 //! * [`providers`] builds the adapters a config names; [`fault`] wraps them for drills.
 //! * [`demo`] is the small HTTP service the quickstart runs as its workloads.
+//! * [`k8s`] (feature `kubernetes`) is lifeboat inside a cluster: CRDs, and the daemon
+//!   that reads them, elects a leader and mirrors state into their status.
 //! * [`cli`] is the command line.
 //!
 //! Provider adapters live in their own crates behind the `lifeboat-provider` contract.
@@ -40,6 +42,8 @@ pub mod drill;
 pub mod execute;
 pub mod fault;
 pub mod hooks;
+#[cfg(feature = "kubernetes")]
+pub mod k8s;
 pub mod model;
 pub mod plan;
 pub mod probe;

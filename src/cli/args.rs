@@ -65,14 +65,34 @@ pub enum Command {
 
     /// The daemon: probe, decide, evacuate, journal; stops cleanly on SIGTERM or Ctrl-C.
     #[command(after_help = "Examples:\n  lifeboat run -c lifeboat.yaml\n  \
-        lifeboat run -c lifeboat.yaml --state /var/lib/lifeboat")]
+        lifeboat run -c lifeboat.yaml --state /var/lib/lifeboat\n  \
+        lifeboat run --kubernetes --namespace lifeboat          (in a pod)\n  \
+        lifeboat run --kubernetes --kubeconfig ~/.kube/cluster-b --namespace lifeboat")]
     Run {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// The state folder (default: the config's `state_dir`).
+        /// The configuration file (not with `--kubernetes`, which reads the cluster's
+        /// resources instead).
+        #[arg(
+            short = 'c',
+            long = "config",
+            value_name = "CONFIG",
+            required_unless_present = "kubernetes"
+        )]
+        config: Option<PathBuf>,
+        /// The state folder (default: the config's `state_dir`; with `--kubernetes`,
+        /// `/var/lib/lifeboat`).
         #[arg(long)]
         state: Option<PathBuf>,
+        /// In-cluster mode.
+        #[cfg(feature = "kubernetes")]
+        #[command(flatten)]
+        kubernetes: KubernetesArgs,
     },
+
+    /// Print lifeboat's CustomResourceDefinitions as YAML (what `manifests/crds.yaml` holds).
+    #[cfg(feature = "kubernetes")]
+    #[command(after_help = "Examples:\n  lifeboat crds > manifests/crds.yaml\n  \
+        lifeboat crds | kubectl apply -f -")]
+    Crds,
 
     /// Providers with their conditions, workloads with their placement and generation,
     /// in-flight steps. Reads the state while the daemon runs.
@@ -101,6 +121,34 @@ pub struct ConfigArg {
     /// The configuration file.
     #[arg(short = 'c', long = "config", value_name = "CONFIG")]
     pub path: PathBuf,
+}
+
+/// The flags of `lifeboat run --kubernetes`.
+#[cfg(feature = "kubernetes")]
+#[derive(Debug, Args)]
+pub struct KubernetesArgs {
+    /// Read Provider, Workload, Policy and Notice resources from a cluster instead of a
+    /// file; keep placements and evacuations in their status; elect one leader among
+    /// the replicas with a Lease.
+    #[arg(long)]
+    pub kubernetes: bool,
+    /// The kubeconfig (default: the pod's service account, then `$KUBECONFIG`, then
+    /// `~/.kube/config`).
+    #[arg(long, requires = "kubernetes")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The namespace of lifeboat's resources (default: the kubeconfig's or the pod's).
+    #[arg(long, requires = "kubernetes")]
+    pub namespace: Option<String>,
+    /// This replica's identity in the Lease (default: `$POD_NAME`, else the host name
+    /// and process id).
+    #[arg(long, env = "POD_NAME", requires = "kubernetes")]
+    pub identity: Option<String>,
+    /// The Lease's name.
+    #[arg(long, default_value = "lifeboat", requires = "kubernetes")]
+    pub lease_name: String,
+    /// Seconds a lease lasts without renewal: a dead leader is replaced after this.
+    #[arg(long, default_value_t = 15, requires = "kubernetes")]
+    pub lease_duration: u64,
 }
 
 /// Arguments of `lifeboat drill`.

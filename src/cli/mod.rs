@@ -46,8 +46,21 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             plan(&config, &lose, json)
         }
         Command::Drill(args) => drill(args).await,
-        Command::Run { config, state } => {
-            let Some(mut config) = load(&config.path) else {
+        #[cfg(feature = "kubernetes")]
+        Command::Run {
+            state, kubernetes, ..
+        } if kubernetes.kubernetes => run_kubernetes(kubernetes, state).await,
+        #[cfg(feature = "kubernetes")]
+        Command::Crds => {
+            print!("{}", crate::k8s::crds::yaml()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { config, state, .. } => {
+            let Some(config) = config else {
+                eprintln!("error: --config is required (or --kubernetes)");
+                return Ok(ExitCode::from(INVALID));
+            };
+            let Some(mut config) = load(&config) else {
                 return Ok(ExitCode::from(INVALID));
             };
             if let Some(state) = state {
@@ -77,6 +90,32 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `lifeboat run --kubernetes`: the in-cluster daemon, until SIGTERM or Ctrl-C.
+#[cfg(feature = "kubernetes")]
+async fn run_kubernetes(
+    args: args::KubernetesArgs,
+    state: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let identity = args.identity.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let duration = Duration::from_secs(args.lease_duration.max(2));
+    let options = crate::k8s::daemon::Options {
+        kubeconfig: args.kubeconfig,
+        namespace: args.namespace,
+        state_dir: state.unwrap_or_else(|| "/var/lib/lifeboat".into()),
+        identity,
+        lease_name: args.lease_name,
+        lease_duration: duration,
+        // Renew a third of the way before expiry: two renewals can fail before the
+        // lease is lost.
+        lease_grace: duration / 3,
+    };
+    crate::k8s::daemon::run(options, stop_on_signals()).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads a config, printing its errors (one `file:line:col: field: message` per line)

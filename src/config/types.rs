@@ -162,6 +162,7 @@ fn one() -> u32 {
 }
 
 /// Commands run around a cutover, each in argv form. A non-zero exit fails the step.
+#[cfg_attr(feature = "kubernetes", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HooksConfig {
@@ -174,6 +175,7 @@ pub struct HooksConfig {
 }
 
 /// How the daemon acts on what it sees.
+#[cfg_attr(feature = "kubernetes", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
@@ -298,6 +300,7 @@ fn yes() -> bool {
 }
 
 /// The fault a drill injects at the adapter boundary.
+#[cfg_attr(feature = "kubernetes", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
@@ -322,6 +325,7 @@ impl Scenario {
 }
 
 /// Whether a drill moves traffic.
+#[cfg_attr(feature = "kubernetes", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DrillMode {

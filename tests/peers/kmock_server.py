@@ -20,7 +20,11 @@ real server where it can, and says where it still does not:
   matching requests get the real server's 403 Status, and SelfSubjectAccessReviews
   answer ``allowed`` accordingly;
 * discovery: the built-in resources lifeboat uses are declared up front, so discovery
-  finds them before any object exists.
+  finds them before any object exists;
+* CustomResourceDefinitions: creating one serves its resources (each served version,
+  with the status subresource it declares), as the real server does once the CRD is
+  established; no schema validation, defaulting or pruning happens;
+* core discovery names its group version `v1` (kmock says `/v1`, which kubectl cannot map).
 
 Deletion is immediate whatever ``propagationPolicy`` says (there is no garbage collector
 and no controller: Deployments get no status unless a test writes one to ``/status``).
@@ -56,6 +60,14 @@ BUILTIN_RESOURCES = [
     ('apps/v1/daemonsets', 'DaemonSet', True, ['status']),
     ('batch/v1/jobs', 'Job', True, ['status']),
     ('coordination.k8s.io/v1/leases', 'Lease', True, []),
+    ('events.k8s.io/v1/events', 'Event', True, []),
+    ('v1/events', 'Event', True, []),
+    ('rbac.authorization.k8s.io/v1/roles', 'Role', True, []),
+    ('rbac.authorization.k8s.io/v1/rolebindings', 'RoleBinding', True, []),
+    ('rbac.authorization.k8s.io/v1/clusterroles', 'ClusterRole', False, []),
+    ('rbac.authorization.k8s.io/v1/clusterrolebindings', 'ClusterRoleBinding', False, []),
+    ('policy/v1/poddisruptionbudgets', 'PodDisruptionBudget', True, ['status']),
+    ('apiextensions.k8s.io/v1/customresourcedefinitions', 'CustomResourceDefinition', False, ['status']),
     ('authorization.k8s.io/v1/selfsubjectaccessreviews', 'SelfSubjectAccessReview', False, []),
 ]
 VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']
@@ -162,7 +174,22 @@ class Emulator(kmock.KubernetesEmulator):
             if request.resource.plural == 'selfsubjectaccessreviews' and request.action == enums.action.CREATE:
                 return self._review(request.data or {})
             request = self._stamp(request)
+            if request.resource.plural == 'customresourcedefinitions' and request.action == enums.action.CREATE:
+                self._serve_crd(request.data or {})
         return await super()._handle(request)
+
+    def _serve_crd(self, crd):
+        spec = crd.get('spec') or {}
+        names = spec.get('names') or {}
+        for version in spec.get('versions') or []:
+            if not version.get('served', True):
+                continue
+            key = f"{spec.get('group')}/{version.get('name')}/{names.get('plural')}"
+            subresources = sorted((version.get('subresources') or {}).keys())
+            self.resources[key] = kmock.ResourceInfo(
+                kind=names.get('kind'), singular=names.get('singular'),
+                shortnames=names.get('shortNames') or [], namespaced=spec.get('scope') == 'Namespaced',
+                verbs=VERBS, subresources=subresources)
 
     async def _control(self, path, data):
         if path == '/__kmock/token':
@@ -240,6 +267,14 @@ class Emulator(kmock.KubernetesEmulator):
             meta['generation'] = generation
             object.__setattr__(request, 'data', dict(data, metadata=meta))
         return request
+
+    async def _serve_version(self, request):
+        # kmock names the core group's version `/v1`; a real server says `v1`, and
+        # kubectl maps kinds by that name.
+        result = await super()._serve_version(request)
+        if isinstance(result, dict) and str(result.get('groupVersion', '')).startswith('/'):
+            result = dict(result, groupVersion=result['groupVersion'][1:])
+        return result
 
     async def _serve_list(self, request):
         result = await super()._serve_list(request)

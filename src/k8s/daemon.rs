@@ -1,0 +1,433 @@
+//! `lifeboat run --kubernetes`: the daemon inside (or against) a cluster.
+//!
+//! Several replicas run; a `coordination.k8s.io` Lease (through `kube-lease-manager`)
+//! picks one leader. Only the leader acts: it reads `Provider`, `Workload`, `Policy` and
+//! `Notice` resources, assembles a [`crate::config::Config`] from them, and runs the same controller
+//! loop as `lifeboat run` ([`Controller`]) with its SQLite journal in the state folder
+//! (an emptyDir in the Deployment). It mirrors what the journal knows into the
+//! resources' status — provider conditions, workload placements, one `Evacuation` per
+//! evacuation with its steps — and records Events on condition changes, moves and
+//! steps. Every write checks leadership first ([`Writer`]), and losing the lease drops
+//! the leader's work at once, mid-evacuation if need be (the next leader resumes from
+//! the cluster's state; see the README for what lives where).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use jiff::Timestamp;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, ResourceExt};
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::cluster::{self, Assembled};
+use super::resources::{Notice, Policy, Provider, Workload};
+use super::sync;
+use super::writer::{Writer, progress};
+use crate::config::Mode;
+use crate::controller::{self, Controller};
+use crate::execute::{ExecEvent, Executor};
+use crate::store::Store;
+
+/// How the in-cluster daemon connects and elects its leader.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A kubeconfig file; unset: in-cluster config, then `$KUBECONFIG`, then `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// Where lifeboat's resources live; unset: the kubeconfig's (or the pod's) namespace.
+    pub namespace: Option<String>,
+    /// The state folder (the journal; an emptyDir in the Deployment).
+    pub state_dir: PathBuf,
+    /// This replica's name in the Lease (the pod name in the Deployment).
+    pub identity: String,
+    /// The Lease's name.
+    pub lease_name: String,
+    /// How long a lease lasts without renewal: a dead leader is replaced after this.
+    pub lease_duration: Duration,
+    /// How long before expiry the leader renews.
+    pub lease_grace: Duration,
+}
+
+/// Runs until `stop` is cancelled: follows while another replica leads, leads while it
+/// holds the lease. Fails when the lease task dies (this replica can no longer know
+/// whether it leads, so it must not go on).
+pub async fn run(options: Options, stop: CancellationToken) -> anyhow::Result<()> {
+    let (client, namespace) = connect(&options).await?;
+    let manager = LeaseManagerBuilder::new(client.clone(), &options.lease_name)
+        .with_namespace(&namespace)
+        .with_identity(&options.identity)
+        .with_duration(options.lease_duration.as_secs().max(1))
+        .with_grace(options.lease_grace.as_secs().max(1))
+        .build()
+        .await
+        .with_context(|| format!("setting up the Lease {namespace}/{}", options.lease_name))?;
+    let (leader, lease_task) = manager.watch().await;
+    tracing::info!(identity = %options.identity, %namespace, lease = %options.lease_name, "waiting for the lease");
+    let result = elect_and_lead(&client, &namespace, &options, leader, &stop).await;
+    // Closing the channel (the receiver went with `elect_and_lead`) makes the lease task
+    // release the Lease, so a clean stop hands over without waiting for expiry.
+    match tokio::time::timeout(Duration::from_secs(5), lease_task).await {
+        Ok(Ok(Ok(_))) => tracing::info!("released the lease"),
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "releasing the lease"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "the lease task failed"),
+        Err(_) => tracing::warn!("the lease task did not end in time"),
+    }
+    result
+}
+
+async fn connect(options: &Options) -> anyhow::Result<(Client, String)> {
+    let config = match &options.kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("using the kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("finding a cluster (in-cluster, $KUBECONFIG, ~/.kube/config)")?,
+    };
+    let namespace = (options.namespace.clone()).unwrap_or_else(|| config.default_namespace.clone());
+    let client = Client::try_from(config).context("building the Kubernetes client")?;
+    Ok((client, namespace))
+}
+
+async fn elect_and_lead(
+    client: &Client,
+    namespace: &str,
+    options: &Options,
+    mut leader: watch::Receiver<bool>,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    loop {
+        while !*leader.borrow_and_update() {
+            tokio::select! {
+                changed = leader.changed() => changed.map_err(|_| anyhow!("the lease task ended"))?,
+                _ = stop.cancelled() => return Ok(()),
+            }
+        }
+        tracing::info!(identity = %options.identity, "acquired the lease: leading");
+        let writer = Writer::new(client.clone(), namespace, leader.clone(), &options.identity);
+        let mut watch_loss = leader.clone();
+        let lost = async move {
+            loop {
+                watch_loss
+                    .changed()
+                    .await
+                    .map_err(|_| anyhow!("the lease task ended"))?;
+                if !*watch_loss.borrow() {
+                    return anyhow::Ok(());
+                }
+            }
+        };
+        let term = Term {
+            client: client.clone(),
+            namespace: namespace.to_owned(),
+            state_dir: options.state_dir.clone(),
+            writer,
+        };
+        tokio::select! {
+            result = term.lead(stop) => match result {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "leading failed; starting over");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                        _ = stop.cancelled() => return Ok(()),
+                    }
+                }
+            },
+            loss = lost => {
+                loss?;
+                // Dropping `term.lead` above stopped every step at its next await.
+                tracing::warn!(identity = %options.identity, "lost the lease: stopped acting");
+            }
+            _ = stop.cancelled() => return Ok(()),
+        }
+    }
+}
+
+/// The cluster's lifeboat resources at one moment.
+struct Resources {
+    providers: Vec<Provider>,
+    workloads: Vec<Workload>,
+    policies: Vec<Policy>,
+    notices: Vec<Notice>,
+}
+
+/// One term of leadership.
+struct Term {
+    client: Client,
+    namespace: String,
+    state_dir: PathBuf,
+    writer: Writer,
+}
+
+impl Term {
+    async fn list(&self) -> anyhow::Result<Resources> {
+        let lp = Default::default();
+        let ns = &self.namespace;
+        let c = || self.client.clone();
+        Ok(Resources {
+            providers: (Api::<Provider>::namespaced(c(), ns).list(&lp).await)
+                .context("listing Providers")?
+                .items,
+            workloads: (Api::<Workload>::namespaced(c(), ns).list(&lp).await)
+                .context("listing Workloads")?
+                .items,
+            policies: (Api::<Policy>::namespaced(c(), ns).list(&lp).await)
+                .context("listing Policies")?
+                .items,
+            notices: (Api::<Notice>::namespaced(c(), ns).list(&lp).await)
+                .context("listing Notices")?
+                .items,
+        })
+    }
+
+    fn assemble(&self, r: &Resources) -> anyhow::Result<Assembled> {
+        cluster::assemble(&r.providers, &r.workloads, &r.policies, &self.state_dir)
+    }
+
+    /// Leads until `stop`; rebuilds the controller whenever the resources change.
+    async fn lead(&self, stop: &CancellationToken) -> anyhow::Result<()> {
+        while !stop.is_cancelled() {
+            let resources = self.list().await?;
+            let policy = cluster::chosen_policy(&resources.policies);
+            let assembled = match self.assemble(&resources) {
+                Ok(a) => a,
+                Err(e) => {
+                    let problems = format!("{e:#}");
+                    tracing::warn!(%problems, "the cluster's resources make no valid configuration");
+                    if let Some(p) = policy {
+                        self.writer
+                            .policy_accepted(p, Some(&problems), Timestamp::now())
+                            .await?;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                    continue;
+                }
+            };
+            if let Some(p) = policy {
+                self.writer
+                    .policy_accepted(p, None, Timestamp::now())
+                    .await?;
+            }
+            std::fs::create_dir_all(&self.state_dir)
+                .with_context(|| format!("creating {}", self.state_dir.display()))?;
+            let copy = self.state_dir.join("cluster.yaml");
+            std::fs::write(&copy, &assembled.text)
+                .with_context(|| format!("writing {}", copy.display()))?;
+            self.run_config(assembled, stop).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the controller on one configuration until it changes (Ok) or `stop`.
+    async fn run_config(
+        &self,
+        assembled: Assembled,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let config = Arc::new(assembled.config);
+        let store = Arc::new(Store::open(&config.state_dir)?);
+        let providers = crate::providers::build_all(&config).await?;
+        let executor = Executor::new(
+            providers.clone(),
+            crate::cutover::build(&config)?,
+            store.clone(),
+            config.policy.clone(),
+            &controller::workloads(&config),
+        );
+        let (finished, finished_rx) = mpsc::unbounded_channel();
+        let reasons = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mirror = Mirror {
+            writer: self.writer.clone(),
+            store: store.clone(),
+            reasons: reasons.clone(),
+        };
+        let _mirror = AbortOnDrop(tokio::spawn(mirror.run(executor.subscribe(), finished_rx)));
+        tracing::info!(
+            providers = providers.len(),
+            workloads = config.workloads.len(),
+            "leading with the cluster's configuration"
+        );
+
+        sync::seed_placements(&store, &self.list().await?.workloads)?;
+        self.writer.ensure_leader()?;
+        for report in executor
+            .resume()
+            .await
+            .context("resuming unfinished evacuations")?
+        {
+            let _ = finished.send((report.evacuation.clone(), report.all_moved()));
+        }
+        self.writer.ensure_leader()?;
+        let stale = executor
+            .retire_stale()
+            .await
+            .context("fencing stale copies")?;
+        for error in &stale.errors {
+            tracing::warn!("{error}");
+        }
+        let mut controller = Controller::new(config.clone(), providers, store.clone(), executor)?;
+        loop {
+            let resources = self.list().await?;
+            if self.assemble(&resources).map(|a| a.text).ok().as_ref() != Some(&assembled.text) {
+                tracing::info!("the cluster's resources changed; reloading");
+                return Ok(());
+            }
+            sync::sync_notices(&store, &resources.notices, &config)?;
+            self.writer.ensure_leader()?;
+            let round = controller.round().await?;
+            let now = Timestamp::now();
+            for provider in &resources.providers {
+                let name = provider.name_any();
+                let Some(condition) = round.conditions.get(&name) else {
+                    continue;
+                };
+                let change = round.changes.iter().find(|(p, _, _)| *p == name);
+                let shown = provider.status.as_ref().and_then(|s| s.condition.clone());
+                if change.is_some() || shown != Some(controller::describe(condition)) {
+                    let old = change.map(|(_, old, _)| old.as_ref());
+                    self.writer
+                        .provider_condition(provider, condition, old, now)
+                        .await?;
+                }
+            }
+            let plan = controller.plan(&round.decision)?;
+            if config.policy.mode == Mode::Auto && !plan.moves.is_empty() {
+                *reasons.lock().unwrap_or_else(|p| p.into_inner()) =
+                    (round.decision.departures.iter())
+                        .map(|d| format!("{}: {}", d.provider, d.reason))
+                        .collect();
+                self.writer.ensure_leader()?;
+                tokio::select! {
+                    report = controller.executor().execute(&plan) => {
+                        let report = report?;
+                        let _ = finished.send((report.evacuation.clone(), report.all_moved()));
+                    }
+                    _ = stop.cancelled() => return Ok(()),
+                }
+            }
+            let placements = store.placements()?;
+            for workload in &resources.workloads {
+                if let Some(placement) = placements.get(&workload.name_any()) {
+                    self.writer
+                        .workload_placement(workload, placement, Timestamp::now())
+                        .await?;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(config.policy.probe_interval) => {}
+                _ = stop.cancelled() => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Mirrors executor progress into Evacuation resources and Events.
+struct Mirror {
+    writer: Writer,
+    store: Arc<Store>,
+    reasons: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Mirror {
+    async fn run(
+        self,
+        mut events: broadcast::Receiver<ExecEvent>,
+        mut finished: mpsc::UnboundedReceiver<(String, bool)>,
+    ) {
+        let mut known = BTreeMap::new();
+        loop {
+            tokio::select! {
+                biased;
+                event = events.recv() => match event {
+                    Ok(e) => self.step(&mut known, &e.evacuation.clone(), Some(&e), "Running").await,
+                    Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "evacuation progress events missed; the journal still has them"),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                done = finished.recv() => {
+                    let Some((id, ok)) = done else { return };
+                    // Every step of the evacuation was sent before it finished.
+                    while let Ok(e) = events.try_recv() {
+                        self.step(&mut known, &e.evacuation.clone(), Some(&e), "Running").await;
+                    }
+                    self.step(&mut known, &id, None, if ok { "Succeeded" } else { "Failed" }).await;
+                }
+            }
+        }
+    }
+
+    async fn step(
+        &self,
+        known: &mut BTreeMap<String, ()>,
+        id: &str,
+        event: Option<&ExecEvent>,
+        phase: &str,
+    ) {
+        if let Err(e) = self.try_step(known, id, event, phase).await {
+            tracing::warn!(evacuation = %id, error = format!("{e:#}"), "mirroring evacuation progress");
+        }
+    }
+
+    async fn try_step(
+        &self,
+        known: &mut BTreeMap<String, ()>,
+        id: &str,
+        event: Option<&ExecEvent>,
+        phase: &str,
+    ) -> anyhow::Result<()> {
+        if !known.contains_key(id) {
+            let evacuation = (self.store.evacuations()?.into_iter())
+                .find(|e| e.id == id)
+                .with_context(|| format!("evacuation {id} is not in the journal"))?;
+            let reasons = self
+                .reasons
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            self.writer
+                .begin_evacuation(id, &evacuation, reasons)
+                .await?;
+            known.insert(id.to_owned(), ());
+        }
+        // The journal is the record; the status shows the last transition of each step.
+        let mut steps = BTreeMap::new();
+        for entry in self.store.journal(id)? {
+            let e = ExecEvent {
+                evacuation: entry.evacuation.clone(),
+                workload: entry.workload.clone(),
+                step: entry.step,
+                status: entry.status,
+                attempt: entry.attempt,
+                target: entry.target.clone(),
+                detail: entry.detail.clone(),
+                at: tokio::time::Instant::now(),
+                wall: entry.at,
+            };
+            let p = progress(&e);
+            steps.insert((p.workload.clone(), p.step.clone()), p);
+        }
+        self.writer
+            .evacuation_step(id, &steps, event, phase, Timestamp::now())
+            .await
+    }
+}
+
+/// Aborts a background task when its owner goes away (a lost lease drops the term).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
