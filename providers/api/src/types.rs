@@ -59,8 +59,10 @@ pub enum HealthCheck {
     Tcp,
 }
 
-/// Resources one replica needs. Zero means "not stated" for that dimension.
+/// Resources one replica needs. Zero means "not stated" for that dimension. Unknown
+/// fields are refused, so a typo in a config (`cpu_milis`) is an error, not a default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Resources {
     /// CPU in millicores.
     #[serde(default)]
@@ -71,7 +73,9 @@ pub struct Resources {
 }
 
 /// How much a provider can hold. `None` in a dimension means "unbounded / unknown".
+/// Unknown fields are refused, so `capacity: {replica: 8}` is an error, not "unbounded".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Capacity {
     /// Replicas (of any workload) it can run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,6 +264,14 @@ mod tests {
             },
             generation: Generation(generation),
         }
+    }
+
+    #[test]
+    fn capacity_and_resources_refuse_unknown_fields() {
+        assert!(serde_json::from_str::<Capacity>(r#"{"replica": 8}"#).is_err());
+        assert!(serde_json::from_str::<Resources>(r#"{"cpu_milis": 8}"#).is_err());
+        let capacity: Capacity = serde_json::from_str(r#"{"replicas": 8}"#).unwrap();
+        assert_eq!(capacity.replicas, Some(8));
     }
 
     #[test]
