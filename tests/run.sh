@@ -7,9 +7,9 @@ tests/peers/install.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --all-features --no-fail-fast
-  # nextest does not run doctests.
+  # nextest does not run doctests; they go first so the suite's summary is the last line.
   cargo test --workspace --all-features --doc
+  cargo nextest run --workspace --all-features --no-fail-fast
 else
   cargo test --workspace --all-features --no-fail-fast
 fi
