@@ -27,6 +27,9 @@ apt_install() {
 # pip_install SPEC... : installs Python packages into the project's virtualenv.
 pip_install() {
   if [ ! -x "$VENV/bin/python" ]; then
+    command -v python3 >/dev/null || apt_install python3
+    # Debian's own python3 keeps the venv module in a separate package.
+    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
     echo "install.sh: creating the virtualenv $VENV"
     python3 -m venv "$VENV"
   fi
