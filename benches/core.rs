@@ -47,6 +47,7 @@ fn plan_input(workloads: usize) -> (Config, Vec<Placement>, Timestamp) {
                     workload: workload.clone(),
                     generation: Generation(1),
                     endpoint: None,
+                    owner: None,
                 }),
                 workload,
                 provider: fleet.home(i),

@@ -77,6 +77,7 @@ async fn evacuate_once(fleet: &Fleet) -> anyhow::Result<Run> {
     let config = fleet.config(&dir.path().join("lifeboat.yaml"));
     let store = Arc::new(Store::open(&config.state_dir)?);
     let executor = Executor::new(
+        lifeboat_provider::Owner::installation("bench"),
         providers::build_all(&config).await?,
         cutover::build(&config)?,
         store.clone(),

@@ -26,8 +26,10 @@ pub async fn run(
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating the state folder {}", config.state_dir.display()))?;
     let store = Arc::new(Store::open(&config.state_dir)?);
+    let owner = crate::installation::owner(&config)?;
     let providers = providers::build_all_with(&config, build).await?;
     let executor = Executor::new(
+        owner.clone(),
         providers.clone(),
         crate::cutover::build(&config)?,
         store.clone(),
@@ -35,6 +37,7 @@ pub async fn run(
         &controller::workloads(&config),
     );
     tracing::info!(
+        installation = %owner,
         state = %config.state_dir.display(),
         providers = providers.len(),
         workloads = config.workloads.len(),
@@ -58,6 +61,15 @@ pub async fn run(
     }
     for error in &stale.errors {
         tracing::warn!("{error}");
+    }
+    // A drill that died (killed, its machine lost) left copies only it owned; they go
+    // now, before they can be mistaken for capacity in use.
+    match crate::drill::cleanup::clean_up_dead_drills(&config, build).await {
+        Ok(Some(cleanup)) if !cleanup.retired.is_empty() || !cleanup.complete() => {
+            tracing::info!("{}", cleanup.describe());
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cleaning up after dead drills: {e:#}"),
     }
 
     let mut controller = Controller::new(config.clone(), providers, store, executor)?;

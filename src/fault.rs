@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lifeboat_provider::{
-    DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Op, Probe, Provider, ProviderError,
-    Timing,
+    DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Op, Owner, Probe, Provider,
+    ProviderError, Timing,
 };
 
 use crate::config::Scenario;
@@ -154,10 +154,13 @@ impl Provider for Faulty {
         }
     }
 
-    async fn list_managed(&self) -> Result<Vec<DeploymentRef>, ProviderError> {
+    async fn list_managed(
+        &self,
+        owner: Option<&Owner>,
+    ) -> Result<Vec<DeploymentRef>, ProviderError> {
         match self.injected(Op::ListManaged).await {
             Some(e) => Err(e),
-            None => self.inner.list_managed().await,
+            None => self.inner.list_managed(owner).await,
         }
     }
 
@@ -184,6 +187,7 @@ mod tests {
             generation: Generation(1),
             handle: "api-g1".into(),
             endpoint: None,
+            owner: None,
         }
     }
 
@@ -208,7 +212,10 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(())
         }
-        async fn list_managed(&self) -> Result<Vec<DeploymentRef>, ProviderError> {
+        async fn list_managed(
+            &self,
+            _: Option<&Owner>,
+        ) -> Result<Vec<DeploymentRef>, ProviderError> {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(vec![dep()])
         }
@@ -229,6 +236,7 @@ mod tests {
                 extra: BTreeMap::new(),
             },
             generation: Generation(1),
+            owner: Owner::installation("test"),
         }
     }
 
@@ -240,7 +248,7 @@ mod tests {
             p.deploy(&request()).await.err().map(e),
             p.inspect(&dep()).await.err().map(e),
             p.retire(&dep()).await.err().map(e),
-            p.list_managed().await.err().map(e),
+            p.list_managed(None).await.err().map(e),
         ]
     }
 

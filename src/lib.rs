@@ -19,6 +19,7 @@
 //!   [`drill`] measures.
 //! * [`execute`] runs a plan's moves, make before break; [`hooks`] runs cutover hooks
 //!   through [`command`], which the exec cutover shares.
+//! * [`installation`] says who "we" are: the owner every managed resource carries.
 //! * [`store`] keeps placements, the journal and conditions in SQLite.
 //! * [`cutover`] moves traffic (endpoints file, exec hook, DNS).
 //! * [`providers`] builds the adapters a config names; [`fault`] wraps them for drills.
@@ -42,6 +43,7 @@ pub mod drill;
 pub mod execute;
 pub mod fault;
 pub mod hooks;
+pub mod installation;
 #[cfg(feature = "kubernetes")]
 pub mod k8s;
 pub mod model;

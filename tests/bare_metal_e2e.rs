@@ -339,7 +339,12 @@ async fn a_drill_of_the_example_reports_the_power_on_and_leaves_the_rack_as_it_w
 
     let mut drill = Lifeboat::spawn(
         &bin,
-        &["drill", "--report", &out.display().to_string()],
+        &[
+            "drill",
+            "--move-production-traffic",
+            "--report",
+            &out.display().to_string(),
+        ],
         &config,
         dir.path().join("drill.log"),
     )?;

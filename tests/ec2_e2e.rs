@@ -28,11 +28,11 @@ use lifeboat_provider::{ErrorClass, Provider};
 use serde_json::{Value, json};
 
 /// The daemon places both workloads on EC2 and they really run there (in moto).
-async fn placed_on_ec2(aws: &Aws, daemon: &mut Running) -> Result<()> {
+async fn placed_on_ec2(aws: &Aws, setup: &Setup, daemon: &mut Running) -> Result<()> {
     let status = daemon.wait_for("placed on EC2", |s| {
         all_on(s, EC2) && condition_of(s, EC2).as_deref() == Some("healthy")
     })?;
-    let instances = aws.managed().await?;
+    let instances = aws.managed(&setup.state).await?;
     let mut running: Vec<&str> = instances.iter().map(|d| d.workload.as_str()).collect();
     running.sort();
     assert_eq!(running, WORKLOADS, "one instance per workload: {status:#}");
@@ -86,7 +86,7 @@ async fn a_blocked_account_moves_every_workload_to_local() -> Result<()> {
     let aws = Aws::start().await?;
     let setup = Setup::new(&aws.proxy.url(), Policy::Fast)?;
     let mut daemon = Running::daemon(&setup, "info,lifeboat=debug", false)?;
-    placed_on_ec2(&aws, &mut daemon).await?;
+    placed_on_ec2(&aws, &setup, &mut daemon).await?;
 
     // What EC2 answers every call of a blocked account, as real EC2 shapes it.
     aws.proxy
@@ -98,7 +98,7 @@ async fn a_blocked_account_moves_every_workload_to_local() -> Result<()> {
     assert!(log.contains("Blocked"), "the reason is logged:\n{log}");
     // The instances stay behind at the blocked account (every call is refused), so the
     // daemon records them as orphans, to retire once the account answers again.
-    assert_eq!(aws.managed().await?.len(), WORKLOADS.len());
+    assert_eq!(aws.managed(&setup.state).await?.len(), WORKLOADS.len());
     let status = ec2_support::status(&setup.state).context("status")?;
     assert_eq!(status["orphans"], WORKLOADS.len(), "{status:#}");
     Ok(())
@@ -109,7 +109,7 @@ async fn rejected_credentials_move_every_workload_to_local() -> Result<()> {
     let aws = Aws::start().await?;
     let setup = Setup::new(&aws.proxy.url(), Policy::Fast)?;
     let mut daemon = Running::daemon(&setup, "info,lifeboat=debug", false)?;
-    placed_on_ec2(&aws, &mut daemon).await?;
+    placed_on_ec2(&aws, &setup, &mut daemon).await?;
 
     // moto's own IAM checks: from now on the daemon's key is unknown, and every call
     // gets a genuine `AuthFailure` (no proxy fault involved).
@@ -126,7 +126,7 @@ async fn the_daemons_debug_log_never_contains_the_secret_key() -> Result<()> {
     let setup = Setup::new(&aws.proxy.url(), Policy::Fast)?;
     // Everything at debug: the SDK's request orchestration, signing, credential chain.
     let mut daemon = Running::daemon(&setup, "debug", true)?;
-    placed_on_ec2(&aws, &mut daemon).await?;
+    placed_on_ec2(&aws, &setup, &mut daemon).await?;
     // Errors carry their whole source chain into the log: reject the credentials.
     aws.proxy
         .set(
@@ -306,7 +306,7 @@ async fn the_drill_runs_against_moto_and_leaves_nothing_behind() -> Result<()> {
     let report_dir = setup.dir.path().join("report");
     let mut command = lifeboat(false);
     command
-        .args(["drill", "-c"])
+        .args(["drill", "--move-production-traffic", "-c"])
         .arg(&setup.config)
         .arg("--report")
         .arg(&report_dir);
@@ -346,7 +346,7 @@ async fn the_drill_runs_against_moto_and_leaves_nothing_behind() -> Result<()> {
     );
 
     // Nothing left: no managed instance in moto, no local copy.
-    assert_eq!(aws.managed().await?, vec![]);
+    assert_eq!(aws.managed(&setup.state).await?, vec![]);
     assert_eq!(
         local_copies(&setup, &setup.state.join("drill")).await?,
         vec![]

@@ -38,6 +38,7 @@ fn demo(name: &str, generation: u64, upstream: Option<&str>, endpoints: &Path) -
             extra: BTreeMap::new(),
         },
         generation: Generation(generation),
+        owner: lifeboat_provider::Owner::installation("test"),
     }
 }
 
@@ -140,5 +141,11 @@ async fn the_api_follows_its_database_across_a_cutover() {
         DeploymentState::Healthy { .. }
     ));
     local.retire(&api).await.unwrap();
-    assert!(local.list_managed().await.unwrap().is_empty());
+    assert!(
+        local
+            .list_managed(Some(&lifeboat_provider::Owner::installation("test")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

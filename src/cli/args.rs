@@ -172,6 +172,15 @@ pub struct DrillArgs {
     /// Write report.json, report.xml and report.html into this folder.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Run no drill: remove what drills of this config that died (killed, a machine
+    /// lost) left behind — exactly the copies they recorded, nothing else — and exit.
+    #[arg(long, conflicts_with_all = ["lose", "scenario", "mode", "no_blackout", "report"])]
+    pub cleanup: bool,
+    /// Allow a live drill whose cutover moves real traffic: providers other than
+    /// `local` and `sim`, or a DNS/exec cutover. Without it such a live drill refuses to
+    /// start; a shadow drill never needs it.
+    #[arg(long)]
+    pub move_production_traffic: bool,
 }
 
 /// `--scenario` values.

@@ -16,8 +16,11 @@ use tokio_util::sync::CancellationToken;
 pub use args::Cli;
 use args::{Command, DrillArgs};
 
-use crate::config::{self, Config, DrillConfig};
-use crate::drill::{self, run::DrillOptions};
+use crate::config::{self, Config, DrillConfig, DrillMode};
+use crate::drill::{
+    self,
+    run::{DrillOptions, Interrupts},
+};
 use crate::model::Notice;
 use crate::providers::BuildOptions;
 
@@ -239,6 +242,9 @@ async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
     let Some(config) = load(&args.config.path) else {
         return Ok(ExitCode::from(INVALID));
     };
+    if args.cleanup {
+        return drill_cleanup(&config).await;
+    }
     let defaults = config.drill.clone();
     let Some(lose) = args
         .lose
@@ -253,17 +259,24 @@ async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
         mode: Default::default(),
         blackout: true,
     });
+    let mode = args.mode.map(Into::into).unwrap_or(d.mode);
+    if mode == DrillMode::Live
+        && let Some(refusal) = drill::guard::live_refusal(&config, args.move_production_traffic)
+    {
+        eprintln!("error: {refusal}");
+        return Ok(ExitCode::from(INVALID));
+    }
     let options = DrillOptions {
         lose,
         scenario: args.scenario.map(Into::into).unwrap_or(d.scenario),
-        mode: args.mode.map(Into::into).unwrap_or(d.mode),
+        mode,
         blackout: d.blackout && !args.no_blackout,
         build: BuildOptions::default(),
         patience: patience(&config),
         probe_every: Duration::from_millis(100),
     };
     let progress: drill::run::Progress = Arc::new(|line| eprintln!("{line}"));
-    let report = drill::run::run(&config, options, progress, stop_on_signals()).await?;
+    let report = drill::run::run(&config, options, progress, interrupts_on_signals()).await?;
     println!("{}", report.summary());
     if let Some(dir) = &args.report {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -284,6 +297,32 @@ async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
     ))
 }
 
+/// `lifeboat drill --cleanup`: 0 when nothing of a dead drill is left, 1 otherwise.
+async fn drill_cleanup(config: &Config) -> anyhow::Result<ExitCode> {
+    match drill::cleanup::clean_up_dead_drills(config, &BuildOptions::default()).await? {
+        None if drill::cleanup::drill_running(config) => {
+            eprintln!("a drill of this config is running; it removes its own copies when it ends");
+            Ok(ExitCode::FAILURE)
+        }
+        None => {
+            println!("no drill of this config left anything behind");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(cleanup) => {
+            if cleanup.retired.is_empty() && cleanup.cleaned.is_empty() && cleanup.complete() {
+                println!("no drill of this config left anything behind");
+            } else {
+                println!("{}", cleanup.describe());
+            }
+            Ok(if cleanup.complete() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
 /// How long a drill waits for detection and evacuation: enough for the confirmations,
 /// the grace period and every step's attempts, never less than a minute.
 fn patience(config: &Config) -> Duration {
@@ -295,30 +334,45 @@ fn patience(config: &Config) -> Duration {
 
 /// A token cancelled by SIGTERM or Ctrl-C, so daemons and drills stop cleanly.
 fn stop_on_signals() -> CancellationToken {
-    let stop = CancellationToken::new();
-    let token = stop.clone();
+    interrupts_on_signals().stop
+}
+
+/// Tokens cancelled by the first SIGTERM or Ctrl-C (`stop`) and by a second one
+/// (`abort`): a drill cleans up after the first and gives up cleaning after the second.
+fn interrupts_on_signals() -> Interrupts {
+    let interrupts = Interrupts::default();
+    let tokens = interrupts.clone();
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(term) => term,
-                    Err(_) => {
-                        let _ = ctrl_c.await;
-                        token.cancel();
-                        return;
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        for (token, line) in [
+            (&tokens.stop, "stopping (signal received)"),
+            (
+                &tokens.abort,
+                "stopping now (second signal): not waiting for the cleanup",
+            ),
+        ] {
+            #[cfg(unix)]
+            {
+                let terminated = async {
+                    match term.as_mut() {
+                        Some(term) => {
+                            term.recv().await;
+                        }
+                        None => std::future::pending().await,
                     }
                 };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminated => {}
+                }
             }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("{line}");
+            token.cancel();
         }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        eprintln!("stopping (signal received)");
-        token.cancel();
     });
-    stop
+    interrupts
 }

@@ -74,6 +74,7 @@ pub fn validate(raw: RawConfig, text: &str, source: &Path) -> Result<Config, Con
         cutover: raw.cutover,
         drill: raw.drill,
         state_dir,
+        installation: raw.installation,
         text: text.to_owned(),
     };
     let problems = validate::check(&config);
@@ -108,6 +109,8 @@ pub struct Config {
     pub drill: Option<DrillConfig>,
     /// Where state lives, resolved against the config file's folder.
     pub state_dir: PathBuf,
+    /// The installation id the file sets, if it does (see [`crate::installation`]).
+    pub installation: Option<String>,
     /// The text it was read from, to point findings at lines. Private, which also keeps
     /// a `Config` from being built without validation.
     text: String,
@@ -137,6 +140,7 @@ impl Config {
             cutover,
             drill,
             state_dir,
+            installation: None,
             text: String::new(),
         }
     }

@@ -36,6 +36,12 @@ pub struct RawConfig {
     /// Where the daemon keeps its state (default `.lifeboat` next to the config file).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// This installation's id, written on every resource it makes (`lifeboat.dev/owner`)
+    /// so that it acts only on its own; generated once and kept in the state folder
+    /// when unset. Set it when two state folders must act as one installation, or to
+    /// keep the id when the state folder moves.
+    #[serde(default)]
+    pub installation: Option<String>,
 }
 
 /// A vendor and its accounts.
@@ -334,6 +340,16 @@ pub enum DrillMode {
     Live,
     /// Deploy and verify copies at the targets; move no traffic; clean up.
     Shadow,
+}
+
+impl DrillMode {
+    /// The name as written in the config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrillMode::Live => "live",
+            DrillMode::Shadow => "shadow",
+        }
+    }
 }
 
 #[cfg(all(test, feature = "kubernetes"))]

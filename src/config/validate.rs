@@ -20,6 +20,11 @@ pub(crate) fn check(config: &Config) -> Problems {
     cycles(&config.workloads, &mut problems);
     policy(&config.policy, &mut problems);
     cutover(config, &mut problems);
+    if let Some(id) = &config.installation
+        && let Err(why) = lifeboat_provider::Owner::check_id(id)
+    {
+        problems.push((FieldPath::root().key("installation"), why));
+    }
     if let Some(drill) = &config.drill
         && config.resolve_scope(&drill.lose).is_none()
     {

@@ -2,6 +2,8 @@
 //! synthetic fence, measured by an independent prober, reported.
 
 mod assemble;
+pub mod cleanup;
+pub mod guard;
 pub mod prober;
 pub mod report;
 pub mod run;

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
-use lifeboat_provider::{HealthCheck, Provider};
+use lifeboat_provider::{HealthCheck, Owner};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::assemble::{Assembly, StepTimes, assemble};
+use super::cleanup;
 use super::prober::{self, ProbeTarget};
 use super::report::{DrillReport, TimelineEvent, fmt_ms};
 use crate::config::{Config, CutoverConfig, DrillMode, Scenario};
@@ -29,7 +30,7 @@ use crate::execute::{ExecEvent, ExecOptions, Executor, Report};
 use crate::fault::FaultSwitch;
 use crate::model::{Cause, Departure, Step};
 use crate::providers::{self, BuildOptions};
-use crate::store::{Outcome, Status, Store};
+use crate::store::{DrillRun, Outcome, Status, Store};
 
 /// What to drill.
 #[derive(Debug, Clone)]
@@ -55,14 +56,28 @@ pub struct DrillOptions {
 /// Progress lines for a human watching the drill.
 pub type Progress = Arc<dyn Fn(String) + Send + Sync>;
 
+/// How a drill is told to stop: `stop` ends the drill and cleans up (the first Ctrl-C
+/// or SIGTERM), `abort` gives up on the cleanup too (a second one), leaving what is
+/// left recorded for `lifeboat drill --cleanup`.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupts {
+    /// End the drill, then clean up.
+    pub stop: CancellationToken,
+    /// Stop cleaning up as well.
+    pub abort: CancellationToken,
+}
+
 /// Runs one drill and returns its report. Everything the drill started is retired before
-/// this returns, also when `stop` is cancelled (Ctrl-C) or something fails.
+/// this returns, also when `interrupts.stop` is cancelled (Ctrl-C) or something fails;
+/// only `interrupts.abort` cuts the cleanup short, and says what is left.
 pub async fn run(
     config: &Config,
     options: DrillOptions,
     progress: Progress,
-    stop: CancellationToken,
+    interrupts: Interrupts,
 ) -> anyhow::Result<DrillReport> {
+    let Interrupts { stop, abort: again } = interrupts;
+    let source = config.source.clone();
     let Some(scope) = config.resolve_scope(&options.lose) else {
         bail!(
             "--lose {:?} names no vendor, vendor/account or provider of {}",
@@ -76,19 +91,48 @@ pub async fn run(
         .map(|p| p.name.clone())
         .collect();
 
+    // The drill's owner: every copy it makes says "this installation, this drill", so
+    // its placement never adopts a production copy and its cleanup never sees one.
+    let installation = crate::installation::id(config)?;
+    let started = Timestamp::now();
+    let id = crate::installation::drill_id(started);
+    let owner = Owner::drill(installation, id.clone());
+
     // The drill's own state: a daemon's records and copies stay untouched.
-    let mut config = config.clone();
-    config.state_dir = config.state_dir.join("drill");
-    let config = Arc::new(config);
+    let config = Arc::new(cleanup::drill_config(config));
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating {}", config.state_dir.display()))?;
-    let store = Arc::new(Store::open(&config.state_dir)?);
+    let store = Arc::new(Store::open(&config.state_dir).map_err(|e| {
+        if crate::store::is_locked(&e) {
+            e.context("another drill of this installation is running")
+        } else {
+            e
+        }
+    })?);
 
     let built = providers::build_all_with(&config, &options.build).await?;
-    let (wrapped, switches) = providers::with_fault_switches(built, config.policy.probe_timeout);
+    // Leftovers of an earlier drill that died would skew this one: its copies go first.
+    let earlier = store.uncleaned_drill_runs()?;
+    if !earlier.is_empty() {
+        let cleaned = cleanup::clean_runs(&built, &store, &earlier).await?;
+        progress(cleaned.describe());
+    }
+    store.begin_drill_run(&DrillRun {
+        id: id.clone(),
+        owner: owner.clone(),
+        mode: options.mode.as_str().to_owned(),
+        lose: options.lose.clone(),
+        pid: std::process::id(),
+        started,
+        cleaned: None,
+    })?;
+    progress(format!("drill {id} (copies owned by {owner})"));
+    let (wrapped, switches) =
+        providers::with_fault_switches(built.clone(), config.policy.probe_timeout);
     // The workloads are placed for real in every mode: a shadow drill verifies copies
     // of running workloads, so only the evacuation runs in shadow.
     let placer = Executor::new(
+        owner.clone(),
         wrapped.clone(),
         cutover::build(&config)?,
         store.clone(),
@@ -99,9 +143,6 @@ pub async fn run(
         shadow: options.mode == DrillMode::Shadow,
         ..ExecOptions::default()
     });
-
-    // Leftovers of an earlier, killed drill would skew this one: start clean.
-    clean_up(&wrapped, &store, &progress).await;
 
     let drill = Drill {
         config: config.clone(),
@@ -119,7 +160,36 @@ pub async fn run(
     for switch in switches.values() {
         switch.clear();
     }
-    clean_up(&wrapped, &store, &progress).await;
+    let run = DrillRun {
+        id: id.clone(),
+        owner,
+        mode: options.mode.as_str().to_owned(),
+        lose: options.lose.clone(),
+        pid: std::process::id(),
+        started,
+        cleaned: None,
+    };
+    // A second Ctrl-C stops the cleanup too; whatever is left is recorded with the
+    // drill, so `lifeboat drill --cleanup` (or the daemon's next start) removes it.
+    let cleaned = tokio::select! {
+        cleaned = cleanup::clean_runs(&built, &store, std::slice::from_ref(&run)) => cleaned?,
+        _ = again.cancelled() => {
+            progress(format!(
+                "cleanup interrupted: drill {id} may have left copies; remove them with \
+                 `lifeboat drill --cleanup -c {}`",
+                source.display()
+            ));
+            return Err(anyhow::anyhow!("drill interrupted during cleanup"));
+        }
+    };
+    progress(cleaned.describe());
+    if !cleaned.complete() {
+        progress(format!(
+            "some copies of drill {id} are left; `lifeboat drill --cleanup -c {}` retries",
+            source.display()
+        ));
+    }
+    forget_placements(&store);
     let report = outcome?;
     store
         .put_drill(&report, Timestamp::now())
@@ -322,7 +392,10 @@ impl Drill<'_> {
             let Some(provider) = controller.provider(name) else {
                 continue;
             };
-            let Ok(copies) = provider.list_managed().await else {
+            let Ok(copies) = provider
+                .list_managed(Some(controller.executor().owner()))
+                .await
+            else {
                 continue;
             };
             for copy in copies {
@@ -422,39 +495,8 @@ impl Drill<'_> {
     }
 }
 
-/// Retires every copy the drill's providers hold and forgets the drill's placements.
-/// Repeated a few times: a move interrupted mid-deploy may still land a copy.
-async fn clean_up(
-    providers: &BTreeMap<String, Arc<dyn Provider>>,
-    store: &Store,
-    progress: &Progress,
-) {
-    for pass in 0..3 {
-        let mut found = 0;
-        for (name, provider) in providers {
-            let Ok(Ok(copies)) =
-                tokio::time::timeout(Duration::from_secs(10), provider.list_managed()).await
-            else {
-                continue;
-            };
-            for copy in copies {
-                found += 1;
-                if let Err(e) = provider.retire(&copy).await {
-                    progress(format!(
-                        "cleanup: could not retire {} on {name}: {e}",
-                        copy.workload
-                    ));
-                }
-            }
-        }
-        if found == 0 {
-            break;
-        }
-        if pass == 0 {
-            progress(format!("cleanup: retired {found} copies"));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// Forgets the drill's placements: the next drill places its own copies again.
+fn forget_placements(store: &Store) {
     if let Ok(placements) = store.placements() {
         for workload in placements.keys() {
             let _ = store.remove_placement(workload);

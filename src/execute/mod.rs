@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use jiff::Timestamp;
-use lifeboat_provider::{DeploymentRef, Generation, Provider, Timing};
+use lifeboat_provider::{DeploymentRef, Generation, Owner, Provider, Timing};
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -139,6 +139,8 @@ pub struct Executor {
 }
 
 pub(crate) struct Inner {
+    /// Whose copies this executor makes and may retire: the installation, or a drill.
+    owner: Owner,
     providers: BTreeMap<String, Arc<dyn Provider>>,
     cutover: Arc<dyn Cutover>,
     store: Arc<Store>,
@@ -150,9 +152,11 @@ pub(crate) struct Inner {
 }
 
 impl Executor {
-    /// An executor over these providers (by name), cutover backend, store, policy and
-    /// workloads, with default [`ExecOptions`].
+    /// An executor acting for `owner` over these providers (by name), cutover backend,
+    /// store, policy and workloads, with default [`ExecOptions`]. Every copy it deploys
+    /// carries `owner`, and it lists, fences and retires that owner's copies only.
     pub fn new(
+        owner: Owner,
         providers: BTreeMap<String, Arc<dyn Provider>>,
         cutover: Arc<dyn Cutover>,
         store: Arc<Store>,
@@ -166,6 +170,7 @@ impl Executor {
         );
         Executor {
             inner: Arc::new(Inner {
+                owner,
                 providers,
                 cutover,
                 store,
@@ -187,6 +192,7 @@ impl Executor {
     pub fn with_options(self, options: ExecOptions) -> Executor {
         let i = &*self.inner;
         let mut fresh = Executor::new(
+            i.owner.clone(),
             i.providers.clone(),
             i.cutover.clone(),
             i.store.clone(),
@@ -197,6 +203,11 @@ impl Executor {
             inner.options = options;
         }
         fresh
+    }
+
+    /// The owner this executor acts for.
+    pub fn owner(&self) -> &Owner {
+        &self.inner.owner
     }
 
     /// Live progress: every journaled transition, as it is written.
@@ -261,10 +272,12 @@ impl Executor {
         Ok(reports)
     }
 
-    /// Retires copies that must never receive traffic again: copies found by
-    /// `list_managed` with a generation lower than the workload's placement (or of the
-    /// same generation on another provider), and recorded orphans whose provider
-    /// answers again. Copies of moves still in flight are left alone.
+    /// Retires copies that must never receive traffic again: this owner's copies found
+    /// by `list_managed` with a generation lower than the workload's placement (or of
+    /// the same generation on another provider), and recorded orphans whose provider
+    /// answers again. Copies of moves still in flight are left alone. An installation
+    /// (never a drill) also adopts the copies made before owners existed: those are
+    /// stale unless a placement names them.
     pub async fn retire_stale(&self) -> anyhow::Result<StaleReport> {
         stale::retire_stale(&self.inner).await
     }

@@ -96,6 +96,7 @@ mod tests {
                 generation: Generation(2),
                 handle: h.into(),
                 endpoint: None,
+                owner: None,
             }),
             detail: None,
             at: Timestamp::UNIX_EPOCH,

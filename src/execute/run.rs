@@ -196,14 +196,16 @@ async fn clean_up(
     let timeout = inner.policy.step_timeout;
     let copies = match known {
         Some(dep) => vec![dep.clone()],
-        None => match tokio::time::timeout(timeout, provider.list_managed()).await {
-            Ok(Ok(all)) => all
-                .into_iter()
-                .filter(|d| d.workload == mv.workload && d.generation == mv.generation)
-                .collect(),
-            // Nothing known and nothing listable: a later retire_stale finds it.
-            _ => Vec::new(),
-        },
+        None => {
+            match tokio::time::timeout(timeout, provider.list_managed(Some(&inner.owner))).await {
+                Ok(Ok(all)) => all
+                    .into_iter()
+                    .filter(|d| d.workload == mv.workload && d.generation == mv.generation)
+                    .collect(),
+                // Nothing known and nothing listable: a later retire_stale finds it.
+                _ => Vec::new(),
+            }
+        }
     };
     for dep in copies {
         if let Err(reason) = retire_once(provider.as_ref(), &dep, timeout).await {

@@ -30,26 +30,37 @@ pub(crate) async fn retire_stale(inner: &Inner) -> anyhow::Result<StaleReport> {
         }
     }
     let mut report = StaleReport::default();
+    // A drill never adopts: copies made before owners existed are production's.
+    let mut owners = vec![Some(&inner.owner)];
+    if !inner.owner.is_drill() {
+        owners.push(None);
+    }
     for (name, provider) in &inner.providers {
-        let copies = match tokio::time::timeout(timeout, provider.list_managed()).await {
-            Ok(Ok(copies)) => copies,
-            Ok(Err(e)) => {
-                report.errors.push(format!("{name}: {e}"));
-                continue;
-            }
-            Err(_) => {
-                report
+        let mut copies = Vec::new();
+        for owner in &owners {
+            match tokio::time::timeout(timeout, provider.list_managed(*owner)).await {
+                Ok(Ok(listed)) => copies.extend(listed),
+                Ok(Err(e)) => report.errors.push(format!("{name}: {e}")),
+                Err(_) => report
                     .errors
-                    .push(format!("{name}: list-managed timed out"));
-                continue;
+                    .push(format!("{name}: list-managed timed out")),
             }
-        };
+        }
         for dep in copies {
             let Some(current) = placements.get(&dep.workload) else {
                 continue;
             };
-            let stale = dep.generation < current.generation
-                || (dep.generation == current.generation && *name != current.provider);
+            let named = current
+                .deployment
+                .as_ref()
+                .is_some_and(|d| d.handle == dep.handle && *name == current.provider);
+            let stale = if dep.owner.is_none() {
+                // Adopted from before owners: only the copy a placement names lives on.
+                !named
+            } else {
+                dep.generation < current.generation
+                    || (dep.generation == current.generation && *name != current.provider)
+            };
             if !stale || in_flight.contains(&(dep.workload.clone(), dep.generation)) {
                 continue;
             }

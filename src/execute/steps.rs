@@ -185,6 +185,7 @@ impl TargetRun<'_> {
         let req = DeployRequest {
             workload: workload::spec(self.workload),
             generation: self.mv.generation,
+            owner: self.inner.owner.clone(),
         };
         let (req, provider) = (&req, self.provider);
         run_step(

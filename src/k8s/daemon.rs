@@ -236,10 +236,15 @@ impl Term {
         assembled: Assembled,
         stop: &CancellationToken,
     ) -> anyhow::Result<()> {
-        let config = Arc::new(assembled.config);
+        let mut config = assembled.config;
+        let owner =
+            lifeboat_provider::Owner::installation(in_cluster_installation(&self.namespace));
+        config.installation = Some(owner.installation.clone());
+        let config = Arc::new(config);
         let store = Arc::new(Store::open(&config.state_dir)?);
         let providers = crate::providers::build_all(&config).await?;
         let executor = Executor::new(
+            owner,
             providers.clone(),
             crate::cutover::build(&config)?,
             store.clone(),
@@ -260,7 +265,7 @@ impl Term {
             "leading with the cluster's configuration"
         );
 
-        sync::seed_placements(&store, &self.list().await?.workloads)?;
+        sync::seed_placements(&store, &self.list().await?.workloads, executor.owner())?;
         self.writer.ensure_leader()?;
         for report in executor
             .resume()
@@ -430,4 +435,14 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The installation id of the daemon that leads in `namespace`: one installation per
+/// namespace (its leader election makes it one controller), named after it so the
+/// owner label of a resource says where its controller runs. Namespaces are DNS
+/// labels, so the id is label-safe once cut to 63 characters.
+fn in_cluster_installation(namespace: &str) -> String {
+    let mut id = format!("k8s-{namespace}");
+    id.truncate(63);
+    id.trim_end_matches('-').to_owned()
 }

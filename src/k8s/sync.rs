@@ -14,7 +14,11 @@ use crate::store::Store;
 /// replica's store, where it has none or an older one: the cluster's status is what
 /// outlives a replica (its journal sits in an emptyDir), so a new leader starts from
 /// where the workloads really run rather than placing them afresh.
-pub fn seed_placements(store: &Store, workloads: &[Workload]) -> anyhow::Result<()> {
+pub fn seed_placements(
+    store: &Store,
+    workloads: &[Workload],
+    owner: &lifeboat_provider::Owner,
+) -> anyhow::Result<()> {
     let known = store.placements()?;
     for w in workloads {
         let name = w.name_any();
@@ -45,6 +49,8 @@ pub fn seed_placements(store: &Store, workloads: &[Workload]) -> anyhow::Result<
             generation,
             handle,
             endpoint,
+            // The status is written by this namespace's installation only.
+            owner: Some(owner.clone()),
         });
         store.put_placement(&Placement {
             workload: name.clone(),

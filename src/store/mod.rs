@@ -20,10 +20,12 @@
 //! keeps that order obvious. At lifeboat's scale (tens of transitions a second at most)
 //! briefly blocking a runtime worker costs less than a thread hop per write.
 
+mod drill_runs;
 mod journal;
 mod records;
 mod schema;
 
+pub use drill_runs::DrillRun;
 pub use journal::{Evacuation, JournalEntry, Outcome, Status};
 pub use records::{ConditionRecord, DrillRecord, NoticeRecord, Orphan};
 
@@ -112,6 +114,32 @@ impl Store {
     }
 }
 
+/// The pid of the process that is the writer of `state_dir` right now (a daemon, a
+/// drill), or `None` when nobody is. Takes and drops the lock to find out, so it can
+/// say `None` for a writer that starts a moment later.
+pub fn writer_pid(state_dir: &Path) -> anyhow::Result<Option<String>> {
+    let path = state_dir.join(LOCK_FILE);
+    let mut file = match OpenOptions::new().read(true).open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(None),
+        Err(TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            Ok(Some(
+                if pid.is_empty() { "unknown" } else { pid }.to_owned(),
+            ))
+        }
+        Err(TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 /// Takes the exclusive writer lock and records our pid in it for the next one to read.
 fn take_lock(state_dir: &Path) -> anyhow::Result<File> {
     let path = state_dir.join(LOCK_FILE);
@@ -129,10 +157,11 @@ fn take_lock(state_dir: &Path) -> anyhow::Result<File> {
             let _ = file.read_to_string(&mut pid);
             let pid = pid.trim();
             let pid = if pid.is_empty() { "unknown" } else { pid };
-            bail!(
-                "another lifeboat process (pid {pid}) holds {}; stop it first",
-                state_dir.display()
-            );
+            return Err(StateLocked {
+                pid: pid.to_owned(),
+                dir: state_dir.to_owned(),
+            }
+            .into());
         }
         Err(TryLockError::Error(e)) => {
             return Err(e).with_context(|| format!("locking {}", path.display()));
@@ -143,6 +172,21 @@ fn take_lock(state_dir: &Path) -> anyhow::Result<File> {
         .and_then(|()| writeln!(file, "{}", std::process::id()))
         .with_context(|| format!("writing pid to {}", path.display()))?;
     Ok(file)
+}
+
+/// Another process is the writer of a state folder (a daemon, or a drill).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("another lifeboat process (pid {pid}) holds {}; stop it first", dir.display())]
+pub struct StateLocked {
+    /// The holder's pid as it wrote it in the lock file (`unknown` when unreadable).
+    pub pid: String,
+    /// The state folder.
+    pub dir: PathBuf,
+}
+
+/// Whether `error` (from [`Store::open`]) says another process holds the state.
+pub fn is_locked(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<StateLocked>().is_some()
 }
 
 /// The stable text of a kebab/snake-case enum, as serde writes it.

@@ -69,6 +69,17 @@ const MIGRATIONS: &[&str] = &[
          at     TEXT NOT NULL,
          record TEXT NOT NULL        -- the drill report as JSON
      );",
+    // 2: drill runs, recorded with their owner before a drill creates anything, so the
+    // copies of a drill that died can be found and removed.
+    "CREATE TABLE drill_runs (
+         id       TEXT PRIMARY KEY,
+         owner    TEXT NOT NULL,     -- Owner as JSON
+         mode     TEXT NOT NULL,
+         lose     TEXT NOT NULL,
+         pid      INTEGER NOT NULL,
+         started  TEXT NOT NULL,
+         cleaned  TEXT               -- set once nothing the drill made is left
+     );",
 ];
 
 /// The schema version this build writes.

@@ -16,6 +16,7 @@ fn placement(workload: &str, provider: &str, generation: u64) -> Placement {
             generation: Generation(generation),
             handle: format!("{workload}-{generation}"),
             endpoint: None,
+            owner: None,
         }),
         since: Timestamp::UNIX_EPOCH,
     }
@@ -213,4 +214,50 @@ fn orphans_conditions_notices_and_drills_round_trip() {
     let report = serde_json::json!({"scenario": "account-suspended", "objectives_met": true});
     store.put_drill(&report, Timestamp::UNIX_EPOCH).unwrap();
     assert_eq!(store.drills().unwrap()[0].record, report);
+}
+
+#[test]
+fn a_drill_run_stays_uncleaned_until_marked_and_names_its_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let owner = lifeboat_provider::Owner::drill("prod", "d1");
+    store
+        .begin_drill_run(&DrillRun {
+            id: "d1".into(),
+            owner: owner.clone(),
+            mode: "shadow".into(),
+            lose: "acme".into(),
+            pid: 7,
+            started: Timestamp::UNIX_EPOCH,
+            cleaned: None,
+        })
+        .unwrap();
+    let mut p = placement("api", "metal", 1);
+    if let Some(d) = p.deployment.as_mut() {
+        d.owner = Some(owner.clone());
+    }
+    store.put_placement(&p).unwrap();
+    let runs = store.uncleaned_drill_runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].owner, owner);
+    let recorded = store.recorded_deployments().unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].0, "metal");
+    assert_eq!(recorded[0].1.owner, Some(owner));
+    store
+        .drill_run_cleaned("d1", Timestamp::UNIX_EPOCH)
+        .unwrap();
+    assert!(store.uncleaned_drill_runs().unwrap().is_empty());
+}
+
+#[test]
+fn a_second_writer_is_refused_with_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path()).unwrap();
+    let second = Store::open(dir.path()).unwrap_err();
+    assert!(is_locked(&second), "{second:#}");
+    assert_eq!(
+        writer_pid(dir.path()).unwrap(),
+        Some(std::process::id().to_string())
+    );
 }

@@ -67,9 +67,15 @@ impl Aws {
         ec2(config).await
     }
 
-    /// The instances lifeboat manages in moto now (pending, running, stopping, stopped).
-    pub async fn managed(&self) -> Result<Vec<DeploymentRef>> {
-        Ok(self.direct().await?.list_managed().await?)
+    /// The instances lifeboat manages in moto now (pending, running, stopping, stopped),
+    /// of every owner the state folder `state` knows (the daemon, each drill).
+    pub async fn managed(&self, state: &Path) -> Result<Vec<DeploymentRef>> {
+        let direct = self.direct().await?;
+        let mut all = Vec::new();
+        for owner in lifeboat::installation::known_owners(state)? {
+            all.extend(direct.list_managed(owner.as_ref()).await?);
+        }
+        Ok(all)
     }
 }
 
@@ -406,8 +412,10 @@ pub fn retire_local_copies(config: &Path, state: &Path) -> Result<()> {
                 }
                 let built =
                     build_one(provider, &dir, |p| p.to_owned(), &BuildOptions::default()).await?;
-                for copy in built.list_managed().await? {
-                    built.retire(&copy).await?;
+                for owner in lifeboat::installation::known_owners(state)? {
+                    for copy in built.list_managed(owner.as_ref()).await? {
+                        built.retire(&copy).await?;
+                    }
                 }
             }
         }
@@ -422,7 +430,18 @@ pub async fn local_copies(setup: &Setup, state: &Path) -> Result<Vec<DeploymentR
         .provider(LOCAL)
         .context("the example's local provider")?;
     let built = build_one(provider, state, |p| p.to_owned(), &BuildOptions::default()).await?;
-    Ok(built.list_managed().await?)
+    // `state` is the daemon's folder or the drill's below it; either way every owner
+    // of the installation counts.
+    let root = if state.ends_with(lifeboat::drill::cleanup::STATE_SUBDIR) {
+        state.parent().unwrap_or(state)
+    } else {
+        state
+    };
+    let mut all = Vec::new();
+    for owner in lifeboat::installation::known_owners(root)? {
+        all.extend(built.list_managed(owner.as_ref()).await?);
+    }
+    Ok(all)
 }
 
 /// Fails when `text` holds the secret key or the session token.

@@ -139,6 +139,7 @@ impl World {
         providers: BTreeMap<String, Arc<dyn Provider>>,
     ) -> Executor {
         Executor::new(
+            owner(),
             providers,
             self.cutover.clone(),
             store.clone(),
@@ -158,6 +159,7 @@ impl World {
             let req = DeployRequest {
                 workload: workload::spec(w),
                 generation: Generation(1),
+                owner: owner(),
             };
             let mut dep = sim.deploy(&req).await.unwrap();
             let endpoint = loop {
@@ -284,8 +286,9 @@ impl Provider for JournalChecking {
     }
     async fn list_managed(
         &self,
+        owner: Option<&lifeboat_provider::Owner>,
     ) -> Result<Vec<lifeboat_provider::DeploymentRef>, lifeboat_provider::ProviderError> {
-        self.inner.list_managed().await
+        self.inner.list_managed(owner).await
     }
 }
 
@@ -311,4 +314,9 @@ pub fn journal_checking_providers(
         })
         .collect();
     (providers, checked)
+}
+
+/// The installation the tests' executors act for.
+pub fn owner() -> lifeboat_provider::Owner {
+    lifeboat_provider::Owner::installation("test")
 }

@@ -7,7 +7,12 @@
 pub const WORKLOAD: &str = "lifeboat.dev/workload";
 /// The placement generation (decimal), the fencing token of the copy.
 pub const GENERATION: &str = "lifeboat.dev/generation";
-/// Always `"true"`: marks a resource as created and owned by lifeboat.
+/// Always `"true"`: marks a resource as created by lifeboat (by some owner).
 pub const MANAGED: &str = "lifeboat.dev/managed";
+/// The installation that owns the resource (see [`crate::Owner`]). Absent on resources
+/// made before owners existed.
+pub const OWNER: &str = "lifeboat.dev/owner";
+/// The drill that made the resource; absent on production copies.
+pub const DRILL: &str = "lifeboat.dev/drill";
 /// The environment variable that carries the generation into the workload.
 pub const GENERATION_ENV: &str = "LIFEBOAT_GENERATION";

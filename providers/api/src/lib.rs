@@ -9,11 +9,15 @@
 //! kube, no tokio I/O) so that an adapter crate can depend on it alone.
 #![deny(missing_docs)]
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod labels;
+mod owner;
 mod types;
 
 pub use error::{ErrorClass, Op, ProviderError};
+pub use owner::Owner;
 pub use types::{
     Capacity, DeployRequest, DeploymentRef, DeploymentState, Endpoint, Generation, HealthCheck,
     ProbeReport, Resources, Run, Timing, WorkloadSpec,
@@ -32,6 +36,15 @@ pub type Probe = Result<ProbeReport, ProviderError>;
 ///
 /// Error classes mean the same thing for every method (see [`ErrorClass`]); the
 /// controller decides on retries, fall-through and evacuation from the class alone.
+///
+/// **Ownership.** Every resource an adapter creates carries the request's [`Owner`]
+/// (the labels of [`labels`]). An adapter promises that `deploy` finds an earlier copy
+/// only among its owner's resources, that `list_managed` returns one owner's resources
+/// and nothing else, and that `inspect` and `retire` act on a handle only while the
+/// resource behind it still carries the owner of the [`DeploymentRef`]; so two owners
+/// (an installation and its drills, two installations on one account) never see or
+/// touch each other's copies. The `conformance` feature of this crate checks all of it
+/// against a real peer.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// The adapter kind, as written in the config (`local`, `aws-ec2`, ...). Used in
@@ -49,10 +62,13 @@ pub trait Provider: Send + Sync + 'static {
     /// accepted the work (it does **not** wait for the workload to become healthy; the
     /// controller polls [`Provider::inspect`] for that).
     ///
-    /// Idempotent on (workload, generation): calling it twice, or again after a crash,
-    /// yields one deployment and returns the same [`DeploymentRef`]. The adapter passes
-    /// the generation to the workload as the `LIFEBOAT_GENERATION` environment variable
-    /// and tags every resource it creates with the labels of [`labels`].
+    /// Idempotent on (workload, generation, owner): calling it twice, or again after a
+    /// crash, yields one deployment and returns the same [`DeploymentRef`]; a copy of
+    /// the same (workload, generation) that another owner made is never returned, nor
+    /// changed. The adapter passes the generation to the workload as the
+    /// `LIFEBOAT_GENERATION` environment variable and tags every resource it creates
+    /// with the labels of [`labels`], the owner's included. The returned reference
+    /// carries `Some(req.owner)`.
     ///
     /// `CapacityExhausted` tells the controller to try the next candidate provider;
     /// `InvalidRequest` means the workload cannot run here as specified.
@@ -68,13 +84,24 @@ pub trait Provider: Send + Sync + 'static {
     /// Stops a deployment and removes what lifeboat created for it.
     ///
     /// Idempotent: retiring something that is already gone is `Ok(())`. Returns once the
-    /// provider has accepted the removal; it need not wait for it to finish.
+    /// provider has accepted the removal; it need not wait for it to finish. A resource
+    /// behind the handle that carries another owner than `dep.owner` is left alone (and
+    /// `Ok(())`: for this owner, it is gone).
     async fn retire(&self, dep: &DeploymentRef) -> Result<(), ProviderError>;
 
-    /// Everything this provider runs that lifeboat created, found by the labels of
+    /// Everything this provider runs that `owner` created, found by the labels of
     /// [`labels`] rather than by the controller's records, so that copies left behind by
     /// a crash or by an earlier controller can be found and fenced.
-    async fn list_managed(&self) -> Result<Vec<DeploymentRef>, ProviderError>;
+    ///
+    /// Exactly one owner's copies: `Some(owner)` lists the resources labelled with that
+    /// owner (a drill's are not its installation's, nor the other way round); `None`
+    /// lists the managed resources with no owner label, made before owners existed,
+    /// which an installation adopts and a drill never asks for. Every returned
+    /// reference carries the owner it was listed for.
+    async fn list_managed(
+        &self,
+        owner: Option<&Owner>,
+    ) -> Result<Vec<DeploymentRef>, ProviderError>;
 
     /// The phases of deploying `dep` that this adapter timed itself (e.g. `power-on`
     /// for a cold-standby server), for reports that separate waiting for hardware from

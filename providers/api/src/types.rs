@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Owner;
+
 /// The fencing token of a placement: it only grows. A copy of a workload whose generation
 /// is lower than the workload's current one is stale and must never receive traffic.
 #[derive(
@@ -118,26 +120,33 @@ pub struct WorkloadSpec {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
-/// A request to run one workload at one generation.
+/// A request to run one workload at one generation for one owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeployRequest {
     /// What to run.
     pub workload: WorkloadSpec,
     /// The fencing token for this copy.
     pub generation: Generation,
+    /// Who the copy belongs to; the adapter labels every resource it creates with it.
+    pub owner: Owner,
 }
 
 impl DeployRequest {
-    /// A deterministic key for (workload, generation), at most 64 ASCII characters, for
-    /// APIs with an idempotency token (EC2's `ClientToken`) or for naming resources so a
-    /// repeated deploy finds the earlier one.
+    /// A deterministic key for (workload, generation, owner), at most 64 ASCII
+    /// characters, for APIs with an idempotency token (EC2's `ClientToken`) or for
+    /// naming resources so a repeated deploy finds the earlier one, and only its own
+    /// owner's.
     pub fn idempotency_key(&self) -> String {
-        let mut key = format!("lifeboat-{}-g{}", self.workload.name, self.generation);
+        let owner = self.owner.discriminator();
+        let mut key = format!(
+            "lifeboat-{}-g{}-{owner}",
+            self.workload.name, self.generation
+        );
         if key.len() > 64 {
-            // Keep it unique when a long name is cut: the generation and a hash of the
-            // full name stay at the end.
+            // Keep it unique when a long name is cut: the generation, the owner and a
+            // hash of the full name stay at the end.
             let hash = fnv1a(self.workload.name.as_bytes());
-            let tail = format!("-{hash:016x}-g{}", self.generation);
+            let tail = format!("-{hash:016x}-g{}-{owner}", self.generation);
             key.truncate(64 - tail.len());
             key.push_str(&tail);
         }
@@ -145,7 +154,7 @@ impl DeployRequest {
     }
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
     })
@@ -185,6 +194,10 @@ pub struct DeploymentRef {
     /// by a later [`crate::Provider::inspect`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<Endpoint>,
+    /// Who made the copy, as its labels say; `None` for a copy made before owners
+    /// existed (and for records written then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
 }
 
 /// The state of one deployment, as seen by [`crate::Provider::inspect`].
@@ -263,6 +276,7 @@ mod tests {
                 extra: BTreeMap::new(),
             },
             generation: Generation(generation),
+            owner: Owner::installation("prod"),
         }
     }
 
@@ -275,12 +289,18 @@ mod tests {
     }
 
     #[test]
-    fn idempotency_key_is_stable_and_names_the_generation() {
-        assert_eq!(request("api", 7).idempotency_key(), "lifeboat-api-g7");
-        assert_ne!(
-            request("api", 7).idempotency_key(),
-            request("api", 8).idempotency_key()
+    fn idempotency_key_is_stable_and_names_the_generation_and_owner() {
+        let prod = request("api", 7);
+        assert_eq!(
+            prod.idempotency_key(),
+            format!("lifeboat-api-g7-{}", prod.owner.discriminator())
         );
+        assert_ne!(prod.idempotency_key(), request("api", 8).idempotency_key());
+        let drill = DeployRequest {
+            owner: Owner::drill("prod", "d1"),
+            ..request("api", 7)
+        };
+        assert_ne!(prod.idempotency_key(), drill.idempotency_key());
     }
 
     #[test]
@@ -289,6 +309,6 @@ mod tests {
         let b = request(&format!("{}b", "a".repeat(79)), u64::MAX).idempotency_key();
         assert!(a.len() <= 64 && b.len() <= 64, "{a} / {b}");
         assert_ne!(a, b);
-        assert!(a.ends_with(&format!("-g{}", u64::MAX)));
+        assert!(a.contains(&format!("-g{}-", u64::MAX)));
     }
 }

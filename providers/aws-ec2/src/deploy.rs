@@ -2,8 +2,11 @@
 //!
 //! Idempotency has two layers: a lookup by tags finds the instance of an earlier call
 //! (even one whose `ClientToken` AWS has forgotten), and the `ClientToken` makes two
-//! racing calls converge on one instance inside EC2 itself. The workload itself is
-//! started by cloud-init from the user data rendered here.
+//! racing calls converge on one instance inside EC2 itself. Both are per owner: the
+//! lookup sees only the request owner's instances, and the token
+//! ([`DeployRequest::idempotency_key`]) holds the owner's discriminator, so a drill and
+//! production deploying the same (workload, generation) get two instances. The workload
+//! itself is started by cloud-init from the user data rendered here.
 
 use aws_sdk_ec2::types::{
     IamInstanceProfileSpecification, InstanceType, ResourceType, Tag, TagSpecification,
@@ -54,6 +57,7 @@ pub(crate) async fn deploy(
             &format!("lifeboat-{}-g{}", req.workload.name, req.generation),
         ),
     ];
+    instance_tags.extend(req.owner.labels().iter().map(|(k, v)| tag(k, v)));
     if let Some(port) = req.workload.port {
         instance_tags.push(tag(tags::PORT, &port.to_string()));
     }
@@ -104,12 +108,13 @@ pub(crate) async fn deploy(
             "RunInstances returned an instance without an id",
         ));
     }
-    tracing::info!(provider = %provider.name, workload = %req.workload.name, generation = %req.generation, instance = %handle, "deploy: instance launched");
+    tracing::info!(provider = %provider.name, workload = %req.workload.name, generation = %req.generation, owner = %req.owner, instance = %handle, "deploy: instance launched");
     Ok(DeploymentRef {
         workload: req.workload.name.clone(),
         generation: req.generation,
         endpoint: inspect::endpoint_of(instance, config.address, req.workload.port),
         handle,
+        owner: Some(req.owner.clone()),
     })
 }
 

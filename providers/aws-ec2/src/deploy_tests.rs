@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use lifeboat_provider::{Generation, Resources, WorkloadSpec};
+use lifeboat_provider::{Generation, Owner, Resources, WorkloadSpec};
 
 use super::*;
 
@@ -25,6 +25,7 @@ fn request(run: Run, env: &[(&str, &str)], port: Option<u16>) -> DeployRequest {
             extra: BTreeMap::new(),
         },
         generation: Generation(7),
+        owner: Owner::installation("test"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `inspect`: an instance's EC2 state and status checks, then the workload's own health
-//! check on the instance address when one is defined and reachable from here.
+//! check on the instance address when one is defined and reachable from here. An
+//! instance whose tags name another owner than the reference's is `Gone` for it.
 
 use std::time::Duration;
 
@@ -10,34 +11,16 @@ use lifeboat_provider::{
 
 use crate::classify::from_sdk;
 use crate::config::AddressKind;
-use crate::{Ec2Provider, deploy, tags};
+use crate::{Ec2Provider, deploy, list, tags};
 
 pub(crate) async fn inspect(
     provider: &Ec2Provider,
     dep: &DeploymentRef,
 ) -> Result<DeploymentState, ProviderError> {
-    let described = provider
-        .client
-        .describe_instances()
-        .instance_ids(&dep.handle)
-        .send()
-        .await;
-    let out = match described {
-        Ok(out) => out,
-        // EC2 forgets terminated instances after a while: unknown now means gone.
-        Err(e) => match from_sdk(Op::Inspect, e) {
-            err if err.class == ErrorClass::NotFound => return Ok(DeploymentState::Gone),
-            err => return Err(err),
-        },
-    };
-    let Some(instance) = out
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .find(|i| i.instance_id() == Some(dep.handle.as_str()))
-    else {
+    let Some(instance) = owned_instance(provider, dep, Op::Inspect).await? else {
         return Ok(DeploymentState::Gone);
     };
+    let instance = &instance;
     let state = instance.state().and_then(|s| s.name()).cloned();
     Ok(match state {
         Some(InstanceStateName::Running) => running(provider, instance).await?,
@@ -56,6 +39,44 @@ pub(crate) async fn inspect(
             detail: "instance state not reported yet".into(),
         },
     })
+}
+
+/// The instance behind `dep.handle`, while its tags still name `dep.owner`; `None` when
+/// EC2 does not know the id (it forgets terminated instances after a while) or the
+/// instance is another owner's, which for this owner is the same as gone.
+pub(crate) async fn owned_instance(
+    provider: &Ec2Provider,
+    dep: &DeploymentRef,
+    op: Op,
+) -> Result<Option<Instance>, ProviderError> {
+    let described = provider
+        .client
+        .describe_instances()
+        .instance_ids(&dep.handle)
+        .send()
+        .await;
+    let out = match described {
+        Ok(out) => out,
+        Err(e) => match from_sdk(op, e) {
+            err if err.class == ErrorClass::NotFound => return Ok(None),
+            err => return Err(err),
+        },
+    };
+    let Some(instance) = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(dep.handle.as_str()))
+    else {
+        return Ok(None);
+    };
+    if !list::belongs_to(instance, dep.owner.as_ref()) {
+        // A forged or stale reference (a drill's cleanup naming production's instance,
+        // an id reused in records): not this owner's to look at or touch.
+        tracing::debug!(provider = %provider.name, instance = %dep.handle, wanted = ?dep.owner, found = ?list::owner_of(instance), "instance is not this owner's; treated as gone");
+        return Ok(None);
+    }
+    Ok(Some(instance.clone()))
 }
 
 async fn running(

@@ -11,6 +11,11 @@
 //!   check), `retire` (`TerminateInstances`), `list` (tag-filtered, paginated
 //!   `DescribeInstances`), `probe` (`DescribeAccountAttributes`, capacity, lost instances).
 //!
+//! Ownership: every instance carries its [`Owner`] in the tags of
+//! [`lifeboat_provider::labels`]. Listings filter on them (the absent tags of production
+//! and pre-owner instances are checked client-side: EC2 filters cannot ask for a
+//! missing tag), and `inspect`/`retire` read them before acting on an instance id.
+//!
 //! Retries: the SDK retries each call in its adaptive mode (which also slows the client
 //! down under throttling), a few attempts at most; the controller's step retries sit
 //! above and are not duplicated here. Probes alone make one attempt per call (the next
@@ -32,7 +37,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use lifeboat_provider::{
-    DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Op, Probe, Provider, ProviderError,
+    DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Op, Owner, Probe, Provider,
+    ProviderError,
 };
 
 pub use config::{AddressKind, Ec2Config};
@@ -190,12 +196,15 @@ impl Provider for Ec2Provider {
     /// `DescribeAccountAttributes` (`max-instances`), then the managed instances: free
     /// capacity is the limit (`max_instances`, else the account's) minus lifeboat's
     /// running instances, and `lost` lists those AWS stopped or terminated unasked.
+    /// Both count every owner's instances (a probe is not asked for one owner): all of
+    /// them use the account's limit, and each lost reference carries its owner.
     async fn probe(&self) -> Probe {
         probe::probe(self).await
     }
 
-    /// One instance per (workload, generation): an existing one is found by its tags, a
-    /// new one is launched with `ClientToken` = [`DeployRequest::idempotency_key`].
+    /// One instance per (workload, generation, owner): an existing one of the request's
+    /// owner is found by its tags, a new one is launched with the owner's tags and
+    /// `ClientToken` = [`DeployRequest::idempotency_key`] (which names the owner too).
     /// Returns once EC2 accepted the launch. Workloads with more than one replica are
     /// refused (`InvalidRequest`).
     async fn deploy(&self, req: &DeployRequest) -> Result<DeploymentRef, ProviderError> {
@@ -204,18 +213,24 @@ impl Provider for Ec2Provider {
 
     /// `pending` → Pending; `running` → Running, or Healthy once EC2's status checks
     /// pass and the workload's own check (if any) answers; `stopping`/`stopped` →
-    /// Failed; `shutting-down`/`terminated`/unknown → Gone.
+    /// Failed; `shutting-down`/`terminated`/unknown, or tagged with another owner than
+    /// `dep.owner` → Gone.
     async fn inspect(&self, dep: &DeploymentRef) -> Result<DeploymentState, ProviderError> {
         inspect::inspect(self, dep).await
     }
 
-    /// Tags the instance as retired, then terminates it; gone already is `Ok`.
+    /// Tags the instance as retired, then terminates it; gone already is `Ok`, and so is
+    /// an instance tagged with another owner than `dep.owner`, which is left alone.
     async fn retire(&self, dep: &DeploymentRef) -> Result<(), ProviderError> {
         retire::retire(self, dep).await
     }
 
-    /// Pending, running, stopping and stopped instances tagged `lifeboat.dev/managed=true`.
-    async fn list_managed(&self) -> Result<Vec<DeploymentRef>, ProviderError> {
-        list::list_managed(self).await
+    /// Pending, running, stopping and stopped instances tagged `lifeboat.dev/managed=true`
+    /// and with exactly `owner`'s tags (`None`: with no owner tag at all).
+    async fn list_managed(
+        &self,
+        owner: Option<&Owner>,
+    ) -> Result<Vec<DeploymentRef>, ProviderError> {
+        list::list_managed(self, owner).await
     }
 }

@@ -1,8 +1,15 @@
 //! `list_managed` and the tag lookups `deploy` and `probe` share: `DescribeInstances`
 //! filtered by lifeboat's tags, every page followed with the SDK's paginator.
+//!
+//! Ownership is decided in two steps. EC2 filters narrow the listing to the owner's
+//! installation (and drill) server-side, but a filter can only require a tag, never its
+//! absence: "production, so no drill tag" and "made before owners, so no owner tag" are
+//! checked here, on the tags of every instance that came back ([`belongs_to`]).
 
 use aws_sdk_ec2::types::{Filter, Instance, InstanceStateName};
-use lifeboat_provider::{DeployRequest, DeploymentRef, Generation, Op, ProviderError, labels};
+use lifeboat_provider::{
+    DeployRequest, DeploymentRef, Generation, Op, Owner, ProviderError, labels,
+};
 
 use crate::classify::from_sdk;
 use crate::inspect::{endpoint_of, tag_value};
@@ -13,15 +20,18 @@ const ALIVE: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 
 pub(crate) async fn list_managed(
     provider: &Ec2Provider,
+    owner: Option<&Owner>,
 ) -> Result<Vec<DeploymentRef>, ProviderError> {
-    let instances = managed_instances(provider, &[], Some(&ALIVE), Op::ListManaged).await?;
+    let instances = owned_instances(provider, owner, &[], Op::ListManaged).await?;
     Ok(instances
         .iter()
         .filter_map(|i| deployment_ref(provider, i))
         .collect())
 }
 
-/// The live instance of (workload, generation), if an earlier deploy started one.
+/// The live instance of (workload, generation) of the request's owner, if an earlier
+/// deploy of that owner started one. Another owner's copy of the same generation is
+/// never found, so a drill cannot adopt production's instance (nor the other way round).
 pub(crate) async fn find_generation(
     provider: &Ec2Provider,
     req: &DeployRequest,
@@ -32,8 +42,27 @@ pub(crate) async fn find_generation(
         (labels::WORKLOAD, req.workload.name.as_str()),
         (labels::GENERATION, generation.as_str()),
     ];
-    let instances = managed_instances(provider, &extra, Some(&ALIVE), op).await?;
+    let instances = owned_instances(provider, Some(&req.owner), &extra, op).await?;
     Ok(instances.iter().find_map(|i| deployment_ref(provider, i)))
+}
+
+/// The live managed instances (with the `extra` tags) of exactly `owner`; `None` means
+/// the instances without an owner tag.
+async fn owned_instances(
+    provider: &Ec2Provider,
+    owner: Option<&Owner>,
+    extra: &[(&str, &str)],
+    op: Op,
+) -> Result<Vec<Instance>, ProviderError> {
+    // The owner's tags only narrow the listing server-side; `belongs_to` decides.
+    let owner_tags = owner.map(Owner::labels).unwrap_or_default();
+    let mut filters = extra.to_vec();
+    filters.extend(owner_tags.iter().map(|(k, v)| (*k, v.as_str())));
+    let instances = managed_instances(provider, &filters, Some(&ALIVE), op).await?;
+    Ok(instances
+        .into_iter()
+        .filter(|i| belongs_to(i, owner))
+        .collect())
 }
 
 /// Every instance tagged managed by lifeboat (and with the `extra` tags), in the given
@@ -86,8 +115,22 @@ fn tag_filter(key: &str, value: &str) -> Filter {
         .build()
 }
 
-/// The deployment an instance carries, from its tags; `None` (logged) when the tags are
-/// not lifeboat's, e.g. edited by hand.
+/// The owner an instance's tags name; `None` when it has no owner tag (launched before
+/// owners existed).
+pub(crate) fn owner_of(instance: &Instance) -> Option<Owner> {
+    Owner::from_labels(|key| tag_value(instance, key))
+}
+
+/// Whether `instance` is a managed instance of exactly `owner` (`None`: of no owner), by
+/// its tags as they are now. A drill's instance is never production's, nor the other
+/// way round, and an instance lifeboat did not launch belongs to no owner at all.
+pub(crate) fn belongs_to(instance: &Instance, owner: Option<&Owner>) -> bool {
+    tag_value(instance, labels::MANAGED) == Some("true")
+        && Owner::matches(owner_of(instance).as_ref(), owner)
+}
+
+/// The deployment an instance carries, from its tags (its owner included); `None`
+/// (logged) when the tags are not lifeboat's, e.g. edited by hand.
 pub(crate) fn deployment_ref(provider: &Ec2Provider, instance: &Instance) -> Option<DeploymentRef> {
     let handle = instance.instance_id()?.to_owned();
     let workload = tag_value(instance, labels::WORKLOAD);
@@ -102,6 +145,7 @@ pub(crate) fn deployment_ref(provider: &Ec2Provider, instance: &Instance) -> Opt
         generation: Generation(generation),
         endpoint: endpoint_of(instance, provider.config.address, port),
         handle,
+        owner: owner_of(instance),
     })
 }
 
@@ -111,4 +155,57 @@ pub(crate) fn is_gone(state: Option<&InstanceStateName>) -> bool {
         state,
         Some(InstanceStateName::ShuttingDown | InstanceStateName::Terminated)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::Tag;
+
+    use super::*;
+
+    fn instance(tags: &[(&str, &str)]) -> Instance {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+            .collect();
+        Instance::builder().set_tags(Some(tags)).build()
+    }
+
+    fn managed(owner: Option<&Owner>) -> Instance {
+        let mut tags = vec![(labels::MANAGED, "true".to_owned())];
+        tags.extend(owner.map(Owner::labels).unwrap_or_default());
+        let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        instance(&tags)
+    }
+
+    #[test]
+    fn an_instance_belongs_to_exactly_its_owner() {
+        let prod = Owner::installation("prod-1");
+        let drill = Owner::drill("prod-1", "d42");
+        let other = Owner::installation("prod-2");
+        let owners = [None, Some(&prod), Some(&drill), Some(&other)];
+        for found in owners {
+            let instance = managed(found);
+            assert_eq!(owner_of(&instance).as_ref(), found);
+            for wanted in owners {
+                assert_eq!(
+                    belongs_to(&instance, wanted),
+                    found == wanted,
+                    "tagged {found:?}, asked for {wanted:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn instances_lifeboat_did_not_launch_belong_to_no_owner() {
+        let prod = Owner::installation("prod-1");
+        let owner_tags = prod.labels();
+        let owner_only: Vec<(&str, &str)> =
+            owner_tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for unmanaged in [instance(&[]), instance(&owner_only)] {
+            assert!(!belongs_to(&unmanaged, None));
+            assert!(!belongs_to(&unmanaged, Some(&prod)));
+        }
+    }
 }

@@ -1,18 +1,29 @@
-//! `retire`: mark the instance as retired by lifeboat, then `TerminateInstances`.
+//! `retire`: check the instance is still the reference owner's, mark it as retired by
+//! lifeboat, then `TerminateInstances`.
 //!
 //! The mark (a tag) is what lets `probe` tell an instance lifeboat retired from one AWS
 //! (or a human) stopped or terminated behind its back.
+//!
+//! The owner check reads the instance's tags just before terminating; EC2 has no
+//! conditional terminate, so a re-tag between the two calls is not seen. Nothing in
+//! lifeboat re-tags an owner, and the IAM policy can add the same condition server-side
+//! (`aws:ResourceTag/lifeboat.dev/owner`).
 
 use aws_sdk_ec2::types::Tag;
 use lifeboat_provider::{DeploymentRef, ErrorClass, Op, ProviderError};
 
 use crate::classify::from_sdk;
+use crate::inspect::owned_instance;
 use crate::{Ec2Provider, tags};
 
 pub(crate) async fn retire(
     provider: &Ec2Provider,
     dep: &DeploymentRef,
 ) -> Result<(), ProviderError> {
+    if owned_instance(provider, dep, Op::Retire).await?.is_none() {
+        // Gone, or another owner's: for this owner there is nothing left to remove.
+        return Ok(());
+    }
     let marked = provider
         .client
         .create_tags()

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use anyhow::Result;
-use common::{Moto, Proxy, config, moto_provider, provider, request};
+use common::{Moto, Proxy, config, moto_provider, owner, provider, request};
 use lifeboat_provider::{ErrorClass, Op, Provider, ProviderError};
 use lifeboat_provider_aws_ec2::Ec2Provider;
 use serde_json::json;
@@ -85,7 +85,7 @@ async fn throttling_is_retried_by_the_sdk_then_reported_throttled() -> Result<()
     proxy
         .set(json!({"mode": "ec2-error", "code": "RequestLimitExceeded", "status": 503}))
         .await?;
-    let err = ec2.list_managed().await.unwrap_err();
+    let err = ec2.list_managed(Some(&owner())).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Throttled, "{err}");
     assert_eq!(proxy.hits().await?, 2);
     Ok(())
@@ -107,7 +107,7 @@ async fn server_errors_and_resets_are_unavailable() -> Result<()> {
     assert_eq!(err.class, ErrorClass::Unavailable, "{err}");
     assert_eq!(proxy.hits().await?, 1, "a probe makes one attempt");
     proxy.set(json!({"mode": "reset"})).await?;
-    let err = ec2.list_managed().await.unwrap_err();
+    let err = ec2.list_managed(Some(&owner())).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Unavailable, "{err}");
     assert_eq!(proxy.hits().await?, 2, "a reset is retried by the SDK");
     Ok(())
@@ -152,7 +152,7 @@ async fn unknown_keys_get_a_genuine_auth_failure_from_moto() -> Result<()> {
     for err in [
         ec2.deploy(&request("api", 2)).await.unwrap_err(),
         ec2.inspect(&dep).await.unwrap_err(),
-        ec2.list_managed().await.unwrap_err(),
+        ec2.list_managed(Some(&owner())).await.unwrap_err(),
         ec2.retire(&dep).await.unwrap_err(),
     ] {
         assert_eq!(err.class, ErrorClass::CredentialsRejected, "{err}");

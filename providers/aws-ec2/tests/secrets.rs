@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use common::{Moto, config, request};
+use common::{Moto, config, owner, request};
 use lifeboat_provider::{ErrorClass, Provider};
 use lifeboat_provider_aws_ec2::Ec2Provider;
 
@@ -101,7 +101,7 @@ async fn run() -> Result<Vec<String>> {
     ec2.probe().await?;
     let dep = ec2.deploy(&request("api", 1)).await?;
     ec2.inspect(&dep).await?;
-    ec2.list_managed().await?;
+    ec2.list_managed(Some(&owner())).await?;
     ec2.retire(&dep).await?;
 
     // Now the keys are unknown to moto: failures, with their full source chains.

@@ -25,6 +25,7 @@ pub(crate) async fn deploy(
             spec.name
         )));
     }
+    runtime::check_owner(&req.owner).map_err(&invalid)?;
     if spec.replicas == 0 {
         return Err(invalid(format!(
             "workload {} asks for 0 replicas",
@@ -36,16 +37,20 @@ pub(crate) async fn deploy(
     let placing = p.placing.lock().await;
     let surveys = probe::survey(p, Op::Deploy).await;
 
-    // Hosts that already hold this copy keep it: that is what makes deploy idempotent.
+    // Hosts that already hold this owner's copy keep it: that is what makes deploy
+    // idempotent. Another owner's copy of the same (workload, generation) is not this
+    // one's; it only takes room, like any other copy on the host.
     let mut existing = Vec::new();
     let mut views = Vec::new();
     let mut errors = Vec::new();
     for (i, s) in surveys.into_iter().enumerate() {
         match s.status {
             HostStatus::Up(listing)
-                if listing
-                    .iter()
-                    .any(|l| l.workload == spec.name && l.generation == req.generation) =>
+                if listing.iter().any(|l| {
+                    l.workload == spec.name
+                        && l.generation == req.generation
+                        && l.owner.as_ref() == Some(&req.owner)
+                }) =>
             {
                 existing.push(i)
             }
@@ -80,11 +85,11 @@ pub(crate) async fn deploy(
     if let Some(port) = spec.port {
         env.insert("PORT".into(), port.to_string());
     }
-    for &(i, off) in &chosen {
+    // Every script is written before any host is powered on: a request the runtime
+    // cannot run must not wake (and leave on) a cold-standby server.
+    let mut scripts = Vec::with_capacity(chosen.len());
+    for &(i, _) in &chosen {
         let host = &p.hosts[i];
-        if off {
-            power_on(p, host, req).await?;
-        }
         let start = runtime::Start {
             workload: &spec.name,
             generation: req.generation,
@@ -93,22 +98,31 @@ pub(crate) async fn deploy(
             resources: spec.resources,
             port: spec.port,
             health: spec.health.as_ref(),
+            owner: &req.owner,
         };
-        let script = runtime::start_script(host.config.runtime, &host.state_dir, &start)
-            .map_err(|m| invalid(format!("host {}: {m}", host.config.name)))?;
-        let out = p
-            .run_ok(host, Op::Deploy, &script, p.script_limit())
-            .await?;
+        scripts.push(
+            runtime::start_script(host.config.runtime, &host.state_dir, &start)
+                .map_err(|m| invalid(format!("host {}: {m}", host.config.name)))?,
+        );
+    }
+    for (&(i, off), script) in chosen.iter().zip(&scripts) {
+        let host = &p.hosts[i];
+        if off {
+            power_on(p, host, req).await?;
+        }
+        let out = p.run_ok(host, Op::Deploy, script, p.script_limit()).await?;
         tracing::info!(provider = %p.name, host = %host.config.name, workload = %spec.name,
             generation = %req.generation, outcome = out.trim(), "deployed a copy");
     }
     let hosts: Vec<&Host> = chosen.iter().map(|&(i, _)| &p.hosts[i]).collect();
     let listed = Listed {
+        folder: runtime::dir_name(&spec.name, req.generation, Some(&req.owner)),
         workload: spec.name.clone(),
         generation: req.generation,
         resources: spec.resources,
         port: spec.port,
         health: spec.health.clone(),
+        owner: Some(req.owner.clone()),
         running: true,
     };
     Ok(probe::reference(&listed, &hosts))
@@ -247,6 +261,7 @@ async fn power_on(
         host: host.config.name.clone(),
         workload: req.workload.name.clone(),
         generation: req.generation,
+        owner: req.owner.clone(),
         power_state: powered,
         ssh_ready: started.elapsed() - powered,
     };

@@ -24,10 +24,10 @@ pub(crate) async fn inspect(
     p: &BareMetalProvider,
     dep: &DeploymentRef,
 ) -> Result<DeploymentState, ProviderError> {
-    let hosts = p.hosts_of(Op::Inspect, dep)?;
+    let (folder, hosts) = p.locate(Op::Inspect, dep)?;
     let mut copies = Vec::with_capacity(hosts.len());
     for host in hosts {
-        copies.push(inspect_copy(p, host, dep).await?);
+        copies.push(inspect_copy(p, host, &folder, dep).await?);
     }
     // The deployment is as good as its worst copy; it is gone only when all are.
     if copies.iter().all(|c| matches!(c, Copy::Gone)) {
@@ -74,6 +74,7 @@ pub(crate) async fn inspect(
 async fn inspect_copy(
     p: &BareMetalProvider,
     host: &Host,
+    folder: &str,
     dep: &DeploymentRef,
 ) -> Result<Copy, ProviderError> {
     let powering = p
@@ -89,13 +90,23 @@ async fn inspect_copy(
         )));
     }
     let script = runtime::list_script(host.config.runtime, &host.state_dir);
-    let out = p
-        .run_ok(host, Op::Inspect, &script, p.script_limit())
-        .await?;
-    let Some(copy) = runtime::parse_list(&out)
-        .into_iter()
-        .find(|l| l.workload == dep.workload && l.generation == dep.generation)
-    else {
+    let out = match p.run_ok(host, Op::Inspect, &script, p.script_limit()).await {
+        Ok(out) => out,
+        // A standby host that retire powered off runs nothing: its copy is gone, not
+        // unreachable.
+        Err(e) if e.class.is_unreachable() && is_off(host, Op::Inspect).await => {
+            return Ok(Copy::Gone);
+        }
+        Err(e) => return Err(e),
+    };
+    // The folder the handle names, while its metadata still carries `dep.owner`: a
+    // folder of another owner (a forged or mixed-up reference) is nothing of this one's.
+    let Some(copy) = runtime::parse_list(&out).into_iter().find(|l| {
+        l.folder == folder
+            && l.workload == dep.workload
+            && l.generation == dep.generation
+            && l.owner == dep.owner
+    }) else {
         return Ok(Copy::Gone);
     };
     if !copy.running {
@@ -104,7 +115,7 @@ async fn inspect_copy(
             host.config.name,
             host.config.runtime.as_str(),
             host.state_dir,
-            runtime::dir_name(&dep.workload, dep.generation)
+            folder
         )));
     }
     // A workload that serves no port is reported at port 0, as the other adapters do.
@@ -145,24 +156,29 @@ pub(crate) async fn retire(
     p: &BareMetalProvider,
     dep: &DeploymentRef,
 ) -> Result<(), ProviderError> {
-    let hosts = p.hosts_of(Op::Retire, dep)?;
+    let (folder, hosts) = p.locate(Op::Retire, dep)?;
     let release = p.standby == Standby::PowerOff;
     for host in hosts {
         let script = runtime::stop_script(
             host.config.runtime,
             &host.state_dir,
-            &dep.workload,
-            dep.generation,
+            &folder,
+            dep.owner.as_ref(),
             release && host.bmc.is_some(),
         );
         let out = match p.run_ok(host, Op::Retire, &script, p.script_limit()).await {
             Ok(out) => out,
-            Err(e) if e.class.is_unreachable() && is_off(host).await => {
+            Err(e) if e.class.is_unreachable() && is_off(host, Op::Retire).await => {
                 // A host that is off runs nothing: the copy is gone already.
                 continue;
             }
             Err(e) => return Err(e),
         };
+        if out.lines().any(|l| l.trim() == "foreign") {
+            tracing::warn!(provider = %p.name, host = %host.config.name, workload = %dep.workload,
+                generation = %dep.generation, owner = ?dep.owner,
+                "left a copy alone on retire: its folder belongs to another owner");
+        }
         if out.lines().any(|l| l.trim() == "release") {
             power_off(p, host).await?;
         }
@@ -170,10 +186,12 @@ pub(crate) async fn retire(
     Ok(())
 }
 
-async fn is_off(host: &Host) -> bool {
+/// Whether the host's BMC says it is off (a host without one never is, as far as
+/// lifeboat can tell).
+async fn is_off(host: &Host, op: Op) -> bool {
     match &host.bmc {
         Some(bmc) => {
-            matches!(bmc.system(Op::Retire).await, Ok(s) if s.power_state == Some(PowerState::Off))
+            matches!(bmc.system(op).await, Ok(s) if s.power_state == Some(PowerState::Off))
         }
         None => false,
     }

@@ -23,8 +23,12 @@
 //! - `classify.rs`: SSH outcomes and Redfish statuses to error classes.
 //! - `deploy.rs`, `inspect.rs` (inspect, retire), `probe.rs` (probe, list_managed).
 //!
-//! A [`DeploymentRef`] handle is the comma-separated list of the host names that run a
-//! copy; the copy's name follows from the workload and generation.
+//! A [`DeploymentRef`] handle is `<folder>@<host>,<host>...`: the copy's folder name
+//! (from workload, generation and owner, see `runtime.rs`) and the hosts that run it, so
+//! a drill's copy and production's on the same hosts have different handles. Whose copy
+//! it is, though, is what the metadata on the host says, checked against the
+//! reference's owner on every inspect and retire. Handles of adapters from before
+//! owners existed are the host list alone; their folder follows from the reference.
 
 #![deny(missing_docs)]
 
@@ -45,8 +49,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lifeboat_provider::{
-    DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Generation, Op, Probe, Provider,
-    ProviderError, Timing,
+    DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Generation, Op, Owner, Probe,
+    Provider, ProviderError, Timing,
 };
 use tokio::time::Instant;
 
@@ -67,6 +71,9 @@ pub struct PowerOnWait {
     pub workload: String,
     /// That deployment's generation.
     pub generation: Generation,
+    /// That deployment's owner: a drill's copy of the same (workload, generation) is
+    /// another deployment, whose report must not claim this wait.
+    pub owner: Owner,
     /// From the Redfish `On` request until `PowerState` read `On`.
     pub power_state: Duration,
     /// From then until SSH accepted our login.
@@ -197,7 +204,11 @@ impl BareMetalProvider {
     pub fn power_on_wait(&self, dep: &DeploymentRef) -> Option<Duration> {
         self.power_on_waits()
             .iter()
-            .filter(|w| w.workload == dep.workload && w.generation == dep.generation)
+            .filter(|w| {
+                w.workload == dep.workload
+                    && w.generation == dep.generation
+                    && Some(&w.owner) == dep.owner.as_ref()
+            })
             .map(PowerOnWait::total)
             .reduce(|a, b| a + b)
     }
@@ -206,9 +217,28 @@ impl BareMetalProvider {
         self.hosts.iter().find(|h| h.config.name == name)
     }
 
-    /// The hosts a handle names, or `NotFound` for a handle this provider did not make.
-    fn hosts_of(&self, op: Op, dep: &DeploymentRef) -> Result<Vec<&Host>, ProviderError> {
-        dep.handle
+    /// The folder and hosts a handle names, or `NotFound` for a handle this provider did
+    /// not make (an unknown host, a folder that is not a copy of the reference's
+    /// workload and generation).
+    fn locate(&self, op: Op, dep: &DeploymentRef) -> Result<(String, Vec<&Host>), ProviderError> {
+        let (folder, hosts) = match dep.handle.split_once('@') {
+            Some((folder, hosts)) => (folder.to_owned(), hosts),
+            None => (
+                runtime::dir_name(&dep.workload, dep.generation, dep.owner.as_ref()),
+                dep.handle.as_str(),
+            ),
+        };
+        if !runtime::valid_folder(&dep.workload, dep.generation, &folder) {
+            return Err(ProviderError::new(
+                ErrorClass::NotFound,
+                op,
+                format!(
+                    "provider {}: handle {:?} names no copy of {} generation {}",
+                    self.name, dep.handle, dep.workload, dep.generation
+                ),
+            ));
+        }
+        let hosts = hosts
             .split(',')
             .filter(|s| !s.is_empty())
             .map(|n| {
@@ -223,7 +253,8 @@ impl BareMetalProvider {
                     )
                 })
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((folder, hosts))
     }
 
     /// Runs a script on a host; SSH failures come back classified.
@@ -300,28 +331,37 @@ impl Provider for BareMetalProvider {
 
     /// Places the copies (powering cold-standby hosts on first, which this call waits
     /// for, bounded by `timeouts.power_on` + `timeouts.ssh_ready`), starts them and
-    /// returns without waiting for health. Idempotent: copies already present for the
-    /// (workload, generation) are kept (restarted if they died) and counted.
+    /// returns without waiting for health. Idempotent: the owner's copies already
+    /// present for the (workload, generation) are kept (restarted if they died) and
+    /// counted; another owner's copies of it only take room. Owner ids that are not
+    /// label-safe are `InvalidRequest`.
     async fn deploy(&self, req: &DeployRequest) -> Result<DeploymentRef, ProviderError> {
         deploy::deploy(self, req).await
     }
 
     /// The copies' runtime state plus the workload's health check against host:port.
-    /// `Pending` while one of its hosts is being powered on.
+    /// `Pending` while one of its hosts is being powered on. Only copies whose metadata
+    /// names `dep.owner` count: another owner's copy is `Gone` for this reference.
     async fn inspect(&self, dep: &DeploymentRef) -> Result<DeploymentState, ProviderError> {
         inspect::inspect(self, dep).await
     }
 
-    /// Stops and removes the copies; with `standby: power-off`, powers off hosts that
-    /// lifeboat powered on and that run nothing any more (waiting for `PowerState: Off`).
+    /// Stops and removes the copies, leaving alone any whose metadata names another
+    /// owner than `dep.owner`; with `standby: power-off`, powers off hosts that
+    /// lifeboat powered on and that run nothing any more, of any owner (waiting for
+    /// `PowerState: Off`).
     async fn retire(&self, dep: &DeploymentRef) -> Result<(), ProviderError> {
         inspect::retire(self, dep).await
     }
 
-    /// Every copy found on the hosts that are on and answer SSH, grouped by (workload,
-    /// generation).
-    async fn list_managed(&self) -> Result<Vec<DeploymentRef>, ProviderError> {
-        probe::list_managed(self).await
+    /// `owner`'s copies (for `None`, those without owner labels, made before owners
+    /// existed) found on the hosts that are on and answer SSH, grouped by (workload,
+    /// generation), each with the owner read from its host.
+    async fn list_managed(
+        &self,
+        owner: Option<&Owner>,
+    ) -> Result<Vec<DeploymentRef>, ProviderError> {
+        probe::list_managed(self, owner).await
     }
 
     /// `power-on`: the time the deployment waited for cold-standby hosts (Redfish `On`

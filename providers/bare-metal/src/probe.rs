@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
 use lifeboat_provider::{
-    Capacity, DeploymentRef, Endpoint, ErrorClass, Generation, Op, Probe, ProbeReport,
+    Capacity, DeploymentRef, Endpoint, ErrorClass, Generation, Op, Owner, Probe, ProbeReport,
     ProviderError,
 };
 
@@ -161,16 +161,18 @@ fn add_free(total: &mut Option<u64>, limit: Option<u64>, used: u64) {
     };
 }
 
-/// The handle of a copy group, endpoint on its first host.
+/// The reference to a copy group (one folder on several hosts), endpoint on its first
+/// host, owner as the host says.
 pub(crate) fn reference(listed: &Listed, hosts: &[&Host]) -> DeploymentRef {
+    let host_names = hosts
+        .iter()
+        .map(|h| h.config.name.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     DeploymentRef {
         workload: listed.workload.clone(),
         generation: listed.generation,
-        handle: hosts
-            .iter()
-            .map(|h| h.config.name.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
+        handle: format!("{}@{host_names}", listed.folder),
         endpoint: match (hosts.first(), listed.port) {
             (Some(h), Some(port)) => Some(Endpoint {
                 host: h.address.clone(),
@@ -178,14 +180,20 @@ pub(crate) fn reference(listed: &Listed, hosts: &[&Host]) -> DeploymentRef {
             }),
             _ => None,
         },
+        owner: listed.owner.clone(),
     }
 }
 
+/// `owner`'s copies on every host that answers, one reference per copy folder (one
+/// owner's (workload, generation)) naming all the hosts that hold it. Other owners'
+/// copies are skipped here, not in the scripts, because capacity and power decisions
+/// need to see them.
 pub(crate) async fn list_managed(
     p: &BareMetalProvider,
+    owner: Option<&Owner>,
 ) -> Result<Vec<DeploymentRef>, ProviderError> {
     let surveys = survey(p, Op::ListManaged).await;
-    let mut groups: BTreeMap<(String, Generation), (Listed, Vec<&Host>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, Generation, String), (Listed, Vec<&Host>)> = BTreeMap::new();
     let mut errors = Vec::new();
     let mut answered = 0;
     for (host, s) in p.hosts.iter().zip(surveys) {
@@ -197,9 +205,12 @@ pub(crate) async fn list_managed(
             HostStatus::Off => answered += 1,
             HostStatus::Up(listing) => {
                 answered += 1;
-                for l in listing {
+                for l in listing
+                    .into_iter()
+                    .filter(|l| Owner::matches(l.owner.as_ref(), owner))
+                {
                     groups
-                        .entry((l.workload.clone(), l.generation))
+                        .entry((l.workload.clone(), l.generation, l.folder.clone()))
                         .or_insert_with(|| (l.clone(), Vec::new()))
                         .1
                         .push(host);

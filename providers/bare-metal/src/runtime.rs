@@ -1,16 +1,23 @@
 //! The shell scripts that start, stop and list workload copies on a host, one flavour
 //! per runtime. Pure text generation, so every script is unit-tested without a host.
 //!
-//! Every copy has a folder `STATE_DIR/<workload>-g<generation>/` holding a one-line
-//! `meta` file (workload, generation, resources, port, health check) whatever the
-//! runtime: listing the folders is how lifeboat finds its copies after a crash, and the
-//! metadata is how it accounts capacity and checks health without the controller's
-//! records. The runtime's own object (process group, unit, container) is named
-//! `lifeboat-<workload>-g<generation>`, so a repeated deploy finds it.
+//! Every copy has a folder `STATE_DIR/<workload>-g<generation>-<owner>/` (`<owner>` is
+//! the [`Owner::discriminator`]) holding a one-line `meta` file whatever the runtime:
+//! tab-separated workload, generation, resources, port and health check, then the
+//! owner's labels as `key=value` fields. Listing the folders is how lifeboat finds its
+//! copies after a crash; the metadata is how it accounts capacity, checks health and
+//! tells owners apart without the controller's records, so the host itself is the label
+//! store (no runtime has labels for everything: a process has none). The runtime's own
+//! object (process group, unit, container) is named `lifeboat-<folder>`, so a repeated
+//! deploy finds it, and a drill's copy of a (workload, generation) never shares a name
+//! with production's.
+//!
+//! Copies made before owners existed have a folder `<workload>-g<generation>` and no
+//! label fields; they are still listed, inspected and retired (as unowned), never made.
 
 use std::collections::BTreeMap;
 
-use lifeboat_provider::{Generation, HealthCheck, Resources, Run};
+use lifeboat_provider::{Generation, HealthCheck, Owner, Resources, Run};
 
 use crate::config::Runtime;
 
@@ -30,27 +37,90 @@ pub(crate) struct Start<'a> {
     pub resources: Resources,
     pub port: Option<u16>,
     pub health: Option<&'a HealthCheck>,
+    /// Who the copy is for; written into its metadata and names.
+    pub owner: &'a Owner,
 }
 
 /// One copy found on a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Listed {
+    /// Its folder's name, which (with the hosts) is the deployment handle.
+    pub folder: String,
     pub workload: String,
     pub generation: Generation,
     pub resources: Resources,
     pub port: Option<u16>,
     pub health: Option<HealthCheck>,
+    /// As its metadata says; `None` for a copy made before owners existed.
+    pub owner: Option<Owner>,
     pub running: bool,
 }
 
-/// The folder name of a copy.
-pub(crate) fn dir_name(workload: &str, generation: Generation) -> String {
-    format!("{workload}-g{generation}")
+/// The folder name of a copy. The discriminator is hex (no `g`) after the generation's
+/// digits, so no two (workload, generation, owner) share a folder, and none shares one
+/// with an unowned copy's `<workload>-g<generation>`.
+pub(crate) fn dir_name(workload: &str, generation: Generation, owner: Option<&Owner>) -> String {
+    match owner {
+        Some(owner) => format!("{workload}-g{generation}-{}", owner.discriminator()),
+        None => format!("{workload}-g{generation}"),
+    }
+}
+
+/// Whether `folder` is a name [`dir_name`] gives a copy of (workload, generation), for
+/// some owner or none. Folders come back in handles, which the controller stores and
+/// anyone could forge: only such a name may reach a script's `rm -rf "$base/$n"`.
+pub(crate) fn valid_folder(workload: &str, generation: Generation, folder: &str) -> bool {
+    let unowned = dir_name(workload, generation, None);
+    match folder.strip_prefix(unowned.as_str()) {
+        Some("") => true,
+        Some(rest) => rest.strip_prefix('-').is_some_and(|d| {
+            d.len() == 8
+                && d.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }),
+        None => false,
+    }
 }
 
 /// The runtime object's name of a copy.
-pub(crate) fn unit_name(workload: &str, generation: Generation) -> String {
-    format!("lifeboat-{}", dir_name(workload, generation))
+pub(crate) fn unit_name(workload: &str, generation: Generation, owner: Option<&Owner>) -> String {
+    format!("lifeboat-{}", dir_name(workload, generation, owner))
+}
+
+/// The label fields of a copy's `meta` line (after the positional ones), exactly as
+/// [`start_script`] writes them. The scripts compare them as a string to tell whether a
+/// folder is the owner's: its name proves nothing, since a handle (which names the
+/// folder) can come with any owner, and the discriminator in it is only a hash.
+pub(crate) fn owner_fields(owner: Option<&Owner>) -> String {
+    owner
+        .map(|o| {
+            o.labels()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .unwrap_or_default()
+}
+
+/// Checks that an owner's ids are label-safe, so they cannot break the tab-separated
+/// `meta` line (or a container label) they are written into.
+pub(crate) fn check_owner(owner: &Owner) -> Result<(), String> {
+    Owner::check_id(&owner.installation).map_err(|m| format!("owner installation id {m}"))?;
+    if let Some(drill) = &owner.drill {
+        Owner::check_id(drill).map_err(|m| format!("owner drill id {m}"))?;
+    }
+    Ok(())
+}
+
+/// The shell test that is true when folder `$d` holds a copy of someone other than
+/// `owner` (its `meta` carries other label fields). A folder without `meta` (a start
+/// that died before writing it) is nobody else's.
+fn foreign_test(owner: Option<&Owner>) -> String {
+    format!(
+        "[ -f \"$d/meta\" ] && [ \"$(cut -f7- \"$d/meta\")\" != {} ]",
+        quote(&owner_fields(owner))
+    )
 }
 
 /// Single-quotes `s` for a POSIX shell.
@@ -133,19 +203,28 @@ pub(crate) fn start_script(
     if let Some(bad) = copy.env.keys().find(|k| !valid_env_name(k)) {
         return Err(format!("environment variable name {bad:?} is not valid"));
     }
-    let n = dir_name(copy.workload, copy.generation);
-    let unit = unit_name(copy.workload, copy.generation);
+    check_owner(copy.owner)?;
+    let owner = Some(copy.owner);
+    let n = dir_name(copy.workload, copy.generation, owner);
+    let unit = unit_name(copy.workload, copy.generation, owner);
     let meta = format!(
-        "{}\t{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
         copy.workload,
         copy.generation,
         copy.resources.cpu_millis,
         copy.resources.memory_mib,
         copy.port.map_or("-".into(), |p| p.to_string()),
-        health_field(copy.health)?
+        health_field(copy.health)?,
+        owner_fields(owner)
     );
     let mut s = preamble(runtime, state_dir);
     s += &format!("n={}\nd=\"$base/$n\"\nmkdir -p \"$d\"\n", quote(&n));
+    // Two owners whose discriminators collide would share the folder: refuse rather
+    // than report the other owner's running copy as this one's, or overwrite its meta.
+    s += &format!(
+        "if {}; then echo \"copy folder $n holds another owner's copy\" >&2; exit 3; fi\n",
+        foreign_test(owner)
+    );
     s += "if alive \"$n\"; then echo existing; exit 0; fi\n";
     s += &format!("printf '%s\\n' {} > \"$d/meta\"\ncd \"$d\"\n", quote(&meta));
     let envs = |prefix: &str| -> String {
@@ -181,8 +260,15 @@ pub(crate) fn start_script(
             if copy.resources.memory_mib > 0 {
                 props += &format!(" -p MemoryMax={}M", copy.resources.memory_mib);
             }
+            // A unit has no labels; its description names the owner for whoever reads
+            // `systemctl status` (lifeboat itself reads the meta file).
+            let description = format!(
+                "lifeboat {} generation {} of {}",
+                copy.workload, copy.generation, copy.owner
+            );
             s += &format!(
-                "systemctl $U reset-failed {u} >/dev/null 2>&1 || true\nsystemd-run $U --quiet --collect --unit {u} -p WorkingDirectory=\"$d\"{props}{} -- {} >/dev/null\necho started\n",
+                "systemctl $U reset-failed {u} >/dev/null 2>&1 || true\nsystemd-run $U --quiet --collect --unit {u} --description {} -p WorkingDirectory=\"$d\"{props}{} -- {} >/dev/null\necho started\n",
+                quote(&description),
                 envs("--setenv="),
                 argv.join(" "),
                 u = quote(&unit),
@@ -204,6 +290,9 @@ pub(crate) fn start_script(
                 )),
                 quote(&format!("{}=true", lifeboat_provider::labels::MANAGED)),
             );
+            for (key, value) in copy.owner.labels() {
+                args += &format!(" --label {}", quote(&format!("{key}={value}")));
+            }
             if copy.resources.cpu_millis > 0 {
                 args += &format!(
                     " --cpus {}.{:03}",
@@ -242,19 +331,23 @@ pub(crate) fn start_script(
     Ok(s)
 }
 
-/// The script that stops and removes a copy (a no-op when it is gone). It then prints
-/// `remaining=N` (copies left on the host) and, when `release` is set and nothing is
-/// left, removes the power-on marker and prints `release` if it was there.
+/// The script that stops and removes the copy in `folder` (a name [`valid_folder`]
+/// accepts) when it is `owner`'s, a no-op when it is gone. A folder whose metadata names
+/// another owner is left alone and `foreign` printed.
+/// It then prints `remaining=N` (copies left on the host, whoever owns them) and, when
+/// `release` is set and nothing is left, removes the power-on marker and prints
+/// `release` if it was there.
 pub(crate) fn stop_script(
     runtime: Runtime,
     state_dir: &str,
-    workload: &str,
-    generation: Generation,
+    folder: &str,
+    owner: Option<&Owner>,
     release: bool,
 ) -> String {
-    let n = dir_name(workload, generation);
+    let n = folder;
     let mut s = preamble(runtime, state_dir);
-    s += &format!("n={}\nd=\"$base/$n\"\n", quote(&n));
+    s += &format!("n={}\nd=\"$base/$n\"\n", quote(n));
+    s += &format!("if {}; then\n  echo foreign\nelse\n", foreign_test(owner));
     match runtime {
         Runtime::Process => {
             // TERM to the whole group, a few seconds' grace, then KILL.
@@ -272,7 +365,7 @@ fi
             s += "$R rm -f \"lifeboat-$n\" >/dev/null 2>&1 || true\n"
         }
     }
-    s += "rm -rf \"$d\"\nleft=0\nfor m in \"$base\"/*/meta; do [ -f \"$m\" ] && left=$((left+1)); done\necho \"remaining=$left\"\n";
+    s += "rm -rf \"$d\"\nfi\nleft=0\nfor m in \"$base\"/*/meta; do [ -f \"$m\" ] && left=$((left+1)); done\necho \"remaining=$left\"\n";
     if release {
         s += &format!(
             "if [ \"$left\" = 0 ] && [ -f \"$base/{POWER_MARKER}\" ]; then rm -f \"$base/{POWER_MARKER}\"; echo release; fi\n"
@@ -281,15 +374,16 @@ fi
     s
 }
 
-/// The script that lists every copy on the host, one tab-separated line each:
-/// the `meta` fields followed by `running` or `stopped`.
+/// The script that lists every copy on the host, every owner's, one tab-separated line
+/// each: the folder's name, the `meta` fields, then `running` or `stopped`. Callers pick an owner's
+/// copies from the listing; capacity and power decisions need all of them.
 pub(crate) fn list_script(runtime: Runtime, state_dir: &str) -> String {
     let mut s = preamble(runtime, state_dir);
     s += r#"for m in "$base"/*/meta; do
   [ -f "$m" ] || continue
   n=$(basename "$(dirname "$m")")
   if alive "$n"; then st=running; else st=stopped; fi
-  printf '%s\t%s\n' "$(head -n 1 "$m")" "$st"
+  printf '%s\t%s\t%s\n' "$n" "$(head -n 1 "$m")" "$st"
 done
 "#;
     s
@@ -310,9 +404,25 @@ pub(crate) fn parse_list(stdout: &str) -> Vec<Listed> {
 
 fn parse_line(line: &str) -> Option<Listed> {
     let f: Vec<&str> = line.split('\t').collect();
-    let [workload, generation, cpu, mem, port, health, state] = f.as_slice() else {
+    let [
+        folder,
+        workload,
+        generation,
+        cpu,
+        mem,
+        port,
+        health,
+        labels @ ..,
+        state,
+    ] = f.as_slice()
+    else {
         return None;
     };
+    let labels = labels
+        .iter()
+        .map(|l| l.split_once('='))
+        .collect::<Option<BTreeMap<&str, &str>>>()?;
+    let owner = Owner::from_labels(|k| labels.get(k).copied());
     let health = match *health {
         "-" => None,
         "tcp" => Some(HealthCheck::Tcp),
@@ -321,6 +431,7 @@ fn parse_line(line: &str) -> Option<Listed> {
         }),
     };
     Some(Listed {
+        folder: (*folder).to_owned(),
         workload: (*workload).to_owned(),
         generation: Generation(generation.parse().ok()?),
         resources: Resources {
@@ -332,6 +443,7 @@ fn parse_line(line: &str) -> Option<Listed> {
             p => Some(p.parse().ok()?),
         },
         health,
+        owner,
         running: match *state {
             "running" => true,
             "stopped" => false,

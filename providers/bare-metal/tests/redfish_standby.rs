@@ -29,14 +29,16 @@ async fn a_powered_off_host_is_powered_on_to_deploy_and_off_again_after_retire()
         async move { p.deploy(&http_workload("api", port, 1)).await }
     });
     // While deploy waits for the hardware, inspect says so.
+    let owner = lifeboat_provider::Owner::installation(INSTALLATION);
     let expected = lifeboat_provider::DeploymentRef {
         workload: "api".into(),
         generation: lifeboat_provider::Generation(1),
-        handle: "standby-1".into(),
+        handle: format!("api-g1-{}@standby-1", owner.discriminator()),
         endpoint: None,
+        owner: Some(owner),
     };
     let pending = loop {
-        // Before the power-on starts, inspect cannot reach the host: fine here.
+        // Before the power-on starts, the host is off and the copy not there yet.
         if let Ok(DeploymentState::Pending { detail }) = p.inspect(&expected).await {
             break detail;
         }
@@ -51,6 +53,7 @@ async fn a_powered_off_host_is_powered_on_to_deploy_and_off_again_after_retire()
     // The host "boots": deploy, which waits for SSH, goes on.
     host.launch()?;
     let dep = deploying.await??;
+    assert_eq!(dep.handle, expected.handle);
     // deploy powered the host on and waited for it before starting the workload.
     assert_eq!(emulator.power_state().await?, "On");
     let waits = p.power_on_waits();
@@ -152,6 +155,7 @@ async fn an_untrusted_bmc_certificate_is_refused_unless_insecure_is_explicit() -
             generation: lifeboat_provider::Generation(1),
             handle: "n1".into(),
             endpoint: None,
+            owner: Some(lifeboat_provider::Owner::installation(INSTALLATION)),
         })
         .await?,
         DeploymentState::Gone
@@ -180,5 +184,54 @@ async fn a_bmc_that_never_answers_is_a_timeout_and_one_that_refuses_is_unavailab
     let p = BareMetalProvider::new("own-hardware", c)?;
     let e = p.probe().await.expect_err("nothing listens");
     assert_eq!(e.class, ErrorClass::Unavailable, "{e}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retiring_a_drills_copy_leaves_production_and_its_standby_host_running() -> Result<()> {
+    let emulator = Emulator::start("Off")?;
+    let host = PoweredHost::start(&emulator, SshHost::prepare()?)?;
+    let mut h = host.host_config("standby-1");
+    h.bmc = Some(emulator.bmc_config());
+    let p = BareMetalProvider::new("own-hardware", config(vec![h], Standby::PowerOff))?;
+    // Copies that bind nothing, so production's and the drill's share the host.
+    let mut prod = http_workload("api", lifeboat_testkit::free_port(), 1);
+    prod.workload.run = lifeboat_provider::Run::Command {
+        command: vec!["sleep".into(), "600".into()],
+    };
+    prod.workload.port = None;
+    prod.workload.health = None;
+    let drill = lifeboat_provider::DeployRequest {
+        owner: lifeboat_provider::Owner::drill(INSTALLATION, "d1"),
+        ..prod.clone()
+    };
+
+    // Production's deploy wakes the host; the drill's finds it on.
+    let prod_dep = p.deploy(&prod).await?;
+    let drill_dep = p.deploy(&drill).await?;
+    assert_ne!(prod_dep, drill_dep);
+    assert_eq!(host.leftover_pids().len(), 2);
+    assert_eq!(p.timings(&prod_dep).len(), 1);
+    assert!(
+        p.timings(&drill_dep).is_empty(),
+        "the drill did not wait for the hardware: production's wait is not its"
+    );
+
+    p.retire(&drill_dep).await?;
+    assert_eq!(p.inspect(&drill_dep).await?, DeploymentState::Gone);
+    assert!(matches!(
+        p.inspect(&prod_dep).await?,
+        DeploymentState::Healthy { .. }
+    ));
+    assert_eq!(host.leftover_pids().len(), 1);
+    assert_eq!(
+        emulator.power_state().await?,
+        "On",
+        "the host still runs production's copy"
+    );
+
+    p.retire(&prod_dep).await?;
+    emulator.wait_power("Off").await?;
+    assert!(p.list_managed(Some(&prod.owner)).await?.is_empty());
     Ok(())
 }

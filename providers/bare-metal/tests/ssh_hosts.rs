@@ -21,7 +21,11 @@ async fn a_workload_is_deployed_reached_kept_single_and_retired() -> Result<()> 
     let req = http_workload("web", port, 1);
 
     let dep = p.deploy(&req).await?;
-    assert_eq!(dep.handle, "node-a");
+    // The copy's folder (workload, generation, owner) at the hosts that run it.
+    assert_eq!(
+        dep.handle,
+        format!("web-g1-{}@node-a", req.owner.discriminator())
+    );
     assert_eq!(dep.endpoint.as_ref().map(|e| e.port), Some(port));
     let DeploymentState::Healthy { endpoint } = wait_healthy(&p, &dep).await? else {
         unreachable!()
@@ -41,8 +45,9 @@ async fn a_workload_is_deployed_reached_kept_single_and_retired() -> Result<()> 
     let again = p.deploy(&req).await?;
     assert_eq!(again, dep);
     assert_eq!(host.leftover_pids(), first);
-    let managed = p.list_managed().await?;
+    let managed = p.list_managed(Some(&req.owner)).await?;
     assert_eq!(managed, vec![dep.clone()]);
+    assert_eq!(dep.owner.as_ref(), Some(&req.owner));
 
     // The generation and PORT reached the process.
     let environ = std::fs::read(format!("/proc/{}/environ", first[0]))?;
@@ -59,7 +64,7 @@ async fn a_workload_is_deployed_reached_kept_single_and_retired() -> Result<()> 
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "nothing serves on the port any more"
     );
-    assert!(p.list_managed().await?.is_empty());
+    assert!(p.list_managed(Some(&req.owner)).await?.is_empty());
     // Retiring again is fine.
     p.retire(&dep).await?;
     Ok(())
@@ -85,7 +90,7 @@ async fn replicas_spread_over_hosts_and_probe_reports_free_room() -> Result<()> 
     req.workload.health = None;
 
     let dep = p.deploy(&req).await?;
-    assert_eq!(dep.handle, "node-a,node-b");
+    assert!(dep.handle.ends_with("@node-a,node-b"), "{}", dep.handle);
     assert_eq!(a.leftover_pids().len(), 1);
     assert_eq!(b.leftover_pids().len(), 1);
     // No health check of its own: live copies are healthy.
@@ -229,9 +234,12 @@ async fn concurrent_deploys_never_take_the_same_last_slot() -> Result<()> {
 
     // Both surveys would see two empty hosts; the second must count the first's choice.
     let (d1, d2) = tokio::join!(p.deploy(&one), p.deploy(&two));
-    let mut handles = vec![d1?.handle, d2?.handle];
-    handles.sort();
-    assert_eq!(handles, ["node-a", "node-b"]);
+    let mut hosts: Vec<String> = [d1?, d2?]
+        .iter()
+        .filter_map(|d| d.handle.split_once('@').map(|(_, h)| h.to_owned()))
+        .collect();
+    hosts.sort();
+    assert_eq!(hosts, ["node-a", "node-b"]);
     assert_eq!(a.leftover_pids().len(), 1);
     assert_eq!(b.leftover_pids().len(), 1);
     Ok(())

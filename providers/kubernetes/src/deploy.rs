@@ -1,7 +1,9 @@
 //! `deploy`: a workload becomes a Deployment and a Service (or the workload's own raw
 //! manifests), applied server-side so that repeating it changes nothing.
 //!
-//! Building the objects is pure ([`build`]); [`deploy`] only applies them.
+//! Building the objects is pure ([`build`]); [`deploy`] only applies them, and never
+//! over an object another owner holds: an object of the same name is read first, and
+//! applied over only while its owner labels say the request's owner.
 
 use std::collections::BTreeMap;
 
@@ -13,9 +15,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::DynamicObject;
 use lifeboat_provider::{
-    DeployRequest, DeploymentRef, Endpoint, ErrorClass, Generation, HealthCheck, Op, ProviderError,
-    Run, WorkloadSpec, labels,
+    DeployRequest, DeploymentRef, Endpoint, ErrorClass, Generation, HealthCheck, Op, Owner,
+    ProviderError, Run, WorkloadSpec, labels,
 };
 use serde_json::Value;
 
@@ -30,9 +33,21 @@ pub const HEALTH_PATH_ANNOTATION: &str = "lifeboat.dev/health-path";
 const PORT_NAME: &str = "serve";
 /// The key of [`WorkloadSpec::extra`] holding raw manifests.
 pub const MANIFESTS_KEY: &str = "manifests";
+/// The label that tells one copy's pods from every other's: its value is the copy's
+/// object name. The Deployment's and the Service's selectors use it, because workload
+/// and generation alone would also select another owner's copy of the same generation
+/// in the namespace (a Service would send production traffic to a drill's pods), and a
+/// selector cannot say "without the drill label".
+pub const COPY_LABEL: &str = "lifeboat.dev/copy";
+/// The well-known label naming the tool that manages an object, for people and tools
+/// that look at the cluster rather than at lifeboat's own labels.
+const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// How often an apply is tried again when the object changed between read and apply.
+const ATTEMPTS: usize = 3;
 
 /// Applies the objects of `req` and returns their handle. Idempotent: the names derive
-/// from (workload, generation) and apply converges on the same objects.
+/// from (workload, generation, owner) and apply converges on the same objects. An object
+/// of that name that another owner holds is refused as `InvalidRequest`, not taken over.
 pub async fn deploy(
     provider: &KubernetesProvider,
     req: &DeployRequest,
@@ -41,6 +56,7 @@ pub async fn deploy(
     let built = build(
         &req.workload,
         req.generation,
+        &req.owner,
         &provider.namespace,
         &provider.config,
     )
@@ -74,9 +90,7 @@ pub async fn deploy(
                 key.namespace = None;
             }
         }
-        objects::apply(&provider.kinds, &provider.client, &key, &object)
-            .await
-            .map_err(|e| classify::provider_error(Op::Deploy, &format!("applying {key}"), e))?;
+        apply_owned(provider, req, &key, &object).await?;
         keys.push(key);
     }
     Ok(DeploymentRef {
@@ -84,7 +98,88 @@ pub async fn deploy(
         generation: req.generation,
         handle: handle::encode(&keys),
         endpoint: built.endpoint,
+        owner: Some(req.owner.clone()),
     })
+}
+
+/// Applies one object unless an object of its name is held by another owner than
+/// `req.owner`. An object that exists is applied over on condition that it is still the
+/// version just checked (`metadata.resourceVersion` in the applied manifest is a
+/// precondition), so one deleted and recreated by another owner in between is read and
+/// checked again rather than overwritten. A missing object is created by the apply; two
+/// owners creating the same name at the same instant is the one race left, and only raw
+/// manifests can meet it (generated names differ per owner).
+async fn apply_owned(
+    provider: &KubernetesProvider,
+    req: &DeployRequest,
+    key: &ObjectKey,
+    object: &Value,
+) -> Result<(), ProviderError> {
+    let fail = |doing: &str, e| classify::provider_error(Op::Deploy, &format!("{doing} {key}"), e);
+    for _ in 0..ATTEMPTS {
+        let existing = objects::get(&provider.kinds, &provider.client, key)
+            .await
+            .map_err(|e| fail("reading", e))?;
+        let mut desired = object.clone();
+        if let Some(existing) = &existing {
+            if let Some(why) = foreign(existing, &req.owner) {
+                return Err(ProviderError::new(
+                    ErrorClass::InvalidRequest,
+                    Op::Deploy,
+                    format!(
+                        "{key} exists and {why}: deploying {} generation {} for {} would \
+                         take it over (raw manifests keep their names, so owners that share \
+                         them need a namespace each)",
+                        req.workload.name, req.generation, req.owner
+                    ),
+                ));
+            }
+            let version = existing.metadata.resource_version.clone();
+            if let (Some(version), Some(meta)) = (
+                version,
+                desired.get_mut("metadata").and_then(Value::as_object_mut),
+            ) {
+                meta.insert("resourceVersion".into(), version.into());
+            }
+        }
+        match objects::apply(&provider.kinds, &provider.client, key, &desired).await {
+            Ok(_) => return Ok(()),
+            // The precondition failed (409), or the object went away meanwhile (a real
+            // server will not create with a resourceVersion): read it again.
+            Err(e)
+                if existing.is_some()
+                    && (classify::is_conflict(&e) || classify::is_not_found(&e)) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(fail("applying", e)),
+        }
+    }
+    Err(ProviderError::new(
+        ErrorClass::Internal,
+        Op::Deploy,
+        format!("{key} kept changing while being applied; try again"),
+    ))
+}
+
+/// Why applying over `existing` would take over an object that `owner` does not hold,
+/// if it would. An object labelled with `owner` is its own. One with no owner label
+/// (made before owners existed, or not by lifeboat at all, which raw manifests may take
+/// over as they always could) an installation may adopt; a drill never changes anything
+/// but its own copies. Pure.
+pub fn foreign(existing: &DynamicObject, owner: &Owner) -> Option<String> {
+    let labels = existing.metadata.labels.as_ref();
+    let found = Owner::from_labels(|k| labels.and_then(|l| l.get(k)).map(String::as_str));
+    match found {
+        Some(found) if &found == owner => None,
+        Some(found) => Some(format!("belongs to {found}")),
+        None if !owner.is_drill() => None,
+        None => Some(
+            "carries no owner label (it was made before owners existed, or not by lifeboat), \
+             and a drill changes only its own copies"
+                .to_owned(),
+        ),
+    }
 }
 
 /// The objects of one deployment, in the order they are applied, and where it will
@@ -97,49 +192,77 @@ pub struct Built {
     pub endpoint: Option<Endpoint>,
 }
 
-/// The labels of every object of (workload, generation): the provider's extra labels,
-/// then lifeboat's own, which win.
+/// The labels of every object of (workload, generation, owner): the provider's extra
+/// labels, then lifeboat's own, which win (an extra label cannot pass an object off as
+/// another owner's).
 pub fn object_labels(
     config: &KubernetesConfig,
     workload: &str,
     generation: Generation,
+    owner: &Owner,
 ) -> BTreeMap<String, String> {
     let mut out = config.labels.clone();
-    out.extend(selector_labels(workload, generation));
+    // Production copies carry no drill label at all; an extra label must not make one.
+    out.remove(labels::DRILL);
+    out.insert(labels::WORKLOAD.to_owned(), workload.to_owned());
+    out.insert(labels::GENERATION.to_owned(), generation.to_string());
     out.insert(labels::MANAGED.into(), "true".into());
+    out.insert(MANAGED_BY_LABEL.into(), "lifeboat".into());
+    for (key, value) in owner.labels() {
+        out.insert(key.to_owned(), value);
+    }
     out
 }
 
-/// The labels that select the pods of one generation.
-fn selector_labels(workload: &str, generation: Generation) -> BTreeMap<String, String> {
+/// The labels that select the pods of one copy: workload and generation for people
+/// reading them, [`COPY_LABEL`] to keep other owners' copies out.
+fn selector_labels(workload: &str, generation: Generation, name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (labels::WORKLOAD.to_owned(), workload.to_owned()),
         (labels::GENERATION.to_owned(), generation.to_string()),
+        (COPY_LABEL.to_owned(), name.to_owned()),
     ])
 }
 
-/// Builds the objects for a workload at a generation. Pure. Errors are messages for an
-/// `InvalidRequest`.
+/// Why an owner cannot label Kubernetes objects, if it cannot: its ids go into label
+/// values (and selectors) unchanged.
+fn invalid_owner(owner: &Owner) -> Option<String> {
+    [Some(&owner.installation), owner.drill.as_ref()]
+        .into_iter()
+        .flatten()
+        .find_map(|id| Owner::check_id(id).err())
+        .map(|why| format!("owner {owner} cannot label Kubernetes objects: {why}"))
+}
+
+/// Builds the objects for one owner's copy of a workload at a generation. Pure. Errors
+/// are messages for an `InvalidRequest`.
 pub fn build(
     spec: &WorkloadSpec,
     generation: Generation,
+    owner: &Owner,
     namespace: &str,
     config: &KubernetesConfig,
 ) -> Result<Built, String> {
     if let Some(problem) = handle::invalid_workload_name(&spec.name) {
         return Err(problem);
     }
+    if let Some(problem) = invalid_owner(owner) {
+        return Err(problem);
+    }
+    let labels = object_labels(config, &spec.name, generation, owner);
     match spec.extra.get(MANIFESTS_KEY) {
-        Some(manifests) => from_manifests(spec, generation, namespace, config, manifests),
-        None => standard(spec, generation, namespace, config),
+        Some(manifests) => from_manifests(spec, generation, namespace, &labels, manifests),
+        None => standard(spec, generation, owner, namespace, config, labels),
     }
 }
 
 fn standard(
     spec: &WorkloadSpec,
     generation: Generation,
+    owner: &Owner,
     namespace: &str,
     config: &KubernetesConfig,
+    mut all_labels: BTreeMap<String, String>,
 ) -> Result<Built, String> {
     let (image, command) = match &spec.run {
         Run::Image { image, command } => (image.clone(), command.clone()),
@@ -151,9 +274,9 @@ fn standard(
             ));
         }
     };
-    let name = handle::object_name(&spec.name, generation);
-    let all_labels = object_labels(config, &spec.name, generation);
-    let selector = selector_labels(&spec.name, generation);
+    let name = handle::object_name(&spec.name, generation, owner);
+    let selector = selector_labels(&spec.name, generation, &name);
+    all_labels.extend(selector.clone());
     let meta = |annotations: Option<BTreeMap<String, String>>| ObjectMeta {
         name: Some(name.clone()),
         namespace: Some(namespace.to_owned()),
@@ -300,14 +423,15 @@ fn to_json<T: serde::Serialize>(object: &T) -> Result<Value, String> {
     serde_json::to_value(object).map_err(|e| format!("serialising a manifest: {e}"))
 }
 
-/// Raw manifests are applied as given (their names are not suffixed with the generation,
-/// so a newer generation takes the same objects over), with lifeboat's labels added and
-/// `LIFEBOAT_GENERATION` set in every container of a pod template.
+/// Raw manifests are applied as given (their names are not suffixed with the generation
+/// or the owner, so a newer generation takes the same objects over, and another owner's
+/// deploy of them is refused), with `our_labels` added and `LIFEBOAT_GENERATION` set in
+/// every container of a pod template.
 fn from_manifests(
     spec: &WorkloadSpec,
     generation: Generation,
     namespace: &str,
-    config: &KubernetesConfig,
+    our_labels: &BTreeMap<String, String>,
     manifests: &Value,
 ) -> Result<Built, String> {
     let list = manifests
@@ -319,7 +443,6 @@ fn from_manifests(
                 spec.name
             )
         })?;
-    let our_labels = object_labels(config, &spec.name, generation);
     let mut objects = Vec::with_capacity(list.len());
     for (i, manifest) in list.iter().enumerate() {
         let field = |f: &str| {
@@ -372,7 +495,7 @@ fn from_manifests(
                     spec.name
                 )
             })?;
-        for (k, v) in &our_labels {
+        for (k, v) in our_labels {
             labels_map.insert(k.clone(), v.clone().into());
         }
         set_generation_env(&mut object, generation);

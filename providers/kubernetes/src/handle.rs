@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use lifeboat_provider::Generation;
+use lifeboat_provider::{Generation, Owner};
 
 /// One Kubernetes object, by its identity.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,15 +73,22 @@ pub fn decode(handle: &str) -> Option<Vec<ObjectKey>> {
 /// The longest name a Service may have (an RFC 1035 label).
 const MAX_NAME: usize = 63;
 
-/// The name of a generation's Deployment and Service: `<workload>-g<generation>`, so two
-/// generations coexist during make-before-break. Names too long for a Service are cut
-/// and made unique again with a hash of the full workload name.
-pub fn object_name(workload: &str, generation: Generation) -> String {
-    let name = format!("{workload}-g{generation}");
+/// The name of one owner's Deployment and Service of a generation:
+/// `<workload>-g<generation>-<owner discriminator>`, so two generations coexist during
+/// make-before-break, and a drill's copy and production's copy (or two installations'
+/// copies) of the same generation can share a namespace without one being mistaken for
+/// the other's. Names too long for a Service are cut and made unique again with a hash
+/// of the full workload name.
+pub fn object_name(workload: &str, generation: Generation, owner: &Owner) -> String {
+    let owner = owner.discriminator();
+    let name = format!("{workload}-g{generation}-{owner}");
     if name.len() <= MAX_NAME {
         return name;
     }
-    let tail = format!("-{:08x}-g{generation}", fnv1a32(workload.as_bytes()));
+    let tail = format!(
+        "-{:08x}-g{generation}-{owner}",
+        fnv1a32(workload.as_bytes())
+    );
     let mut head: String = workload.chars().take(MAX_NAME - tail.len()).collect();
     // A label must not end in `-` before the hash's own `-`.
     while head.ends_with('-') {
@@ -152,11 +159,18 @@ mod tests {
     }
 
     #[test]
-    fn names_carry_the_generation() {
-        assert_eq!(object_name("api", Generation(3)), "api-g3");
+    fn names_carry_the_generation_and_the_owner() {
+        let prod = Owner::installation("prod-1");
+        let drill = Owner::drill("prod-1", "d42");
+        // Pinned: names of objects already in clusters must not change between versions.
+        assert_eq!(object_name("api", Generation(3), &prod), "api-g3-700c1b9e");
         assert_ne!(
-            object_name("api", Generation(3)),
-            object_name("api", Generation(4))
+            object_name("api", Generation(3), &prod),
+            object_name("api", Generation(4), &prod)
+        );
+        assert_ne!(
+            object_name("api", Generation(3), &prod),
+            object_name("api", Generation(3), &drill)
         );
     }
 
@@ -174,14 +188,21 @@ mod tests {
             workload in "[a-z][a-z0-9-]{0,61}[a-z0-9]",
             other in "[a-z][a-z0-9-]{0,61}[a-z0-9]",
             generation in any::<u64>(),
+            installation in "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+            drill in proptest::option::of("[a-z0-9]{1,63}"),
         ) {
-            let name = object_name(&workload, Generation(generation));
+            let owner = Owner { installation, drill };
+            let name = object_name(&workload, Generation(generation), &owner);
             prop_assert!(name.len() <= MAX_NAME, "{}", name);
             prop_assert!(invalid_workload_name(&name).is_none(), "{}", name);
-            let tail = format!("-g{generation}");
+            let tail = format!("-g{generation}-{}", owner.discriminator());
             prop_assert!(name.ends_with(&tail));
             if other != workload {
-                prop_assert_ne!(name, object_name(&other, Generation(generation)));
+                prop_assert_ne!(&name, &object_name(&other, Generation(generation), &owner));
+            }
+            let production = owner.production();
+            if production != owner {
+                prop_assert_ne!(name, object_name(&workload, Generation(generation), &production));
             }
         }
 

@@ -9,7 +9,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DynamicObject, ListParams};
 use lifeboat_provider::{
-    DeploymentRef, DeploymentState, Endpoint, ErrorClass, Op, ProviderError, labels,
+    DeploymentRef, DeploymentState, Endpoint, ErrorClass, Op, Owner, ProviderError, labels,
 };
 use serde_json::Value;
 
@@ -216,17 +216,15 @@ pub async fn inspect(
 }
 
 /// An object still belongs to this deployment while it carries its generation (raw
-/// manifests keep their names, so a newer generation takes them over) and is not being
-/// deleted.
+/// manifests keep their names, so a newer generation takes them over) and its owner (an
+/// object of another owner under this handle is, for this owner, gone), and is not
+/// being deleted.
 fn belongs(object: &DynamicObject, dep: &DeploymentRef) -> bool {
-    let generation = dep.generation.to_string();
+    let labels = object.metadata.labels.as_ref();
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
     object.metadata.deletion_timestamp.is_none()
-        && object
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(labels::GENERATION))
-            == Some(&generation)
+        && label(labels::GENERATION) == Some(dep.generation.to_string().as_str())
+        && Owner::from_labels(label).as_ref() == dep.owner.as_ref()
 }
 
 async fn pods_stuck(
@@ -234,12 +232,15 @@ async fn pods_stuck(
     dep: &DeploymentRef,
 ) -> Result<Option<String>, ProviderError> {
     let pods: Api<Pod> = Api::namespaced(provider.client.clone(), &provider.namespace);
+    // The owner too: another owner's copy of the same generation may share the
+    // namespace, and its stuck pods say nothing about this copy.
     let selector = format!(
-        "{}={},{}={}",
+        "{}={},{}={},{}",
         labels::WORKLOAD,
         dep.workload,
         labels::GENERATION,
-        dep.generation
+        dep.generation,
+        crate::list::owner_selector(dep.owner.as_ref())
     );
     match pods.list(&ListParams::default().labels(&selector)).await {
         Ok(list) => Ok(stuck_pod(&list.items)),

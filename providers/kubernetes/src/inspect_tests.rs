@@ -176,3 +176,32 @@ fn proxied_answers_tell_the_workload_from_the_api_server() {
         Health::Failing("HTTP 503".into())
     );
 }
+
+fn dep(owner: Option<lifeboat_provider::Owner>) -> DeploymentRef {
+    DeploymentRef {
+        workload: "api".into(),
+        generation: lifeboat_provider::Generation(1),
+        handle: "apps/v1/Deployment/prod/api-g1".into(),
+        endpoint: None,
+        owner,
+    }
+}
+
+#[test]
+fn an_object_of_another_owner_does_not_belong_to_the_reference() {
+    use lifeboat_provider::Owner;
+    let object = |labels: Value| -> DynamicObject {
+        serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "api-g1", "labels": labels}}))
+        .unwrap()
+    };
+    let prod = Owner::installation("prod-1");
+    let drill = Owner::drill("prod-1", "d42");
+    let of_prod = object(json!({"lifeboat.dev/generation": "1", "lifeboat.dev/owner": "prod-1"}));
+    let unowned = object(json!({"lifeboat.dev/generation": "1"}));
+    assert!(belongs(&of_prod, &dep(Some(prod.clone()))));
+    assert!(!belongs(&of_prod, &dep(Some(drill))));
+    assert!(!belongs(&of_prod, &dep(None)));
+    assert!(belongs(&unowned, &dep(None)));
+    assert!(!belongs(&unowned, &dep(Some(prod))));
+}

@@ -4,15 +4,21 @@
 //! A tour:
 //! - [`config`]: `KubernetesConfig` (kubeconfig + context, or in-cluster; namespace;
 //!   capacity; labels) and how it becomes a kube client.
-//! - `deploy`: a workload at a generation becomes a Deployment and a Service named
-//!   `<workload>-g<generation>` (or the workload's raw manifests), applied server-side
-//!   under the field manager `lifeboat` and labelled `lifeboat.dev/workload`,
-//!   `lifeboat.dev/generation` and `lifeboat.dev/managed=true`. Two generations coexist,
-//!   as make-before-break needs.
+//! - `deploy`: one owner's copy of a workload at a generation becomes a Deployment and a
+//!   Service named `<workload>-g<generation>-<owner discriminator>` (or the workload's
+//!   raw manifests), applied server-side under the field manager `lifeboat` and
+//!   labelled `lifeboat.dev/workload`, `lifeboat.dev/generation`,
+//!   `lifeboat.dev/managed=true`, the owner's labels and
+//!   `app.kubernetes.io/managed-by=lifeboat`. Two generations coexist, as
+//!   make-before-break needs, and so do a drill's copy and production's; an object of
+//!   the same name that another owner holds is refused, never applied over.
 //! - `inspect`: rollout status (observed generation, available replicas, conditions,
-//!   stuck pods), then the health check through the Service's API proxy.
-//! - `retire`: foreground deletion of the deployment's objects; already gone is success.
-//! - `list`: every managed object of the namespace, grouped by workload and generation.
+//!   stuck pods), then the health check through the Service's API proxy; objects that
+//!   carry another owner than the reference's count as gone.
+//! - `retire`: foreground deletion of the deployment's objects, only while they carry
+//!   the reference's generation and owner; already gone is success.
+//! - `list`: every managed object of one owner in the namespace, grouped by workload
+//!   and generation.
 //! - `probe`: `/version`, an authenticated read, SelfSubjectAccessReviews for the verbs
 //!   used, and the nodes' allocatable capacity.
 //! - [`classify`]: `kube::Error` → [`ErrorClass`], pure and table-tested.
@@ -37,11 +43,11 @@ mod retire;
 
 use async_trait::async_trait;
 use lifeboat_provider::{
-    DeployRequest, DeploymentRef, DeploymentState, Op, Probe, Provider, ProviderError,
+    DeployRequest, DeploymentRef, DeploymentState, Op, Owner, Probe, Provider, ProviderError,
 };
 
 pub use config::{KubernetesConfig, ServiceType};
-pub use deploy::{HEALTH_PATH_ANNOTATION, MANIFESTS_KEY};
+pub use deploy::{COPY_LABEL, HEALTH_PATH_ANNOTATION, MANIFESTS_KEY};
 pub use objects::FIELD_MANAGER;
 
 /// One Kubernetes cluster and namespace as a lifeboat provider.
@@ -133,7 +139,10 @@ impl Provider for KubernetesProvider {
         retire::retire(self, dep).await
     }
 
-    async fn list_managed(&self) -> Result<Vec<DeploymentRef>, ProviderError> {
-        list::list_managed(self).await
+    async fn list_managed(
+        &self,
+        owner: Option<&Owner>,
+    ) -> Result<Vec<DeploymentRef>, ProviderError> {
+        list::list_managed(self, owner).await
     }
 }

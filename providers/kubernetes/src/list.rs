@@ -1,11 +1,12 @@
-//! `list_managed`: everything in the namespace that carries `lifeboat.dev/managed=true`,
-//! grouped into deployments by (workload, generation) labels. It relies on the labels
-//! alone, so copies left by a crash or by another controller are found too.
+//! `list_managed`: everything in the namespace that carries `lifeboat.dev/managed=true`
+//! and one owner's labels, grouped into deployments by (workload, generation) labels. It
+//! relies on the labels alone, so copies left by a crash or by an earlier controller are
+//! found too, and another owner's never are.
 
 use std::collections::BTreeMap;
 
 use kube::api::{Api, DynamicObject, ListParams};
-use lifeboat_provider::{DeploymentRef, Generation, Op, ProviderError, labels};
+use lifeboat_provider::{DeploymentRef, ErrorClass, Generation, Op, Owner, ProviderError, labels};
 
 use crate::handle::{self, ObjectKey};
 use crate::{KubernetesProvider, classify, objects};
@@ -23,11 +24,42 @@ const KINDS: [(&str, &str, bool); 5] = [
     ("v1", "ConfigMap", false),
 ];
 
-/// Lists the managed deployments of the provider's namespace.
+/// The label selector of one owner's objects (`None`: of the objects with no owner).
+/// A production owner's excludes its drills' objects, which carry the same owner label
+/// and a drill label besides.
+pub fn owner_selector(owner: Option<&Owner>) -> String {
+    match owner {
+        None => format!("!{}", labels::OWNER),
+        Some(owner) => {
+            let drill = match &owner.drill {
+                Some(drill) => format!("{}={drill}", labels::DRILL),
+                None => format!("!{}", labels::DRILL),
+            };
+            format!("{}={},{drill}", labels::OWNER, owner.installation)
+        }
+    }
+}
+
+/// Lists the managed deployments of `owner` (of no owner, for `None`) in the
+/// provider's namespace.
 pub async fn list_managed(
     provider: &KubernetesProvider,
+    owner: Option<&Owner>,
 ) -> Result<Vec<DeploymentRef>, ProviderError> {
-    let selector = format!("{}=true", labels::MANAGED);
+    // An id that is no label value would make a selector that means something else.
+    let ids = owner
+        .into_iter()
+        .flat_map(|o| [Some(&o.installation), o.drill.as_ref()]);
+    if let Some(why) = ids.flatten().find_map(|id| Owner::check_id(id).err()) {
+        return Err(ProviderError::new(
+            ErrorClass::InvalidRequest,
+            Op::ListManaged,
+            format!(
+                "cannot select the objects of an owner with an id that is no label value: {why}"
+            ),
+        ));
+    }
+    let selector = format!("{}=true,{}", labels::MANAGED, owner_selector(owner));
     let mut found = Vec::new();
     for (api_version, kind, required) in KINDS {
         let resolved = provider
@@ -63,15 +95,26 @@ pub async fn list_managed(
             }
         }
     }
-    Ok(group(&found, &provider.namespace))
+    Ok(group(&found, &provider.namespace, owner))
 }
 
-/// Groups objects into deployments by their workload and generation labels; objects
-/// without both are skipped (they were labelled by hand). Pure.
-pub fn group(objects_found: &[DynamicObject], namespace: &str) -> Vec<DeploymentRef> {
+/// Groups `owner`'s objects into deployments by their workload and generation labels;
+/// objects without both are skipped (they were labelled by hand), and so are objects of
+/// another owner: the selector already leaves them out on a real server, but a server
+/// (or an emulator) that ignores part of a selector must not make one owner list
+/// another's copies. Pure.
+pub fn group(
+    objects_found: &[DynamicObject],
+    namespace: &str,
+    owner: Option<&Owner>,
+) -> Vec<DeploymentRef> {
     let mut groups: BTreeMap<(String, Generation), Vec<ObjectKey>> = BTreeMap::new();
     for object in objects_found {
         let labels = object.metadata.labels.as_ref();
+        let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+        if !Owner::matches(Owner::from_labels(label).as_ref(), owner) {
+            continue;
+        }
         let workload = labels.and_then(|l| l.get(labels::WORKLOAD));
         let generation = labels
             .and_then(|l| l.get(labels::GENERATION))
@@ -97,6 +140,7 @@ pub fn group(objects_found: &[DynamicObject], namespace: &str) -> Vec<Deployment
                 generation,
                 handle: handle::encode(&keys),
                 endpoint: None,
+                owner: owner.cloned(),
             }
         })
         .collect()
@@ -133,6 +177,7 @@ mod tests {
                 object("Deployment", "bad-gen", l("api", "x")),
             ],
             "prod",
+            None,
         );
         let got: Vec<(String, u64, String)> = refs
             .into_iter()
@@ -150,5 +195,50 @@ mod tests {
                 ("db".into(), 1, "apps/v1/Deployment/prod/db-g1".into()),
             ]
         );
+    }
+
+    #[test]
+    fn each_owner_lists_only_its_own_objects() {
+        let prod = Owner::installation("prod-1");
+        let drill = Owner::drill("prod-1", "d42");
+        let other = Owner::installation("prod-2");
+        let labelled = |owner: Option<&Owner>| {
+            let mut l = json!({"lifeboat.dev/managed": "true", "lifeboat.dev/workload": "api",
+                               "lifeboat.dev/generation": "1"});
+            for (k, v) in owner.map(Owner::labels).unwrap_or_default() {
+                l[k] = v.into();
+            }
+            l
+        };
+        let found = [
+            object("Deployment", "of-prod", labelled(Some(&prod))),
+            object("Deployment", "of-drill", labelled(Some(&drill))),
+            object("Deployment", "of-other", labelled(Some(&other))),
+            object("Deployment", "of-nobody", labelled(None)),
+        ];
+        for (owner, name) in [
+            (Some(&prod), "of-prod"),
+            (Some(&drill), "of-drill"),
+            (Some(&other), "of-other"),
+            (None, "of-nobody"),
+        ] {
+            let refs = group(&found, "prod", owner);
+            assert_eq!(refs.len(), 1, "{owner:?}: {refs:?}");
+            assert_eq!(refs[0].handle, format!("apps/v1/Deployment/prod/{name}"));
+            assert_eq!(refs[0].owner.as_ref(), owner);
+        }
+    }
+
+    #[test]
+    fn selectors_keep_drills_and_installations_apart() {
+        assert_eq!(
+            owner_selector(Some(&Owner::installation("prod-1"))),
+            "lifeboat.dev/owner=prod-1,!lifeboat.dev/drill"
+        );
+        assert_eq!(
+            owner_selector(Some(&Owner::drill("prod-1", "d42"))),
+            "lifeboat.dev/owner=prod-1,lifeboat.dev/drill=d42"
+        );
+        assert_eq!(owner_selector(None), "!lifeboat.dev/owner");
     }
 }

@@ -1,8 +1,8 @@
 //! The adapter through a real `kube::Client` whose HTTP service is scripted with
 //! `tower-test`, for what the kmock emulator cannot show: the real API server's answers
-//! to an apply that creates (201), to a delete whose precondition no longer holds (409),
-//! to a service proxy that reaches the workload, and its error statuses as they arrive
-//! through the client. Each script is the request sequence the adapter must make, with
+//! to an apply that creates (201), to a delete or an apply whose precondition no longer
+//! holds (409), to a service proxy that reaches the workload, and its error statuses as
+//! they arrive through the client. Each script is the request sequence the adapter must make, with
 //! the answers a real API server gives.
 
 use std::collections::BTreeMap;
@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use http::{Request, Response};
 use kube::client::Body;
 use lifeboat_provider::{
-    DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Generation, HealthCheck, Provider,
-    Resources, Run, WorkloadSpec,
+    DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Generation, HealthCheck, Owner,
+    Provider, Resources, Run, WorkloadSpec,
 };
 use lifeboat_provider_kubernetes::{KubernetesConfig, KubernetesProvider};
 use serde_json::{Value, json};
@@ -115,14 +115,28 @@ fn workload() -> WorkloadSpec {
     }
 }
 
+fn owner() -> Owner {
+    Owner::installation("test")
+}
+
+fn request() -> DeployRequest {
+    DeployRequest {
+        workload: workload(),
+        generation: Generation(1),
+        owner: owner(),
+    }
+}
+
+/// The labels of [`owner`]'s objects of generation `generation`, as the server holds them.
 fn labels(generation: u64) -> Value {
     json!({"lifeboat.dev/managed": "true", "lifeboat.dev/workload": "api",
-           "lifeboat.dev/generation": generation.to_string()})
+           "lifeboat.dev/generation": generation.to_string(), "lifeboat.dev/owner": "test",
+           "lifeboat.dev/copy": NAME, "app.kubernetes.io/managed-by": "lifeboat"})
 }
 
 fn deployment(resource_version: &str, available: u64) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "api-g1", "namespace": "prod", "uid": "6b0c7c36-1111-4d5e-9d0e-3f7f1b2a9c01",
+        "metadata": {"name": NAME, "namespace": "prod", "uid": "6b0c7c36-1111-4d5e-9d0e-3f7f1b2a9c01",
                      "resourceVersion": resource_version, "generation": 1, "labels": labels(1)},
         "spec": {"replicas": 2, "selector": {"matchLabels": {}}, "template": {}},
         "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
@@ -131,7 +145,7 @@ fn deployment(resource_version: &str, available: u64) -> Value {
 
 fn service() -> Value {
     json!({"apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "api-g1", "namespace": "prod", "uid": "6b0c7c36-2222-4d5e-9d0e-3f7f1b2a9c01",
+        "metadata": {"name": NAME, "namespace": "prod", "uid": "6b0c7c36-2222-4d5e-9d0e-3f7f1b2a9c01",
                      "resourceVersion": "12", "labels": labels(1),
                      "annotations": {"lifeboat.dev/health-path": "/healthz"}},
         "spec": {"type": "ClusterIP", "clusterIP": "10.43.12.7",
@@ -142,33 +156,50 @@ fn dep() -> DeploymentRef {
     DeploymentRef {
         workload: "api".into(),
         generation: Generation(1),
-        handle: "apps/v1/Deployment/prod/api-g1,v1/Service/prod/api-g1".into(),
+        handle: format!("apps/v1/Deployment/prod/{NAME},v1/Service/prod/{NAME}"),
         endpoint: None,
+        owner: Some(owner()),
     }
 }
 
-const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/prod/deployments/api-g1";
-const SERVICE: &str = "/api/v1/namespaces/prod/services/api-g1";
+/// The object name of [`owner`]'s copy of generation 1, its discriminator written out:
+/// names of objects already in clusters must not change between versions.
+const NAME: &str = "api-g1-197c2b25";
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/prod/deployments/api-g1-197c2b25";
+const SERVICE: &str = "/api/v1/namespaces/prod/services/api-g1-197c2b25";
 const PODS: &str = "/api/v1/namespaces/prod/pods";
 
 #[tokio::test]
 async fn an_apply_that_creates_is_answered_201_and_deploy_accepts_it() {
     // A real server creates a missing object on server-side apply and answers 201
-    // Created; kmock cannot create on apply (its launcher works around that).
+    // Created; kmock cannot create on apply (its launcher works around that). Each
+    // object is read first: a missing one is no other owner's.
+    let missing = |path| {
+        exchange(
+            "GET",
+            path,
+            404,
+            status(404, "NotFound", &format!(r#"not found: {path}"#)),
+        )
+    };
     let (k8s, script) = scripted(vec![
+        missing(DEPLOYMENT),
         exchange("PATCH", DEPLOYMENT, 201, deployment("1", 0)),
+        missing(SERVICE),
         exchange("PATCH", SERVICE, 201, service()),
     ]);
-    let got = k8s
-        .deploy(&DeployRequest {
-            workload: workload(),
-            generation: Generation(1),
-        })
-        .await
-        .unwrap();
-    assert_eq!(got.handle, dep().handle);
+    let got = k8s.deploy(&request()).await.unwrap();
+    assert_eq!(
+        got,
+        DeploymentRef {
+            endpoint: got.endpoint.clone(),
+            ..dep()
+        }
+    );
+    assert_eq!(got.owner, Some(owner()));
     let seen = script.await.unwrap();
-    for request in &seen {
+    let applies = [&seen[1], &seen[3]];
+    for request in applies {
         assert_eq!(request.content_type, "application/apply-patch+yaml");
         assert!(
             request.query.contains("fieldManager=lifeboat") && request.query.contains("force=true"),
@@ -176,9 +207,53 @@ async fn an_apply_that_creates_is_answered_201_and_deploy_accepts_it() {
             request.query
         );
         assert_eq!(request.body["metadata"]["labels"], labels(1));
+        // Nothing to be conditional on: a resourceVersion would make a create fail.
+        assert!(request.body["metadata"].get("resourceVersion").is_none());
     }
-    assert_eq!(seen[0].body["kind"], "Deployment");
-    assert_eq!(seen[1].body["kind"], "Service");
+    assert_eq!(applies[0].body["kind"], "Deployment");
+    assert_eq!(applies[1].body["kind"], "Service");
+}
+
+#[tokio::test]
+async fn an_apply_over_an_existing_object_is_conditional_and_read_again_on_conflict() {
+    // The object changes between the read and the apply (a controller writing its
+    // status, or another owner recreating it): the apply's resourceVersion no longer
+    // holds, the real server answers 409, and the adapter checks the owner again.
+    let (k8s, script) = scripted(vec![
+        exchange("GET", DEPLOYMENT, 200, deployment("41", 0)),
+        exchange(
+            "PATCH",
+            DEPLOYMENT,
+            409,
+            status(
+                409,
+                "Conflict",
+                r#"Operation cannot be fulfilled on deployments.apps "api-g1-197c2b25": the object has been modified; please apply your changes to the latest version and try again"#,
+            ),
+        ),
+        exchange("GET", DEPLOYMENT, 200, deployment("42", 1)),
+        exchange("PATCH", DEPLOYMENT, 200, deployment("43", 1)),
+        exchange("GET", SERVICE, 200, service()),
+        exchange("PATCH", SERVICE, 200, service()),
+    ]);
+    assert_eq!(k8s.deploy(&request()).await.unwrap().handle, dep().handle);
+    let seen = script.await.unwrap();
+    assert_eq!(seen[1].body["metadata"]["resourceVersion"], "41");
+    assert_eq!(seen[3].body["metadata"]["resourceVersion"], "42");
+    assert_eq!(seen[5].body["metadata"]["resourceVersion"], "12");
+}
+
+#[tokio::test]
+async fn an_object_of_another_owner_is_refused_without_an_apply() {
+    // Another owner's object under the computed name (for generated names only a hash
+    // collision, for raw manifests a shared name): refused before anything is written.
+    let mut theirs = deployment("41", 2);
+    theirs["metadata"]["labels"]["lifeboat.dev/owner"] = "elsewhere".into();
+    let (k8s, script) = scripted(vec![exchange("GET", DEPLOYMENT, 200, theirs)]);
+    let err = k8s.deploy(&request()).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::InvalidRequest, "{err}");
+    assert!(err.message.contains("belongs to elsewhere"), "{err}");
+    assert_eq!(script.await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -257,7 +332,7 @@ async fn a_delete_whose_precondition_fails_is_read_again_and_retried() {
             "GET",
             SERVICE,
             404,
-            status(404, "NotFound", r#"services "api-g1" not found"#),
+            status(404, "NotFound", r#"services "api-g1-197c2b25" not found"#),
         ),
         exchange("GET", DEPLOYMENT, 200, deployment("41", 2)),
         exchange(
@@ -267,7 +342,7 @@ async fn a_delete_whose_precondition_fails_is_read_again_and_retried() {
             status(
                 409,
                 "Conflict",
-                r#"Operation cannot be fulfilled on deployments.apps "api-g1": the ResourceVersion in the precondition (41) does not match the ResourceVersion in record (42). The object might have been modified"#,
+                r#"Operation cannot be fulfilled on deployments.apps "api-g1-197c2b25": the ResourceVersion in the precondition (41) does not match the ResourceVersion in record (42). The object might have been modified"#,
             ),
         ),
         exchange("GET", DEPLOYMENT, 200, deployment("42", 2)),
@@ -282,7 +357,7 @@ async fn a_delete_whose_precondition_fails_is_read_again_and_retried() {
 
 #[tokio::test]
 async fn the_health_check_goes_through_the_service_proxy() {
-    let proxy = "/api/v1/namespaces/prod/services/api-g1:8080/proxy/healthz";
+    let proxy = "/api/v1/namespaces/prod/services/api-g1-197c2b25:8080/proxy/healthz";
     let ready = || {
         vec![
             exchange("GET", DEPLOYMENT, 200, deployment("7", 2)),
@@ -308,7 +383,7 @@ async fn the_health_check_goes_through_the_service_proxy() {
         DeploymentState::Healthy { endpoint } => {
             assert_eq!(
                 (endpoint.host.as_str(), endpoint.port),
-                ("api-g1.prod.svc", 8080)
+                ("api-g1-197c2b25.prod.svc", 8080)
             );
         }
         other => panic!("expected healthy, got {other:?}"),
@@ -334,7 +409,7 @@ async fn the_health_check_goes_through_the_service_proxy() {
 #[tokio::test]
 async fn a_pod_that_cannot_pull_its_image_fails_the_deployment() {
     let pods = json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": [{
-        "metadata": {"name": "api-g1-7d4b9c-x2x9q", "namespace": "prod"},
+        "metadata": {"name": "api-g1-197c2b25-7d4b9c-x2x9q", "namespace": "prod"},
         "status": {"phase": "Pending", "containerStatuses": [{
             "name": "api", "ready": false, "restartCount": 0, "image": "ghcr.io/acme/api:1.4", "imageID": "",
             "state": {"waiting": {"reason": "ImagePullBackOff",
@@ -351,9 +426,11 @@ async fn a_pod_that_cannot_pull_its_image_fails_the_deployment() {
         other => panic!("expected failed, got {other:?}"),
     }
     let seen = task.await.unwrap();
+    // This owner's pods only: a drill's copy of the same generation may be stuck too.
     assert!(
         seen[2].query.contains(
-            "labelSelector=lifeboat.dev%2Fworkload%3Dapi%2Clifeboat.dev%2Fgeneration%3D1"
+            "labelSelector=lifeboat.dev%2Fworkload%3Dapi%2Clifeboat.dev%2Fgeneration%3D1\
+             %2Clifeboat.dev%2Fowner%3Dtest%2C%21lifeboat.dev%2Fdrill"
         ),
         "{}",
         seen[2].query

@@ -30,8 +30,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lifeboat_provider::{
-    Capacity, DeployRequest, DeploymentRef, DeploymentState, ErrorClass, HealthCheck, Op, Probe,
-    ProbeReport, Provider, ProviderError,
+    Capacity, DeployRequest, DeploymentRef, DeploymentState, ErrorClass, HealthCheck, Op, Owner,
+    Probe, ProbeReport, Provider, ProviderError,
 };
 use nix::sys::signal::Signal;
 
@@ -136,7 +136,18 @@ impl LocalProvider {
             generation: record.generation,
             handle: key.to_owned(),
             endpoint: Some(record.endpoint()),
+            owner: record.owner.clone(),
         }
+    }
+
+    /// The record behind `dep`'s handle, if it exists and still carries `dep`'s owner:
+    /// a handle of another owner's copy reads as no record at all.
+    fn owned_record(&self, dep: &DeploymentRef, op: Op) -> Result<Option<Record>, ProviderError> {
+        let record = self
+            .state
+            .read(&dep.handle)
+            .map_err(io_err(op, format!("reading the record of {}", dep.handle)))?;
+        Ok(record.filter(|r| r.owner == dep.owner))
     }
 
     fn records(&self, op: Op) -> Result<Vec<(String, Record)>, ProviderError> {
@@ -367,11 +378,24 @@ impl Provider for LocalProvider {
         }
         spawn::argv(req)?;
         let _guard = self.ops.lock().await;
-        let key = state::key(name, req.generation);
+        let key = state::key(name, req.generation, &req.owner);
         let existing = self
             .state
             .read(&key)
             .map_err(io_err(Op::Deploy, format!("reading the record of {key}")))?;
+        if let Some(record) = &existing
+            && record.owner.as_ref() != Some(&req.owner)
+        {
+            // Two owners whose discriminators collide: never take over the other's copy.
+            return Err(err(
+                ErrorClass::InvalidRequest,
+                Op::Deploy,
+                format!(
+                    "{key} is already recorded for {:?}, not {}",
+                    record.owner, req.owner
+                ),
+            ));
+        }
         if let Some(record) = existing {
             let alive = process::leader_alive(&record)
                 .map_err(io_err(Op::Deploy, format!("checking {key}")))?;
@@ -425,11 +449,7 @@ impl Provider for LocalProvider {
                 format!("{key:?} is not a local deployment handle"),
             ));
         }
-        let Some(record) = self
-            .state
-            .read(key)
-            .map_err(io_err(Op::Inspect, format!("reading the record of {key}")))?
-        else {
+        let Some(record) = self.owned_record(dep, Op::Inspect)? else {
             return Ok(DeploymentState::Gone);
         };
         self.reap(key);
@@ -454,7 +474,8 @@ impl Provider for LocalProvider {
 
     /// Stops the copy's whole process group (SIGTERM, SIGKILL after the grace period)
     /// and removes its record and log. Waits until the processes are gone, so the port
-    /// is free when it returns. Idempotent: an unknown handle is already retired.
+    /// is free when it returns. Idempotent: an unknown handle is already retired, and so
+    /// is the handle of another owner's copy (which stays as it is).
     async fn retire(&self, dep: &DeploymentRef) -> Result<(), ProviderError> {
         let key = &dep.handle;
         if !state::check_name(key) {
@@ -465,13 +486,10 @@ impl Provider for LocalProvider {
             ));
         }
         let _guard = self.ops.lock().await;
-        let record = self
-            .state
-            .read(key)
-            .map_err(io_err(Op::Retire, format!("reading the record of {key}")))?;
-        if let Some(record) = record {
-            self.stop(key, &record).await?;
-        }
+        let Some(record) = self.owned_record(dep, Op::Retire)? else {
+            return Ok(());
+        };
+        self.stop(key, &record).await?;
         self.state
             .remove(key)
             .map_err(io_err(Op::Retire, format!("removing the files of {key}")))?;
@@ -484,13 +502,17 @@ impl Provider for LocalProvider {
         Ok(())
     }
 
-    /// Every recorded copy, alive or dead. Dead ones stay listed until retired, so the
-    /// controller sees (and fences) everything this provider ever started and did not
-    /// clean up; `inspect` tells it which are `Failed`.
-    async fn list_managed(&self) -> Result<Vec<DeploymentRef>, ProviderError> {
+    /// Every recorded copy of `owner`, alive or dead. Dead ones stay listed until
+    /// retired, so the controller sees (and fences) everything this provider ever
+    /// started for it and did not clean up; `inspect` tells it which are `Failed`.
+    async fn list_managed(
+        &self,
+        owner: Option<&Owner>,
+    ) -> Result<Vec<DeploymentRef>, ProviderError> {
         Ok(self
             .records(Op::ListManaged)?
             .iter()
+            .filter(|(_, r)| Owner::matches(r.owner.as_ref(), owner))
             .map(|(k, r)| Self::deployment_ref(k, r))
             .collect())
     }

@@ -155,6 +155,7 @@ pub fn start(
         command: argv.to_vec(),
         log: launch.log.clone(),
         health: req.workload.health.clone(),
+        owner: Some(req.owner.clone()),
     };
     Ok((child, record))
 }

@@ -8,7 +8,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use lifeboat_provider::{Endpoint, Generation, HealthCheck};
+use lifeboat_provider::{Endpoint, Generation, HealthCheck, Owner};
 use serde::{Deserialize, Serialize};
 
 /// What this provider remembers about one running copy.
@@ -37,6 +37,9 @@ pub struct Record {
     /// The workload's health check, kept here because `inspect` only gets the handle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthCheck>,
+    /// Who started the copy; `None` in records written before owners existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
 }
 
 impl Record {
@@ -50,9 +53,10 @@ impl Record {
 }
 
 /// The name of a deployment: its handle and the stem of its files. Workload names are
-/// checked by [`check_name`] first, so this is always a safe file name.
-pub fn key(workload: &str, generation: Generation) -> String {
-    format!("{workload}-g{generation}")
+/// checked by [`check_name`] first, so this is always a safe file name. The owner's
+/// discriminator keeps a drill's copy of (workload, generation) apart from production's.
+pub fn key(workload: &str, generation: Generation, owner: &Owner) -> String {
+    format!("{workload}-g{generation}-{}", owner.discriminator())
 }
 
 /// Whether `name` is safe to use as part of a file name: 1–128 characters from
@@ -201,6 +205,7 @@ mod tests {
             command: vec!["true".into()],
             log: PathBuf::from("x.log"),
             health: Some(HealthCheck::Tcp),
+            owner: None,
         }
     }
 

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lifeboat_provider::{
-    DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Generation, HealthCheck, Provider,
-    Resources, Run, WorkloadSpec,
+    DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Generation, HealthCheck, Owner,
+    Provider, Resources, Run, WorkloadSpec, conformance,
 };
 use lifeboat_provider_local::{LocalConfig, LocalProvider, PortRange};
 use lifeboat_testkit::free_port;
@@ -87,7 +87,12 @@ fn request(
             extra: BTreeMap::new(),
         },
         generation: Generation(generation),
+        owner: owner(),
     }
+}
+
+fn owner() -> Owner {
+    Owner::installation("test")
 }
 
 /// An HTTP server on `$PORT` that first prints what it was given.
@@ -176,7 +181,7 @@ async fn deploy_becomes_healthy_and_retire_stops_it() {
         }
     );
 
-    let log = std::fs::read_to_string(p.dir().join("web-g3.log")).unwrap();
+    let log = std::fs::read_to_string(p.dir().join(format!("{}.log", dep.handle))).unwrap();
     assert!(
         log.contains(&format!(
             "gen=3 wl=web port={} greeting=hello",
@@ -190,7 +195,7 @@ async fn deploy_becomes_healthy_and_retire_stops_it() {
     p.retire(&dep).await.unwrap();
     assert!(!pid_alive(&pid), "process {pid} survived retire");
     assert_eq!(p.inspect(&dep).await.unwrap(), DeploymentState::Gone);
-    assert!(p.list_managed().await.unwrap().is_empty());
+    assert!(p.list_managed(Some(&owner())).await.unwrap().is_empty());
     // The port is free again once retire returned.
     TcpListener::bind(("127.0.0.1", endpoint.port)).unwrap();
     // Retiring twice is fine.
@@ -204,12 +209,15 @@ async fn deploying_twice_yields_one_copy() {
     let first = p.deploy(&web("api", 1)).await.unwrap();
     let second = p.deploy(&web("api", 1)).await.unwrap();
     assert_eq!(first, second);
-    assert_eq!(p.list_managed().await.unwrap(), vec![first.clone()]);
+    assert_eq!(
+        p.list_managed(Some(&owner())).await.unwrap(),
+        vec![first.clone()]
+    );
     // Another generation is another copy, on another port.
     let next = p.deploy(&web("api", 2)).await.unwrap();
     assert_ne!(next.handle, first.handle);
     assert_ne!(next.endpoint, first.endpoint);
-    assert_eq!(p.list_managed().await.unwrap().len(), 2);
+    assert_eq!(p.list_managed(Some(&owner())).await.unwrap().len(), 2);
     for dep in [first, next] {
         wait_for(&p, &dep, healthy).await;
         p.retire(&dep).await.unwrap();
@@ -233,13 +241,22 @@ async fn a_new_provider_over_the_same_folder_finds_the_copies() {
     assert!(pid_alive(&pid));
 
     let second = provider(dir.path(), range);
-    assert_eq!(second.list_managed().await.unwrap(), vec![dep.clone()]);
+    assert_eq!(
+        second.list_managed(Some(&owner())).await.unwrap(),
+        vec![dep.clone()]
+    );
     assert!(healthy(&second.inspect(&dep).await.unwrap()));
     // Deploying the same generation again adopts the running copy.
     assert_eq!(second.deploy(&web("db", 7)).await.unwrap(), dep);
     second.retire(&dep).await.unwrap();
     assert!(!pid_alive(&pid));
-    assert!(second.list_managed().await.unwrap().is_empty());
+    assert!(
+        second
+            .list_managed(Some(&owner()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -262,7 +279,10 @@ async fn a_dead_copy_is_failed_with_its_exit_status_and_log() {
     assert!(reason.contains("boom: no database"), "{reason}");
 
     // It is still listed (so it can be fenced) and the probe reports it lost.
-    assert_eq!(p.list_managed().await.unwrap(), vec![dep.clone()]);
+    assert_eq!(
+        p.list_managed(Some(&owner())).await.unwrap(),
+        vec![dep.clone()]
+    );
     assert_eq!(p.probe().await.unwrap().lost, vec![dep.clone()]);
 
     // A controller that did not start it cannot know the status, but still has the log.
@@ -357,7 +377,7 @@ async fn what_cannot_run_here_is_an_invalid_request() {
         assert_eq!(e.class, ErrorClass::InvalidRequest, "{e}");
         assert!(e.to_string().contains(says), "{e}");
     }
-    assert!(p.list_managed().await.unwrap().is_empty());
+    assert!(p.list_managed(Some(&owner())).await.unwrap().is_empty());
     let report = p.probe().await.unwrap();
     assert_eq!(report.degraded, None);
     assert!(report.lost.is_empty());
@@ -412,5 +432,52 @@ async fn a_workload_with_a_fixed_port_gets_exactly_that_port_on_the_bind_address
     assert!(e.to_string().contains("outside"), "{e}");
 
     p.retire(&dep).await.unwrap();
-    assert!(p.list_managed().await.unwrap().is_empty());
+    assert!(p.list_managed(Some(&owner())).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn conformance() {
+    let folder = Folder::new();
+    let p = provider(folder.path(), ports(20));
+    let mut fixture = conformance::Fixture::new(web("web", 1).workload, "test");
+    fixture.healthy_within = Some(Duration::from_secs(20));
+    fixture.invalid = Some(WorkloadSpec {
+        run: Run::Image {
+            image: "ghcr.io/acme/web:1".into(),
+            command: Vec::new(),
+        },
+        ..web("web", 1).workload
+    });
+    let report = conformance::run(&p, &fixture).await;
+    assert!(report.passed(), "{report}");
+}
+
+/// A record written before owners existed is listed as unowned, never as an owner's,
+/// and a drill's retire of a forged reference leaves it running.
+#[tokio::test]
+async fn copies_from_before_owners_are_listed_as_unowned() {
+    let folder = Folder::new();
+    let p = provider(folder.path(), ports(5));
+    let dep = p.deploy(&web("old", 1)).await.unwrap();
+    let file = p.dir().join(format!("{}.json", dep.handle));
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    record.as_object_mut().unwrap().remove("owner");
+    std::fs::write(&file, record.to_string()).unwrap();
+
+    assert!(p.list_managed(Some(&owner())).await.unwrap().is_empty());
+    let unowned = p.list_managed(None).await.unwrap();
+    assert_eq!(unowned.len(), 1);
+    assert_eq!(unowned[0].owner, None);
+    let forged = DeploymentRef {
+        owner: Some(Owner::drill("test", "d1")),
+        ..unowned[0].clone()
+    };
+    p.retire(&forged).await.unwrap();
+    assert!(
+        file.exists(),
+        "a drill's retire removed a copy it did not own"
+    );
+    p.retire(&unowned[0]).await.unwrap();
+    assert!(p.list_managed(None).await.unwrap().is_empty());
 }

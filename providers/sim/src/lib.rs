@@ -1,7 +1,8 @@
 //! The `sim` provider: in memory, with configurable latency, capacity and faults.
 //!
-//! It honours the adapter contract exactly (idempotent deploy on (workload, generation),
-//! `Gone` after retire, idempotent retire, `list_managed`, `CapacityExhausted` when full)
+//! It honours the adapter contract exactly (idempotent deploy on (workload, generation,
+//! owner), owners that never see each other's copies, `Gone` after retire, idempotent
+//! retire, `list_managed`, `CapacityExhausted` when full)
 //! so the controller can be exercised at scale and benchmarked without real vendors. It
 //! is never the only test of a real adapter.
 //!
@@ -19,8 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lifeboat_provider::{
-    Capacity, DeployRequest, DeploymentRef, DeploymentState, Endpoint, ErrorClass, Op, Probe,
-    ProbeReport, Provider, ProviderError,
+    Capacity, DeployRequest, DeploymentRef, DeploymentState, Endpoint, ErrorClass, Op, Owner,
+    Probe, ProbeReport, Provider, ProviderError,
 };
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -137,10 +138,11 @@ impl Provider for SimProvider {
         let _in_flight = InFlight::enter(&self.state);
         self.call(Op::Deploy).await?;
         let mut s = lock(&self.state);
-        let existing = s
-            .deployments
-            .values()
-            .find(|d| d.dep.workload == req.workload.name && d.dep.generation == req.generation);
+        let existing = s.deployments.values().find(|d| {
+            d.dep.workload == req.workload.name
+                && d.dep.generation == req.generation
+                && d.dep.owner.as_ref() == Some(&req.owner)
+        });
         if let Some(d) = existing {
             return Ok(d.dep.clone());
         }
@@ -165,6 +167,7 @@ impl Provider for SimProvider {
             generation: req.generation,
             handle: format!("{}-g{}-{}", req.workload.name, req.generation, s.next_id),
             endpoint: None,
+            owner: Some(req.owner.clone()),
         };
         s.deployments.insert(
             dep.handle.clone(),
@@ -182,7 +185,11 @@ impl Provider for SimProvider {
     async fn inspect(&self, dep: &DeploymentRef) -> Result<DeploymentState, ProviderError> {
         self.call(Op::Inspect).await?;
         let s = lock(&self.state);
-        let Some(d) = s.deployments.get(&dep.handle) else {
+        let Some(d) = s
+            .deployments
+            .get(&dep.handle)
+            .filter(|d| d.dep.owner == dep.owner)
+        else {
             return Ok(DeploymentState::Gone);
         };
         if let Some(reason) = &d.failed {
@@ -202,15 +209,25 @@ impl Provider for SimProvider {
 
     async fn retire(&self, dep: &DeploymentRef) -> Result<(), ProviderError> {
         self.call(Op::Retire).await?;
-        lock(&self.state).deployments.remove(&dep.handle);
+        let mut s = lock(&self.state);
+        if s.deployments
+            .get(&dep.handle)
+            .is_some_and(|d| d.dep.owner == dep.owner)
+        {
+            s.deployments.remove(&dep.handle);
+        }
         Ok(())
     }
 
-    async fn list_managed(&self) -> Result<Vec<DeploymentRef>, ProviderError> {
+    async fn list_managed(
+        &self,
+        owner: Option<&Owner>,
+    ) -> Result<Vec<DeploymentRef>, ProviderError> {
         self.call(Op::ListManaged).await?;
         let s = lock(&self.state);
         Ok(s.deployments
             .values()
+            .filter(|d| Owner::matches(d.dep.owner.as_ref(), owner))
             .map(|d| DeploymentRef {
                 endpoint: Some(self.endpoint(d)),
                 ..d.dep.clone()

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lifeboat_provider::{
-    DeployRequest, DeploymentState, ErrorClass, Generation, Op, Provider, Resources, Run,
+    DeployRequest, DeploymentState, ErrorClass, Generation, Op, Owner, Provider, Resources, Run,
     WorkloadSpec,
 };
 
@@ -23,7 +23,12 @@ fn request(name: &str, generation: u64, replicas: u32) -> DeployRequest {
             extra: BTreeMap::new(),
         },
         generation: Generation(generation),
+        owner: owner(),
     }
+}
+
+fn owner() -> Owner {
+    Owner::installation("test")
 }
 
 #[tokio::test(start_paused = true)]
@@ -34,7 +39,7 @@ async fn deploy_is_idempotent_on_workload_and_generation() {
     assert_eq!(a, b);
     let c = sim.deploy(&request("api", 2, 1)).await.unwrap();
     assert_ne!(a.handle, c.handle);
-    assert_eq!(sim.list_managed().await.unwrap().len(), 2);
+    assert_eq!(sim.list_managed(Some(&owner())).await.unwrap().len(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -57,7 +62,7 @@ async fn becomes_healthy_after_the_configured_time_and_gone_after_retire() {
     sim.retire(&dep).await.unwrap();
     sim.retire(&dep).await.unwrap();
     assert_eq!(sim.inspect(&dep).await.unwrap(), DeploymentState::Gone);
-    assert!(sim.list_managed().await.unwrap().is_empty());
+    assert!(sim.list_managed(Some(&owner())).await.unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -97,7 +102,7 @@ async fn scheduled_faults_follow_their_window() {
     );
     assert!(sim.deploy(&request("a", 1, 1)).await.is_err());
     assert!(
-        sim.list_managed().await.is_ok(),
+        sim.list_managed(Some(&owner())).await.is_ok(),
         "list-managed is not affected"
     );
     tokio::time::advance(Duration::from_secs(15)).await;
@@ -175,4 +180,16 @@ async fn latency_and_jitter_delay_every_call_and_deploys_are_counted_in_flight()
         task.await.unwrap().unwrap();
     }
     assert_eq!(sim.handle().max_concurrent_deploys(), 4);
+}
+
+#[tokio::test]
+async fn conformance() {
+    let sim = SimProvider::new("p", SimConfig::default());
+    let fixture = lifeboat_provider::conformance::Fixture {
+        healthy_within: Some(Duration::from_secs(1)),
+        invalid: None,
+        ..lifeboat_provider::conformance::Fixture::new(request("api", 1, 1).workload, "test")
+    };
+    let report = lifeboat_provider::conformance::run(&sim, &fixture).await;
+    assert!(report.passed(), "{report}");
 }

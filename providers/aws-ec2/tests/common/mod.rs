@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
-use lifeboat_provider::{DeployRequest, Generation, Provider, Resources, Run, WorkloadSpec};
+use lifeboat_provider::{DeployRequest, Generation, Owner, Provider, Resources, Run, WorkloadSpec};
 use lifeboat_provider_aws_ec2::{Ec2Config, Ec2Provider};
 
 #[allow(unused_imports)]
@@ -50,7 +50,15 @@ pub async fn moto_provider() -> Result<(Moto, Ec2Provider)> {
     Ok((moto, provider(config, "AKIDTEST", "test-secret").await?))
 }
 
-/// A deploy request for a small command workload.
+/// The installation the tests deploy as, unless a test picks another owner.
+pub const INSTALLATION: &str = "test";
+
+/// The production owner of [`INSTALLATION`].
+pub fn owner() -> Owner {
+    Owner::installation(INSTALLATION)
+}
+
+/// A deploy request for a small command workload, owned by [`owner`].
 pub fn request(name: &str, generation: u64) -> DeployRequest {
     DeployRequest {
         workload: WorkloadSpec {
@@ -66,5 +74,6 @@ pub fn request(name: &str, generation: u64) -> DeployRequest {
             extra: BTreeMap::new(),
         },
         generation: Generation(generation),
+        owner: owner(),
     }
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use lifeboat_provider::{
-    DeployRequest, DeploymentState, Generation, HealthCheck, Provider, Resources, Run, WorkloadSpec,
+    DeployRequest, DeploymentState, Generation, HealthCheck, Owner, Provider, Resources, Run,
+    WorkloadSpec,
 };
 use lifeboat_provider_bare_metal::{
     BareMetalConfig, BmcConfig, BmcCredentials, HostCapacity, HostConfig, HostKeyPolicy, Runtime,
@@ -17,7 +18,10 @@ use lifeboat_provider_bare_metal::{
 };
 #[allow(unused_imports)]
 pub use lifeboat_testkit::sshd::{PATIENCE, SshHost, alive, current_user, keygen};
-pub use lifeboat_testkit::sushy::Emulator;
+pub use lifeboat_testkit::sushy::{Emulator, PoweredHost};
+
+/// The installation the tests deploy as, unless a test is about owners.
+pub const INSTALLATION: &str = "test";
 
 /// The adapter's view of a test host.
 pub trait HostConfigExt {
@@ -26,6 +30,31 @@ pub trait HostConfigExt {
 }
 
 impl HostConfigExt for SshHost {
+    fn host_config(&self, name: &str) -> HostConfig {
+        HostConfig {
+            name: name.into(),
+            ssh: format!("127.0.0.1:{}", self.port),
+            user: current_user(),
+            key_file: Some(self.client_key.clone()),
+            host_key: HostKeyPolicy {
+                known_hosts: self.known_hosts.clone(),
+                trust_on_first_use: false,
+            },
+            capacity: HostCapacity {
+                slots: Some(4),
+                cpu_millis: None,
+                memory_mib: None,
+            },
+            labels: BTreeMap::from([("site".into(), "test".into())]),
+            runtime: Runtime::Process,
+            address: None,
+            state_dir: Some(self.state_dir.display().to_string()),
+            bmc: None,
+        }
+    }
+}
+
+impl HostConfigExt for PoweredHost {
     fn host_config(&self, name: &str) -> HostConfig {
         HostConfig {
             name: name.into(),
@@ -87,7 +116,8 @@ pub fn config(hosts: Vec<HostConfig>, standby: Standby) -> BareMetalConfig {
     }
 }
 
-/// A real HTTP server as the workload: Python's http.server on `$PORT`.
+/// A real HTTP server as the workload: Python's http.server on `$PORT`, deployed by the
+/// [`INSTALLATION`]'s production owner.
 pub fn http_workload(name: &str, port: u16, replicas: u32) -> DeployRequest {
     DeployRequest {
         workload: WorkloadSpec {
@@ -110,6 +140,7 @@ pub fn http_workload(name: &str, port: u16, replicas: u32) -> DeployRequest {
             extra: BTreeMap::new(),
         },
         generation: Generation(1),
+        owner: Owner::installation(INSTALLATION),
     }
 }
 
