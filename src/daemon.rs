@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use jiff::Timestamp;
 use rand::RngExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Mode};
 use crate::controller::{self, Controller};
+use crate::drill::scheduled::Scheduler;
 use crate::execute::{Executor, Report};
 use crate::providers::{self, BuildOptions};
 use crate::store::Store;
@@ -72,7 +74,8 @@ pub async fn run(
         Err(e) => tracing::warn!("cleaning up after dead drills: {e:#}"),
     }
 
-    let mut controller = Controller::new(config.clone(), providers, store, executor)?;
+    let mut drills = Scheduler::new(&config, build, Timestamp::now());
+    let mut controller = Controller::new(config.clone(), providers, store.clone(), executor)?;
     let mut last_plan_summary = String::new();
     loop {
         let round = controller.round().await?;
@@ -100,6 +103,8 @@ pub async fn run(
             last_plan_summary = summary;
         }
         if acting {
+            // A drill never overlaps an evacuation: it stops and cleans up first.
+            drills.cancel(&store, "an evacuation starts").await;
             // The evacuation runs to its end (or to the stop signal); the journal lets
             // the next start finish what a stop interrupted.
             tokio::select! {
@@ -110,12 +115,14 @@ pub async fn run(
                 }
             }
         }
+        drills.tick(&config, &store, Timestamp::now()).await;
         let pause = jittered(config.policy.probe_interval);
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = stop.cancelled() => break,
         }
     }
+    drills.shut_down(&store).await;
     tracing::info!("lifeboat stopped");
     Ok(())
 }

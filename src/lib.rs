@@ -23,6 +23,7 @@
 //! * [`store`] keeps placements, the journal and conditions in SQLite.
 //! * [`cutover`] moves traffic (endpoints file, exec hook, DNS).
 //! * [`providers`] builds the adapters a config names; [`fault`] wraps them for drills.
+//! * [`schedule`] reads the cron schedules of the daemon's drills.
 //! * [`demo`] is the small HTTP service the quickstart runs as its workloads.
 //! * [`k8s`] (feature `kubernetes`) is lifeboat inside a cluster: CRDs, and the daemon
 //!   that reads them, elects a leader and mirrors state into their status.
@@ -50,7 +51,9 @@ pub mod model;
 pub mod plan;
 pub mod probe;
 pub mod providers;
+pub mod schedule;
 pub mod store;
+pub(crate) mod table;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod workload;

@@ -10,6 +10,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let default = match cli.command {
         lifeboat::cli::args::Command::Run { .. } => "info",
+        // A drill speaks through its progress display; log lines would interleave with
+        // it, so they show only when `--log` asks for them.
+        lifeboat::cli::args::Command::Drill(_) => "off",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_new(cli.log.as_deref().unwrap_or(default))

@@ -89,9 +89,38 @@ fn the_sample_config_shows_every_field_and_loads() {
         Some(Scope::Vendor("acme".into()))
     );
 
+    assert_eq!(config.installation.as_deref(), Some("acme-prod"));
+    assert_eq!(config.drills.len(), 1);
+    assert_eq!(config.drills[0].mode, DrillMode::Shadow);
+
     // A sample that teaches should not trip the linter either.
     assert_eq!(config::lint(&config), []);
     assert_eq!(config.locate("workloads[2].depends_on[0]"), Some((59, 9)));
+}
+
+#[test]
+fn scheduled_drills_and_the_installation_are_checked_where_they_are_written() {
+    // The sample ends with its drills and installation; these replace them.
+    let sample = sample();
+    let head = sample.split("\ndrills:").next().unwrap();
+    let text = format!(
+        "{head}\ninstallation: Prod_1\ndrills:\n  - {{name: d, schedule: 'every day', lose: nowhere, mode: live}}\n"
+    );
+    let error = config::parse(&text, Path::new("lifeboat.yaml")).unwrap_err();
+    let lines: Vec<String> = error.to_string().lines().map(str::to_owned).collect();
+    for (path, says) in [
+        ("installation", "lower-case letters"),
+        ("drills[0].schedule", "not a cron expression"),
+        ("drills[0].lose", "not a vendor"),
+        ("drills[0].mode", "shadow mode"),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!(" {path}: ")) && l.contains(says)),
+            "{path} ({says}) in {lines:#?}"
+        );
+    }
 }
 
 #[test]

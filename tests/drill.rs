@@ -111,8 +111,17 @@ fn a_shadow_drill_verifies_copies_on_the_survivor_and_moves_no_traffic() {
         "nothing to fail back: {report}"
     );
 
-    // Traffic never left the original copies on acme-cloud.
-    let endpoints = lab.endpoints();
+    // Production's endpoints file is never written: the drill's traffic went through
+    // a file of its own, and never left the drill's copies on acme-cloud.
+    assert!(
+        lab.endpoints().is_empty(),
+        "production traffic moved: {:?}",
+        lab.endpoints()
+    );
+    let own = lab.state.join("drill/endpoints.json");
+    let endpoints: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(&own).expect("the drill's endpoints"))
+            .expect("JSON");
     assert_eq!(endpoints.len(), 3, "{endpoints:?}");
     for (name, endpoint) in &endpoints {
         let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
@@ -144,6 +153,17 @@ fn a_drill_that_misses_its_objective_exits_1() {
         workloads.iter().all(|w| w["met"] == false),
         "no workload moves within 1 ms: {report}"
     );
+    // The pipeline's view: one failing JUnit case per workload that missed its RTO.
+    let junit = std::fs::read_to_string(lab.path().join("out/report.xml")).expect("report.xml");
+    assert!(junit.contains("failures=\"3\""), "{junit}");
+    for name in ["db", "api", "web"] {
+        let case = junit
+            .split("<testcase ")
+            .find(|c| c.starts_with(&format!("name=\"{name} rto\"")))
+            .unwrap_or_else(|| panic!("no JUnit case for {name}: {junit}"));
+        assert!(case.contains("<failure"), "{name} does not fail: {junit}");
+        assert!(case.contains("objective 1ms"), "{name}: {junit}");
+    }
     // Missing the objective is no excuse to leave copies behind.
     assert_cleaned_up(&lab);
 }

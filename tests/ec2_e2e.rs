@@ -353,3 +353,61 @@ async fn the_drill_runs_against_moto_and_leaves_nothing_behind() -> Result<()> {
     );
     Ok(())
 }
+
+/// The report, as a test: with the daemon's instances running on EC2, a shadow
+/// drill of the same config beside it deploys, verifies and removes copies of its own,
+/// and leaves every production instance running and every placement as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_drill_beside_the_daemon_leaves_its_instances_running() -> Result<()> {
+    let aws = Aws::start().await?;
+    let setup = Setup::new(&aws.proxy.url(), Policy::Fast)?;
+    let mut daemon = Running::daemon(&setup, "info", false)?;
+    placed_on_ec2(&aws, &setup, &mut daemon).await?;
+    let installation = lifeboat::installation::kept(&setup.state)?
+        .context("the daemon kept its installation id")?;
+    let production = lifeboat_provider::Owner::installation(installation);
+    let direct = aws.direct().await?;
+    let handles = |deps: Vec<lifeboat_provider::DeploymentRef>| {
+        let mut handles: Vec<String> = deps.into_iter().map(|d| d.handle).collect();
+        handles.sort();
+        handles
+    };
+    let before = handles(direct.list_managed(Some(&production)).await?);
+    let placements = ec2_support::status(&setup.state).context("status")?["placements"].clone();
+
+    let started = std::time::Instant::now();
+    let mut command = lifeboat(false);
+    command
+        .args(["drill", "--mode", "shadow", "-c"])
+        .arg(&setup.config);
+    let mut drill = Running::start(&setup, "drill", command)?;
+    let exit = drill.wait(ec2_support::PATIENCE)?;
+    let log = drill.log_text();
+    eprintln!("the shadow drill took {:?}", started.elapsed());
+    assert!(exit.success(), "the shadow drill passed ({exit}):\n{log}");
+    assert_no_secret("the drill's output", &log);
+
+    assert_eq!(
+        handles(direct.list_managed(Some(&production)).await?),
+        before,
+        "the production instances are the same ones:\n{log}"
+    );
+    for dep in direct.list_managed(Some(&production)).await? {
+        let state = direct.inspect(&dep).await?;
+        assert!(
+            !matches!(state, lifeboat_provider::DeploymentState::Gone),
+            "{} still runs: {state:?}",
+            dep.handle
+        );
+    }
+    let after = ec2_support::status(&setup.state).context("status")?;
+    assert_eq!(after["placements"], placements, "the daemon's placements");
+    // Everything the drill made is gone, at EC2 and on this machine.
+    assert_eq!(aws.managed(&setup.state).await?.len(), WORKLOADS.len());
+    assert_eq!(
+        local_copies(&setup, &setup.state.join("drill")).await?,
+        vec![]
+    );
+    stopped_cleanly(&mut daemon, &setup)?;
+    Ok(())
+}

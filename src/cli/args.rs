@@ -63,6 +63,22 @@ pub enum Command {
     )]
     Drill(DrillArgs),
 
+    /// Re-render a drill's report.html and report.xml from its report.json (e.g. after
+    /// upgrading lifeboat); with `--compare`, show how every figure changed since an
+    /// earlier drill.
+    #[command(after_help = "Examples:\n  lifeboat report out/\n  \
+        lifeboat report out/ --compare last-week/\n\n\
+        DIR is a folder that `lifeboat drill --report DIR` wrote. The comparison is printed \
+        and added to DIR/report.html.\n\
+        Exit status: 0 when the report was rendered, 2 when a report.json is missing or unreadable.")]
+    Report {
+        /// The drill's report folder (holding report.json).
+        dir: PathBuf,
+        /// An earlier drill's report folder to compare with.
+        #[arg(long, value_name = "OLD_DIR")]
+        compare: Option<PathBuf>,
+    },
+
     /// The daemon: probe, decide, evacuate, journal; stops cleanly on SIGTERM or Ctrl-C.
     #[command(after_help = "Examples:\n  lifeboat run -c lifeboat.yaml\n  \
         lifeboat run -c lifeboat.yaml --state /var/lib/lifeboat\n  \

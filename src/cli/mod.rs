@@ -49,6 +49,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             plan(&config, &lose, json)
         }
         Command::Drill(args) => drill(args).await,
+        Command::Report { dir, compare } => report(&dir, compare.as_deref()),
         #[cfg(feature = "kubernetes")]
         Command::Run {
             state, kubernetes, ..
@@ -207,25 +208,35 @@ fn plan(config: &Config, lose: &str, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
         println!("if we lose {lose} ({}):", decision.leaving());
+        // One aligned table; the first word of a row says what happens to the workload.
+        let mut t = crate::table::table(&["", "workload", "wave", "from -> to", "then / why"], &[]);
         for m in &plan.moves {
-            let fallback = if m.targets.len() > 1 {
-                format!(" (then {})", m.targets[1..].join(", "))
-            } else {
-                String::new()
-            };
-            println!(
-                "  wave {}: move {:<16} {} -> {}{fallback}",
-                m.wave,
-                m.workload,
-                m.from.as_deref().unwrap_or("-"),
-                m.targets.first().map(String::as_str).unwrap_or("-"),
-            );
+            t.add_row(vec![
+                "move".to_owned(),
+                m.workload.clone(),
+                m.wave.to_string(),
+                format!(
+                    "{} -> {}",
+                    m.from.as_deref().unwrap_or("-"),
+                    m.targets.first().map(String::as_str).unwrap_or("-")
+                ),
+                m.targets
+                    .get(1..)
+                    .filter(|rest| !rest.is_empty())
+                    .map(|rest| format!("then {}", rest.join(", ")))
+                    .unwrap_or_default(),
+            ]);
         }
         for h in &plan.held {
-            println!("  held     {:<16} {}", h.workload, h.reason);
+            let row = ["held", &h.workload, "-", "-", &h.reason];
+            t.add_row(row.map(str::to_owned).to_vec());
         }
         for s in &plan.stranded {
-            println!("  STRANDED {:<16} {}", s.workload, s.reason);
+            let row = ["STRANDED", &s.workload, "-", "-", &s.reason];
+            t.add_row(row.map(str::to_owned).to_vec());
+        }
+        if !(plan.moves.is_empty() && plan.held.is_empty() && plan.stranded.is_empty()) {
+            print!("{}", crate::table::indented(&t, "  "));
         }
         if plan.moves.is_empty() && plan.stranded.is_empty() {
             println!("  nothing runs there: nothing to move");
@@ -272,7 +283,7 @@ async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
         mode,
         blackout: d.blackout && !args.no_blackout,
         build: BuildOptions::default(),
-        patience: patience(&config),
+        patience: drill::run::patience(&config),
         probe_every: Duration::from_millis(100),
     };
     let progress: drill::run::Progress = Arc::new(|line| eprintln!("{line}"));
@@ -295,6 +306,42 @@ async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(
         u8::try_from(report.exit_code()).unwrap_or(1),
     ))
+}
+
+/// `lifeboat report DIR [--compare OLD_DIR]`: report.html and report.xml again from
+/// DIR/report.json, with the change of every figure since OLD_DIR's drill.
+fn report(dir: &std::path::Path, compare: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let read = |dir: &std::path::Path| match drill::report::DrillReport::load(dir) {
+        Ok(report) => Some(report),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    };
+    let Some(now) = read(dir) else {
+        return Ok(ExitCode::from(INVALID));
+    };
+    let comparison = match compare {
+        Some(old) => match read(old) {
+            Some(before) => Some(drill::compare::Comparison::between(&before, &now)),
+            None => return Ok(ExitCode::from(INVALID)),
+        },
+        None => None,
+    };
+    print!("{}", now.summary());
+    let html = match &comparison {
+        Some(c) => {
+            print!("{}", c.text());
+            now.html_compared(c)
+        }
+        None => now.html(),
+    };
+    for (name, text) in [("report.html", html), ("report.xml", now.junit())] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!("report written to {}/report.{{xml,html}}", dir.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `lifeboat drill --cleanup`: 0 when nothing of a dead drill is left, 1 otherwise.
@@ -321,15 +368,6 @@ async fn drill_cleanup(config: &Config) -> anyhow::Result<ExitCode> {
             })
         }
     }
-}
-
-/// How long a drill waits for detection and evacuation: enough for the confirmations,
-/// the grace period and every step's attempts, never less than a minute.
-fn patience(config: &Config) -> Duration {
-    let p = &config.policy;
-    let detect = p.probe_interval * (p.confirmations + 2) + p.unreachable_grace;
-    let steps = p.step_timeout * p.step_attempts * 6;
-    (detect + steps).max(Duration::from_secs(60))
 }
 
 /// A token cancelled by SIGTERM or Ctrl-C, so daemons and drills stop cleanly.

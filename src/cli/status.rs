@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::controller::describe;
 use crate::model::Placement;
-use crate::store::{ConditionRecord, JournalEntry, Store};
+use crate::store::{ConditionRecord, DrillRecord, DrillRun, JournalEntry, Store};
 
 /// Everything `status` shows, also as JSON.
 #[derive(Debug, Serialize)]
@@ -17,6 +17,11 @@ struct Status {
     placements: Vec<Placement>,
     in_flight: Vec<InFlight>,
     orphans: usize,
+    /// Results of the daemon's scheduled drills, oldest first.
+    drills: Vec<DrillRecord>,
+    /// Every drill recorded in the drill state folder (CLI and scheduled), oldest
+    /// first; one not `cleaned` may have left copies (or runs now).
+    drill_runs: Vec<DrillRun>,
 }
 
 /// The last journal line of each move of an unfinished evacuation.
@@ -45,6 +50,8 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
         placements: store.placements()?.into_values().collect(),
         in_flight,
         orphans: store.orphans()?.len(),
+        drills: store.drills()?,
+        drill_runs: drill_runs(state)?,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -92,6 +99,25 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    if !status.drills.is_empty() {
+        println!("scheduled drills:");
+        for d in status.drills.iter().rev().take(5) {
+            let field = |k: &str| d.record[k].as_str().unwrap_or("-").to_owned();
+            println!(
+                "  {:<20} {}  {}",
+                field("schedule"),
+                field("started_at"),
+                field("outcome")
+            );
+        }
+    }
+    for run in status.drill_runs.iter().filter(|r| r.cleaned.is_none()) {
+        println!(
+            "drill {} ({} mode, pid {}) is running or left copies: `lifeboat drill --cleanup` \
+             removes what it left",
+            run.id, run.mode, run.pid
+        );
+    }
     if status.orphans > 0 {
         println!(
             "orphans: {} copies wait to be retired when their provider answers",
@@ -99,4 +125,13 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The drill runs recorded below `state`, if any drill ever ran there.
+fn drill_runs(state: &Path) -> anyhow::Result<Vec<DrillRun>> {
+    let dir = state.join(crate::drill::cleanup::STATE_SUBDIR);
+    if !dir.join(crate::store::DB_FILE).exists() {
+        return Ok(Vec::new());
+    }
+    Store::open_read_only(&dir)?.drill_runs()
 }

@@ -75,6 +75,7 @@ pub fn validate(raw: RawConfig, text: &str, source: &Path) -> Result<Config, Con
         drill: raw.drill,
         state_dir,
         installation: raw.installation,
+        drills: raw.drills,
         text: text.to_owned(),
     };
     let problems = validate::check(&config);
@@ -111,6 +112,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// The installation id the file sets, if it does (see [`crate::installation`]).
     pub installation: Option<String>,
+    /// Drills the daemon runs on a schedule.
+    pub drills: Vec<ScheduledDrillConfig>,
     /// The text it was read from, to point findings at lines. Private, which also keeps
     /// a `Config` from being built without validation.
     text: String,
@@ -141,6 +144,7 @@ impl Config {
             drill,
             state_dir,
             installation: None,
+            drills: Vec::new(),
             text: String::new(),
         }
     }

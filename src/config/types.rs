@@ -36,6 +36,9 @@ pub struct RawConfig {
     /// Where the daemon keeps its state (default `.lifeboat` next to the config file).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// Drills the daemon runs on a schedule (shadow drills: they never move traffic).
+    #[serde(default)]
+    pub drills: Vec<ScheduledDrillConfig>,
     /// This installation's id, written on every resource it makes (`lifeboat.dev/owner`)
     /// so that it acts only on its own; generated once and kept in the state folder
     /// when unset. Set it when two state folders must act as one installation, or to
@@ -303,6 +306,30 @@ pub struct DrillConfig {
 
 fn yes() -> bool {
     true
+}
+
+/// A drill that `lifeboat run` starts on a schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledDrillConfig {
+    /// A name for status and logs, unique among the scheduled drills.
+    pub name: String,
+    /// When, as a cron expression in UTC: five fields (minute hour day month weekday),
+    /// or six with seconds first.
+    pub schedule: String,
+    /// The vendor, `vendor/account` or provider to lose.
+    pub lose: String,
+    /// The fault to inject.
+    #[serde(default)]
+    pub scenario: Scenario,
+    /// Must be `shadow`: a live drill inside the daemon would be a second controller
+    /// over the traffic the daemon itself moves.
+    #[serde(default = "shadow")]
+    pub mode: DrillMode,
+}
+
+fn shadow() -> DrillMode {
+    DrillMode::Shadow
 }
 
 /// The fault a drill injects at the adapter boundary.

@@ -25,6 +25,7 @@ pub(crate) fn check(config: &Config) -> Problems {
     {
         problems.push((FieldPath::root().key("installation"), why));
     }
+    scheduled_drills(config, &mut problems);
     if let Some(drill) = &config.drill
         && config.resolve_scope(&drill.lose).is_none()
     {
@@ -37,6 +38,39 @@ pub(crate) fn check(config: &Config) -> Problems {
         ));
     }
     problems
+}
+
+/// Every scheduled drill has a unique name, a schedule that parses, a scope that
+/// exists, and runs in shadow mode.
+fn scheduled_drills(config: &Config, problems: &mut Problems) {
+    let at = |i: usize| FieldPath::root().key("drills").index(i);
+    unique(
+        "scheduled drill",
+        (config.drills.iter().enumerate()).map(|(i, d)| (at(i).key("name"), d.name.as_str())),
+        problems,
+    );
+    for (i, d) in config.drills.iter().enumerate() {
+        if let Err(why) = crate::schedule::Schedule::parse(&d.schedule) {
+            problems.push((at(i).key("schedule"), why));
+        }
+        if config.resolve_scope(&d.lose).is_none() {
+            problems.push((
+                at(i).key("lose"),
+                format!(
+                    "{:?} is not a vendor, vendor/account or provider of this config",
+                    d.lose
+                ),
+            ));
+        }
+        if d.mode != super::DrillMode::Shadow {
+            problems.push((
+                at(i).key("mode"),
+                "scheduled drills run in shadow mode: a live drill inside the daemon would be \
+                 a second controller over the traffic it moves"
+                    .into(),
+            ));
+        }
+    }
 }
 
 /// Flags the second and later uses of a name. `names` yields (path of the name, name).

@@ -55,6 +55,26 @@ pub trait Cutover: Send + Sync {
     async fn resolve(&self, public_name: &str) -> anyhow::Result<Resolved>;
 }
 
+/// A cutover that moves nothing: what a shadow drill uses where the real backend (DNS,
+/// an exec hook) would move the traffic of real clients. Every switch succeeds without
+/// effect, and no name resolves, so nothing measures an outage it did not cause.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Skipped;
+
+#[async_trait]
+impl Cutover for Skipped {
+    async fn switch(&self, _: &CutoverRequest) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn resolve(&self, _: &str) -> anyhow::Result<Resolved> {
+        Ok(Resolved {
+            endpoint: None,
+            ttl: None,
+        })
+    }
+}
+
 /// The cutover backend `config.cutover` names. Relative paths (the endpoints file, an
 /// exec program written with a `/` such as `./switch.sh`) are taken relative to the
 /// config file; a bare program name is looked up on `PATH`.

@@ -8,43 +8,107 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::prober;
-use super::report::{DrillReport, Phase, StrandedOutcome, TimelineEvent, WorkloadOutcome, fmt_ms};
+use super::report::{
+    DrillReport, Phase, SpanOutcome, StepSpan, StrandedOutcome, TimelineEvent, WorkloadOutcome,
+    conditions_from_timeline, fmt_ms, step_phase,
+};
 use super::run::DrillOptions;
+use super::words;
 use crate::config::{Config, DrillMode};
 use crate::execute::{ExecEvent, Report};
 use crate::model::Step;
 use crate::store::{Outcome, Status};
 
-/// When each workload's copy became healthy and was cut over, from the executor's events.
+/// When each workload's copy became healthy and was cut over, and the span of every
+/// step attempt, from the executor's events.
 #[derive(Debug, Default)]
 pub(super) struct StepTimes {
     healthy: BTreeMap<String, u64>,
     cut_over: BTreeMap<String, u64>,
+    spans: BTreeMap<String, Vec<StepSpan>>,
+    /// Attempts started and not yet ended: (workload, step, target) → start.
+    open: BTreeMap<(String, Step, String), u64>,
 }
 
 impl StepTimes {
-    /// Records a step transition that matters to the report.
+    /// Records a step transition: its span, the moments the report measures, and a
+    /// line for the event log in the user's words.
     pub(super) fn note(
         &mut self,
         e: &ExecEvent,
         ms: &impl Fn(Instant) -> u64,
         timeline: &mut Vec<TimelineEvent>,
     ) {
-        if e.status != Status::Done {
-            return;
-        }
         let at = ms(e.at);
-        let slot = match e.step {
-            Step::WaitHealthy => &mut self.healthy,
-            Step::Cutover => &mut self.cut_over,
-            _ => return,
+        let key = (e.workload.clone(), e.step, e.target.clone());
+        let outcome = match e.status {
+            Status::Started => {
+                self.open.insert(key.clone(), at);
+                None
+            }
+            Status::Done => Some(SpanOutcome::Done),
+            Status::Failed if e.step == Step::RetireSource && e.last_attempt => {
+                Some(SpanOutcome::Orphaned)
+            }
+            Status::Failed => Some(SpanOutcome::Failed),
+            Status::Abandoned => None,
         };
-        slot.entry(e.workload.clone()).or_insert(at);
-        timeline.push(TimelineEvent {
-            at_ms: at,
-            workload: Some(e.workload.clone()),
-            what: format!("{:?} done on {}", e.step, e.target),
+        if let Some(outcome) = outcome {
+            // A `done` without its `started` (a cutover found to have taken effect) is
+            // a moment, not a span.
+            let start = self.open.remove(&key).unwrap_or(at);
+            self.spans
+                .entry(e.workload.clone())
+                .or_default()
+                .push(StepSpan {
+                    phase: step_phase(e.step).to_owned(),
+                    target: e.target.clone(),
+                    start_ms: start,
+                    end_ms: at.max(start),
+                    outcome,
+                });
+        }
+        if e.status == Status::Done {
+            let slot = match e.step {
+                Step::WaitHealthy => Some(&mut self.healthy),
+                Step::Cutover => Some(&mut self.cut_over),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                slot.entry(e.workload.clone()).or_insert(at);
+            }
+        }
+        // A move retires its source only after its cutover; a retire without one is a
+        // shadow drill removing its verified copy, which the log words differently.
+        let shadow = !self.cut_over.contains_key(&e.workload);
+        if let Some(told) = words::tell(e, shadow) {
+            timeline.push(TimelineEvent {
+                at_ms: at,
+                workload: Some(e.workload.clone()),
+                what: told.line,
+            });
+        }
+    }
+
+    /// The spans of `workload`, attempts still open ending at `end_ms` as unfinished,
+    /// without the hook steps of a workload that has no hooks (they do nothing).
+    fn spans_of(&self, config: &Config, workload: &str, end_ms: u64) -> Vec<StepSpan> {
+        let mut spans: Vec<StepSpan> = self.spans.get(workload).cloned().unwrap_or_default();
+        spans.extend(self.open.iter().filter(|((w, _, _), _)| w == workload).map(
+            |((_, step, target), &start)| StepSpan {
+                phase: step_phase(*step).to_owned(),
+                target: target.clone(),
+                start_ms: start,
+                end_ms: end_ms.max(start),
+                outcome: SpanOutcome::Unfinished,
+            },
+        ));
+        spans.retain(|s| {
+            let step = Step::ALL.into_iter().find(|st| step_phase(*st) == s.phase);
+            step.is_none_or(|st| words::does_something(config, workload, st))
         });
+        spans.sort_by_key(|s| (s.start_ms, s.end_ms));
+        spans
     }
 }
 
@@ -65,6 +129,8 @@ pub(super) struct Assembly<'a> {
 /// Puts the measurements together and judges them against each workload's objective.
 pub(super) fn assemble(a: Assembly<'_>) -> DrillReport {
     let shadow = a.options.mode == DrillMode::Shadow;
+    // Unfinished attempts are drawn up to the drill's last recorded moment.
+    let last_ms = a.timeline.iter().map(|e| e.at_ms).max().unwrap_or(0);
     let mut workloads = Vec::new();
     let mut stranded = Vec::new();
     for name in a.affected {
@@ -142,6 +208,9 @@ pub(super) fn assemble(a: Assembly<'_>) -> DrillReport {
             phases: moved
                 .map(|m| m.phases.iter().map(Phase::from).collect())
                 .unwrap_or_default(),
+            steps: a.steps.spans_of(a.config, name, last_ms),
+            // No data hook reports a recovery point yet; the field waits for one.
+            rpo_ms: None,
             met: problem.is_none(),
             problem,
         });
@@ -155,6 +224,7 @@ pub(super) fn assemble(a: Assembly<'_>) -> DrillReport {
             .is_none_or(|f| f.starts_with("ok") || f.starts_with("nothing"));
     let mut timeline = a.timeline;
     timeline.sort_by_key(|e| e.at_ms);
+    let conditions = conditions_from_timeline(&timeline);
     DrillReport {
         scenario: a.options.scenario.as_str().to_owned(),
         mode: match a.options.mode {
@@ -171,5 +241,6 @@ pub(super) fn assemble(a: Assembly<'_>) -> DrillReport {
         stranded,
         failback: a.failback,
         timeline,
+        conditions,
     }
 }

@@ -30,7 +30,7 @@ pub const STATE_SUBDIR: &str = "drill";
 pub struct Cleanup {
     /// The drills whose copies are all gone now.
     pub cleaned: Vec<String>,
-    /// Copies retired, with their provider.
+    /// Copies found (by the drill's owner) and retired, with their provider.
     pub retired: Vec<(String, DeploymentRef)>,
     /// What is left, each as `provider: handle (why)`, with the drill it belongs to.
     pub left: Vec<String>,
@@ -101,15 +101,18 @@ async fn clean_one(
 ) -> Vec<String> {
     let mut left = Vec::new();
     let mut done: BTreeSet<(String, String)> = BTreeSet::new();
-    // Journaled copies first: a provider that cannot list may still retire by handle.
-    let mut todo = journaled;
+    // What the providers list by the drill's owner is what exists (and is counted as
+    // retired); what only the journal names may be gone already, but a provider that
+    // cannot list may still retire it by handle.
+    let mut todo: Vec<(String, DeploymentRef, bool)> = Vec::new();
     for (name, provider) in providers {
         match call(provider.list_managed(Some(&run.owner))).await {
-            Ok(copies) => todo.extend(copies.into_iter().map(|c| (name.clone(), c))),
+            Ok(copies) => todo.extend(copies.into_iter().map(|c| (name.clone(), c, true))),
             Err(why) => left.push(format!("{name}: could not list its copies ({why})")),
         }
     }
-    for (name, dep) in todo {
+    todo.extend(journaled.into_iter().map(|(name, dep)| (name, dep, false)));
+    for (name, dep, listed) in todo {
         if !done.insert((name.clone(), dep.handle.clone())) {
             continue;
         }
@@ -117,7 +120,8 @@ async fn clean_one(
             continue;
         };
         match call(provider.retire(&dep)).await {
-            Ok(()) => retired.push((name, dep)),
+            Ok(()) if listed => retired.push((name, dep)),
+            Ok(()) => {}
             Err(why) => left.push(format!("{name}: {} ({why})", dep.handle)),
         }
     }

@@ -2,8 +2,13 @@
 //! synthetic fence, measured by an independent prober, reported.
 
 mod assemble;
+mod chart;
 pub mod cleanup;
+pub mod compare;
 pub mod guard;
+mod html;
 pub mod prober;
 pub mod report;
 pub mod run;
+pub mod scheduled;
+mod words;

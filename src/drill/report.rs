@@ -3,11 +3,19 @@
 //! self-contained HTML page with a timeline chart.
 //!
 //! Building the report is pure: the drill collects timings, this module only renders.
+//! The HTML page lives in [`super::html`], the comparison of two drills in
+//! [`super::compare`].
+//!
+//! Reports are read back (`lifeboat report DIR`), also ones an older lifeboat wrote: every
+//! field added later has a serde default.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
+
+use super::compare::Comparison;
+use crate::table;
 
 /// The outcome of one drill.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +27,7 @@ pub struct DrillReport {
     /// What was fenced: a vendor, `vendor/account` or provider name.
     pub lost: String,
     /// The providers that name covers.
+    #[serde(default)]
     pub lost_providers: Vec<String>,
     /// Wall-clock start (RFC 3339).
     pub started_at: String,
@@ -29,12 +38,19 @@ pub struct DrillReport {
     /// One entry per workload that had to move.
     pub workloads: Vec<WorkloadOutcome>,
     /// Workloads with nowhere to go, with the reason.
+    #[serde(default)]
     pub stranded: Vec<StrandedOutcome>,
     /// Whether the failback at the end of a live drill succeeded, and what it said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failback: Option<String>,
     /// Everything that happened, in order, for the timeline chart.
+    #[serde(default)]
     pub timeline: Vec<TimelineEvent>,
+    /// Each provider's condition as the controller saw it change, in order: the
+    /// provider lanes of the timeline. Empty in reports written before it was kept (the
+    /// page then reads the changes from `timeline`).
+    #[serde(default)]
+    pub conditions: Vec<ConditionChange>,
 }
 
 /// What happened to one workload.
@@ -56,6 +72,7 @@ pub struct WorkloadOutcome {
     /// Time the independent prober saw the public endpoint failing.
     pub downtime_ms: Option<u64>,
     /// The outage windows the prober saw, relative to fault injection.
+    #[serde(default)]
     pub outages: Vec<Window>,
     /// The workload's RTO objective, if it has one.
     pub rto_objective_ms: Option<u64>,
@@ -66,6 +83,15 @@ pub struct WorkloadOutcome {
     /// the wait for a cold-standby server, shown apart from the workload's own start.
     #[serde(default)]
     pub phases: Vec<Phase>,
+    /// The steps of the move as the executor journaled them, one span per attempt, in
+    /// order: where the time between the fault and the cutover went. Empty in reports
+    /// written before spans were kept.
+    #[serde(default)]
+    pub steps: Vec<StepSpan>,
+    /// The recovery point: how much recent data the move lost, as the workload's data
+    /// hook reported it. `None` when nothing reported one (never guessed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_ms: Option<u64>,
     /// Met its objective (healthy, cut over, within `rto`).
     pub met: bool,
     /// Why not, for humans.
@@ -92,7 +118,7 @@ impl From<&lifeboat_provider::Timing> for Phase {
 }
 
 /// The phases as one short text (`power-on 6.2s`), `-` when there are none.
-fn phases_text(phases: &[Phase]) -> String {
+pub(crate) fn phases_text(phases: &[Phase]) -> String {
     if phases.is_empty() {
         return "-".to_owned();
     }
@@ -101,6 +127,101 @@ fn phases_text(phases: &[Phase]) -> String {
         .map(|p| format!("{} {}", p.name, ms(Some(p.ms))))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// One attempt of one step of a move, relative to fault injection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSpan {
+    /// The step: `deploy`, `wait-healthy`, `before-cutover`, `cutover`, `after-cutover`
+    /// or `retire` (see [`step_phase`]).
+    pub phase: String,
+    /// The provider the move was working on.
+    pub target: String,
+    /// When the attempt started, in ms after fault injection.
+    pub start_ms: u64,
+    /// When it ended (the drill's last moment when it never did).
+    pub end_ms: u64,
+    /// How it ended.
+    pub outcome: SpanOutcome,
+}
+
+/// How one step attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanOutcome {
+    /// It succeeded.
+    Done,
+    /// It failed (another attempt, or another target, may follow).
+    Failed,
+    /// The old copy could not be retired (its vendor is gone): recorded as an orphan
+    /// and retired when it answers again. Expected when a vendor drops you.
+    Orphaned,
+    /// No end was seen before the drill stopped looking.
+    Unfinished,
+}
+
+/// The report's name for a step (kebab-case, as the page's `data-phase` shows it).
+pub fn step_phase(step: crate::model::Step) -> &'static str {
+    use crate::model::Step;
+    match step {
+        Step::Deploy => "deploy",
+        Step::WaitHealthy => "wait-healthy",
+        Step::BeforeCutover => "before-cutover",
+        Step::Cutover => "cutover",
+        Step::AfterCutover => "after-cutover",
+        Step::RetireSource => "retire",
+    }
+}
+
+/// A provider's condition changing, as the controller derived it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConditionChange {
+    /// Milliseconds after fault injection.
+    pub at_ms: u64,
+    /// The provider.
+    pub provider: String,
+    /// The condition's kind: `healthy`, `degraded`, `failing`, `unreachable`,
+    /// `suspended`, `noticed` or `fenced`.
+    pub condition: String,
+    /// The whole description (`suspended (account suspended) since ...`).
+    pub detail: String,
+}
+
+/// The kinds of condition, as [`crate::controller::describe`] begins its text.
+const CONDITION_KINDS: [&str; 7] = [
+    "healthy",
+    "degraded",
+    "failing",
+    "unreachable",
+    "suspended",
+    "noticed",
+    "fenced",
+];
+
+/// The condition changes among `timeline`'s drill-wide events (`acme-eu: suspended
+/// (...)`), in order. For reports that carry no structured `conditions`, and for the
+/// drill itself, which logs the changes as timeline lines.
+pub fn conditions_from_timeline(timeline: &[TimelineEvent]) -> Vec<ConditionChange> {
+    timeline
+        .iter()
+        .filter(|e| e.workload.is_none())
+        .filter_map(|e| {
+            let (provider, detail) = e.what.split_once(": ")?;
+            if provider.is_empty() || provider.contains(char::is_whitespace) {
+                return None;
+            }
+            let kind = detail
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .next()
+                .filter(|k| CONDITION_KINDS.contains(k))?;
+            Some(ConditionChange {
+                at_ms: e.at_ms,
+                provider: provider.to_owned(),
+                condition: kind.to_owned(),
+                detail: detail.to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// A workload that could not move.
@@ -132,13 +253,49 @@ pub struct TimelineEvent {
     pub what: String,
 }
 
+/// Why a saved report could not be read back; every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file is missing or unreadable.
+    #[error("{}: cannot read it: {source} (is {} a folder written by `lifeboat drill --report`?)", path.display(), path.parent().map_or_else(|| ".".into(), |p| p.display().to_string()))]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// The file is not a drill report (broken JSON, or a field of the wrong type).
+    #[error("{}: not a drill report: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Where and why parsing failed (line and column).
+        source: serde_json::Error,
+    },
+}
+
 impl DrillReport {
+    /// The file name a drill writes its report under, in its `--report` folder.
+    pub const FILE: &'static str = "report.json";
+
+    /// Reads `dir/report.json` back, also one an older lifeboat wrote (fields added
+    /// since have defaults).
+    pub fn load(dir: &std::path::Path) -> Result<DrillReport, LoadError> {
+        let path = dir.join(Self::FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| LoadError::Parse { path, source })
+    }
+
     /// The exit code a CLI should return: 0 when every objective was met.
     pub fn exit_code(&self) -> i32 {
         if self.objectives_met { 0 } else { 1 }
     }
 
-    /// A short, human summary for the terminal.
+    /// A short, human summary for the terminal: the figures of every workload in an
+    /// aligned table, then the verdict.
     pub fn summary(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -150,31 +307,8 @@ impl DrillReport {
             self.mode
         );
         let _ = writeln!(out, "  detected after: {}", ms(self.detected_after_ms));
-        let _ = writeln!(
-            out,
-            "  {:<16} {:<14} {:<14} {:>10} {:>10} {:>10} {:>9}  result",
-            "workload", "from", "to", "healthy", "rto", "downtime", "objective"
-        );
-        for w in &self.workloads {
-            let _ = writeln!(
-                out,
-                "  {:<16} {:<14} {:<14} {:>10} {:>10} {:>10} {:>9}  {}",
-                w.name,
-                w.from.as_deref().unwrap_or("-"),
-                w.to.as_deref().unwrap_or("-"),
-                ms(w.healthy_after_ms),
-                ms(w.rto_ms),
-                ms(w.downtime_ms),
-                ms(w.rto_objective_ms),
-                match (&w.met, &w.problem) {
-                    (true, _) => "ok".to_owned(),
-                    (false, Some(p)) => format!("MISSED: {p}"),
-                    (false, None) => "MISSED".to_owned(),
-                }
-            );
-            if !w.phases.is_empty() {
-                let _ = writeln!(out, "  {:<16} of healthy: {}", "", phases_text(&w.phases));
-            }
+        if !self.workloads.is_empty() {
+            out.push_str(&table::indented(&self.figures_table(), "  "));
         }
         if let Some(note) = self.ttl_note() {
             let _ = writeln!(out, "  {note}");
@@ -191,6 +325,49 @@ impl DrillReport {
             if self.objectives_met { "met" } else { "MISSED" }
         );
         out
+    }
+
+    /// One row per workload. The `of which` (adapter-timed phases) and `rpo` columns
+    /// appear only when some workload has a figure for them.
+    fn figures_table(&self) -> comfy_table::Table {
+        let with_phases = self.workloads.iter().any(|w| !w.phases.is_empty());
+        let with_rpo = self.workloads.iter().any(|w| w.rpo_ms.is_some());
+        let mut header = vec!["workload", "from", "to", "healthy"];
+        if with_phases {
+            header.push("of which");
+        }
+        header.extend(["rto", "downtime"]);
+        if with_rpo {
+            header.push("rpo");
+        }
+        header.extend(["objective", "result"]);
+        let right: Vec<usize> = (3..header.len() - 1)
+            .filter(|&i| header[i] != "of which")
+            .collect();
+        let mut t = table::table(&header, &right);
+        for w in &self.workloads {
+            let mut row = vec![
+                w.name.clone(),
+                w.from.clone().unwrap_or_else(|| "-".into()),
+                w.to.clone().unwrap_or_else(|| "-".into()),
+                ms(w.healthy_after_ms),
+            ];
+            if with_phases {
+                row.push(phases_text(&w.phases));
+            }
+            row.extend([ms(w.rto_ms), ms(w.downtime_ms)]);
+            if with_rpo {
+                row.push(ms(w.rpo_ms));
+            }
+            row.push(ms(w.rto_objective_ms));
+            row.push(match (&w.met, &w.problem) {
+                (true, _) => "ok".to_owned(),
+                (false, Some(p)) => format!("MISSED: {p}"),
+                (false, None) => "MISSED".to_owned(),
+            });
+            t.add_row(row);
+        }
+        t
     }
 
     /// The DNS TTLs inside the RTOs, grouped by value (`rto includes the DNS TTL: 5000ms
@@ -254,138 +431,21 @@ impl DrillReport {
             .unwrap_or_else(|e| format!("<!-- junit serialisation failed: {e} -->"))
     }
 
-    /// A self-contained HTML page (no scripts, no external assets) with the summary table
-    /// and an SVG timeline: per workload, the outage windows in red and the moments it
-    /// became healthy and was cut over.
+    /// A self-contained HTML page (no scripts, no fetched assets): the verdict, the
+    /// figures, an SVG timeline with a lane per provider's condition and per workload's
+    /// steps and outages, and the event log.
     pub fn html(&self) -> String {
-        let end_ms = self
-            .timeline
-            .iter()
-            .map(|e| e.at_ms)
-            .chain(
-                self.workloads
-                    .iter()
-                    .flat_map(|w| w.outages.iter().map(|o| o.end_ms)),
-            )
-            .max()
-            .unwrap_or(0)
-            .max(1000);
-        let (left, width, row) = (160.0, 760.0, 28.0);
-        let x = |t: u64| left + width * t as f64 / end_ms as f64;
-        let mut svg = String::new();
-        let height = row * (self.workloads.len() as f64 + 2.0);
-        let _ = write!(
-            svg,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="12">"#,
-            left + width + 20.0
-        );
-        if let Some(d) = self.detected_after_ms {
-            let _ = write!(
-                svg,
-                r##"<line x1="{0}" x2="{0}" y1="0" y2="{height}" stroke="#888" stroke-dasharray="4"/><text x="{0}" y="12" fill="#555">detected</text>"##,
-                x(d)
-            );
-        }
-        for (i, w) in self.workloads.iter().enumerate() {
-            let y = row * (i as f64 + 1.0);
-            let _ = write!(
-                svg,
-                r#"<text x="4" y="{}">{}</text>"#,
-                y + 16.0,
-                escape(&w.name)
-            );
-            let _ = write!(
-                svg,
-                r##"<rect x="{left}" y="{}" width="{width}" height="16" fill="#dfd"/>"##,
-                y + 4.0
-            );
-            for o in &w.outages {
-                let _ = write!(
-                    svg,
-                    r##"<rect x="{}" y="{}" width="{}" height="16" fill="#e44"><title>down {}–{} ms</title></rect>"##,
-                    x(o.start_ms),
-                    y + 4.0,
-                    (x(o.end_ms) - x(o.start_ms)).max(1.0),
-                    o.start_ms,
-                    o.end_ms
-                );
-            }
-            let rto_label = if w.dns_ttl_ms.is_some() {
-                "cut over + DNS TTL"
-            } else {
-                "cut over"
-            };
-            for (at, label, colour) in [
-                (w.healthy_after_ms, "healthy", "#26a"),
-                (w.rto_ms, rto_label, "#000"),
-            ] {
-                if let Some(at) = at {
-                    let _ = write!(
-                        svg,
-                        r#"<line x1="{0}" x2="{0}" y1="{1}" y2="{2}" stroke="{colour}" stroke-width="2"><title>{label} at {at} ms</title></line>"#,
-                        x(at),
-                        y + 2.0,
-                        y + 22.0
-                    );
-                }
-            }
-        }
-        let _ = write!(
-            svg,
-            r#"<text x="{left}" y="{}">0 ms</text><text x="{}" y="{}" text-anchor="end">{end_ms} ms</text></svg>"#,
-            height - 4.0,
-            left + width,
-            height - 4.0
-        );
+        super::html::render(self, None)
+    }
 
-        let mut rows = String::new();
-        for w in &self.workloads {
-            let _ = write!(
-                rows,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                if w.met { "ok" } else { "missed" },
-                escape(&w.name),
-                escape(w.from.as_deref().unwrap_or("-")),
-                escape(w.to.as_deref().unwrap_or("-")),
-                ms(w.healthy_after_ms),
-                escape(&phases_text(&w.phases)),
-                ms(w.rto_ms),
-                ms(w.dns_ttl_ms),
-                ms(w.downtime_ms),
-                ms(w.rto_objective_ms),
-                if w.met {
-                    "ok".to_owned()
-                } else {
-                    escape(w.problem.as_deref().unwrap_or("missed"))
-                }
-            );
-        }
-        for s in &self.stranded {
-            let _ = write!(
-                rows,
-                "<tr class=\"missed\"><td>{}</td><td colspan=\"9\">stranded: {}</td></tr>",
-                escape(&s.name),
-                escape(&s.reason)
-            );
-        }
-        format!(
-            r#"<!doctype html><html><head><meta charset="utf-8"><title>lifeboat drill: {lost}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}tr.missed{{background:#fdd}}</style></head>
-<body><h1>Drill: lost {lost}</h1><p>scenario <b>{scenario}</b>, mode <b>{mode}</b>, started {started}; detected after <b>{detected}</b>; objectives <b>{met}</b></p>
-<table><tr><th>workload</th><th>from</th><th>to</th><th>healthy</th><th>of which</th><th>RTO</th><th>DNS TTL (in RTO)</th><th>downtime</th><th>objective</th><th>result</th></tr>{rows}</table>
-<h2>Timeline</h2>{svg}</body></html>
-"#,
-            lost = escape(&self.lost),
-            scenario = escape(&self.scenario),
-            mode = escape(&self.mode),
-            started = escape(&self.started_at),
-            detected = ms(self.detected_after_ms),
-            met = if self.objectives_met { "met" } else { "MISSED" },
-        )
+    /// The same page with a section on what changed since an earlier drill.
+    pub fn html_compared(&self, comparison: &Comparison) -> String {
+        super::html::render(self, Some(comparison))
     }
 }
 
-fn ms(value: Option<u64>) -> String {
+/// A figure, or `-` when there is none.
+pub(crate) fn ms(value: Option<u64>) -> String {
     value.map_or_else(|| "-".to_owned(), fmt_ms)
 }
 
@@ -398,151 +458,6 @@ pub(crate) fn fmt_ms(ms: u64) -> String {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn report(met: bool) -> DrillReport {
-        DrillReport {
-            scenario: "account-suspended".into(),
-            mode: "live".into(),
-            lost: "acme".into(),
-            lost_providers: vec!["acme-eu".into()],
-            started_at: "2026-11-28T16:00:00Z".into(),
-            detected_after_ms: Some(1200),
-            objectives_met: met,
-            workloads: vec![WorkloadOutcome {
-                name: "api<1>".into(),
-                from: Some("acme-eu".into()),
-                to: Some("self-1".into()),
-                healthy: true,
-                healthy_after_ms: Some(2500),
-                rto_ms: Some(3100),
-                downtime_ms: Some(900),
-                outages: vec![Window {
-                    start_ms: 1300,
-                    end_ms: 2200,
-                }],
-                rto_objective_ms: Some(30_000),
-                dns_ttl_ms: None,
-                phases: vec![Phase {
-                    name: "power-on".into(),
-                    ms: 1800,
-                }],
-                met,
-                problem: (!met).then(|| "rto 3.1s > objective 3s".into()),
-            }],
-            stranded: vec![],
-            failback: None,
-            timeline: vec![TimelineEvent {
-                at_ms: 0,
-                workload: None,
-                what: "fault injected".into(),
-            }],
-        }
-    }
-
-    #[test]
-    fn json_has_the_documented_fields() {
-        let json = serde_json::to_value(report(true)).unwrap();
-        for key in [
-            "scenario",
-            "lost",
-            "detected_after_ms",
-            "objectives_met",
-            "workloads",
-        ] {
-            assert!(json.get(key).is_some(), "missing {key}");
-        }
-        for key in ["name", "from", "to", "rto_ms", "downtime_ms", "healthy"] {
-            assert!(
-                json["workloads"][0].get(key).is_some(),
-                "missing workloads[].{key}"
-            );
-        }
-    }
-
-    #[test]
-    fn missed_objective_fails_the_exit_code_and_the_junit_case() {
-        assert_eq!(report(true).exit_code(), 0);
-        let missed = report(false);
-        assert_eq!(missed.exit_code(), 1);
-        let xml = missed.junit();
-        assert!(xml.contains("failures=\"1\""), "{xml}");
-        assert!(xml.contains("rto 3.1s &gt; objective 3s"), "{xml}");
-    }
-
-    #[test]
-    fn html_is_self_contained_and_escaped() {
-        let html = report(true).html();
-        assert!(html.contains("<svg"));
-        assert!(html.contains("api&lt;1&gt;"));
-        assert!(!html.contains("api<1>"));
-        assert!(!html.contains("<script"));
-        assert!(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"));
-    }
-
-    #[test]
-    fn a_dns_ttl_is_shown_as_part_of_the_rto() {
-        let plain = report(true);
-        assert_eq!(plain.ttl_note(), None);
-        assert!(!plain.summary().contains("TTL"));
-        let mut dns = report(true);
-        dns.workloads[0].dns_ttl_ms = Some(5000);
-        let mut db = dns.workloads[0].clone();
-        db.name = "db".into();
-        dns.workloads.push(db);
-        let text = dns.summary();
-        assert!(text.contains("DNS TTL"), "{text}");
-        assert!(text.contains("5000ms (api<1>, db)"), "{text}");
-        let html = dns.html();
-        assert!(html.contains("<th>DNS TTL (in RTO)</th>"), "{html}");
-        assert!(html.contains("cut over + DNS TTL"), "{html}");
-    }
-
-    #[test]
-    fn summary_names_every_workload_and_the_verdict() {
-        let text = report(false).summary();
-        assert!(text.contains("api<1>") && text.contains("MISSED"), "{text}");
-    }
-
-    #[test]
-    fn power_on_time_is_shown_apart_in_every_form() {
-        let r = report(true);
-        assert!(r.summary().contains("power-on 1800ms"), "{}", r.summary());
-        assert!(
-            r.html().contains("<td>power-on 1800ms</td>"),
-            "{}",
-            r.html()
-        );
-        let json = serde_json::to_value(&r).unwrap();
-        assert_eq!(json["workloads"][0]["phases"][0]["name"], "power-on");
-        assert_eq!(json["workloads"][0]["phases"][0]["ms"], 1800);
-        let mut none = r.clone();
-        none.workloads[0].phases.clear();
-        assert!(!none.summary().contains("of healthy"));
-        assert!(none.html().contains("<td>-</td>"));
-    }
-
-    #[test]
-    fn phases_come_from_the_adapter_timings_in_milliseconds() {
-        let t = lifeboat_provider::Timing {
-            phase: "power-on".into(),
-            duration: std::time::Duration::from_micros(6_200_900),
-        };
-        assert_eq!(
-            Phase::from(&t),
-            Phase {
-                name: "power-on".into(),
-                ms: 6200
-            }
-        );
-    }
-}
+#[path = "report_tests.rs"]
+mod tests;

@@ -21,6 +21,7 @@ use super::assemble::{Assembly, StepTimes, assemble};
 use super::cleanup;
 use super::prober::{self, ProbeTarget};
 use super::report::{DrillReport, TimelineEvent, fmt_ms};
+use super::words;
 use crate::config::{Config, CutoverConfig, DrillMode, Scenario};
 use crate::controller;
 use crate::controller::Controller;
@@ -28,9 +29,9 @@ use crate::cutover;
 use crate::decide::Decision;
 use crate::execute::{ExecEvent, ExecOptions, Executor, Report};
 use crate::fault::FaultSwitch;
-use crate::model::{Cause, Departure, Step};
+use crate::model::{Cause, Departure};
 use crate::providers::{self, BuildOptions};
-use crate::store::{DrillRun, Outcome, Status, Store};
+use crate::store::{DrillRun, Outcome, Store};
 
 /// What to drill.
 #[derive(Debug, Clone)]
@@ -51,6 +52,15 @@ pub struct DrillOptions {
     pub patience: Duration,
     /// How often the independent prober requests each public endpoint.
     pub probe_every: Duration,
+}
+
+/// How long a drill waits for detection and evacuation: enough for the confirmations,
+/// the grace period and every step's attempts, never less than a minute.
+pub fn patience(config: &Config) -> Duration {
+    let p = &config.policy;
+    let detect = p.probe_interval * (p.confirmations + 2) + p.unreachable_grace;
+    let steps = p.step_timeout * p.step_attempts * 6;
+    (detect + steps).max(Duration::from_secs(60))
 }
 
 /// Progress lines for a human watching the drill.
@@ -99,7 +109,9 @@ pub async fn run(
     let owner = Owner::drill(installation, id.clone());
 
     // The drill's own state: a daemon's records and copies stay untouched.
-    let config = Arc::new(cleanup::drill_config(config));
+    let mut config = cleanup::drill_config(config);
+    let traffic = drill_traffic(&mut config, options.mode);
+    let config = Arc::new(config);
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating {}", config.state_dir.display()))?;
     let store = Arc::new(Store::open(&config.state_dir).map_err(|e| {
@@ -134,7 +146,10 @@ pub async fn run(
     let placer = Executor::new(
         owner.clone(),
         wrapped.clone(),
-        cutover::build(&config)?,
+        match traffic {
+            DrillTraffic::Skipped(_) => Arc::new(cutover::Skipped),
+            _ => cutover::build(&config)?,
+        },
         store.clone(),
         config.policy.clone(),
         &controller::workloads(&config),
@@ -144,7 +159,11 @@ pub async fn run(
         ..ExecOptions::default()
     });
 
+    if let Some(note) = traffic.note() {
+        progress(note);
+    }
     let drill = Drill {
+        traffic: traffic.clone(),
         config: config.clone(),
         options: &options,
         lost: &lost,
@@ -198,6 +217,8 @@ pub async fn run(
 }
 
 struct Drill<'a> {
+    /// Where the drill's traffic goes (see [`DrillTraffic`]).
+    traffic: DrillTraffic,
     config: Arc<Config>,
     options: &'a DrillOptions,
     lost: &'a [String],
@@ -248,10 +269,16 @@ impl Drill<'_> {
 
         // The prober starts before the fault so it sees the service up first.
         let stop_probing = CancellationToken::new();
-        let targets = self.probe_targets();
+        let targets = match self.traffic {
+            DrillTraffic::Skipped(_) => Vec::new(),
+            _ => self.probe_targets(),
+        };
         let warmup = Duration::from_secs(1);
         let zero_estimate = Instant::now() + warmup;
-        let cutover = cutover::build(&self.config)?;
+        let cutover: Arc<dyn cutover::Cutover> = match self.traffic {
+            DrillTraffic::Skipped(_) => Arc::new(cutover::Skipped),
+            _ => cutover::build(&self.config)?,
+        };
         let probing = prober::spawn(
             targets,
             cutover,
@@ -290,6 +317,13 @@ impl Drill<'_> {
                 self.lost.join(", ")
             ),
         }];
+        if let Some(note) = self.traffic.note() {
+            timeline.push(TimelineEvent {
+                at_ms: 0,
+                workload: None,
+                what: note,
+            });
+        }
         say(format!(
             "[{:>7}] fault injected: {} {}",
             "0ms",
@@ -422,6 +456,9 @@ impl Drill<'_> {
             .collect()
     }
 
+    /// Prints each step transition as it happens, in the user's words (see
+    /// [`words::tell`]): `db: deployed on metal-1`, and an unreachable source as the
+    /// expected fallback it is rather than a failure.
     fn show_progress(
         &self,
         mut events: broadcast::Receiver<ExecEvent>,
@@ -429,25 +466,17 @@ impl Drill<'_> {
     ) -> tokio::task::JoinHandle<()> {
         let progress = self.progress.clone();
         let shadow = self.options.mode == DrillMode::Shadow;
+        let config = self.config.clone();
         tokio::spawn(async move {
             while let Ok(e) = events.recv().await {
-                if matches!(e.status, Status::Started) && e.attempt == 1 {
+                if !words::does_something(&config, &e.workload, e.step) {
                     continue;
                 }
-                let detail = e.detail.map(|d| format!(": {d}")).unwrap_or_default();
-                // In shadow mode the last step retires the verified copy, not the source.
-                let place = match (e.step, shadow) {
-                    (Step::RetireSource, false) => "source".to_owned(),
-                    (Step::RetireSource, true) => format!("shadow copy on {}", e.target),
-                    _ => format!("on {}", e.target),
-                };
-                progress(format!(
-                    "[{:>7}] {}: {:?} {place} {:?}{detail}",
-                    fmt_ms(ms(e.at)),
-                    e.workload,
-                    e.step,
-                    e.status
-                ));
+                if let Some(told) = words::tell(&e, shadow) {
+                    // A `!` lets trouble stand out among lines of progress.
+                    let mark = if told.trouble { "! " } else { "" };
+                    progress(format!("[{:>7}] {mark}{}", fmt_ms(ms(e.at)), told.line));
+                }
             }
         })
     }
@@ -530,4 +559,52 @@ fn failures(report: &Report) -> String {
             .map(|s| format!("{}: stranded ({})", s.workload, s.reason)),
     );
     parts.join("; ")
+}
+
+/// Where a drill's traffic goes. A live drill uses the config's cutover (the guard in
+/// [`super::guard`] has decided it may); a shadow drill moves no production traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DrillTraffic {
+    /// The config's own cutover (live drills).
+    Real,
+    /// A shadow drill's endpoints file of its own, in the drill's state folder: the
+    /// drill's copies find each other there, and production's file is never written.
+    DrillScoped(std::path::PathBuf),
+    /// A shadow drill over a cutover that real clients follow (DNS, exec): not
+    /// exercised, and nothing probed through it; the text says so in the report.
+    Skipped(&'static str),
+}
+
+impl DrillTraffic {
+    /// The line the progress display and the report's event log show, if any.
+    fn note(&self) -> Option<String> {
+        match self {
+            DrillTraffic::Real => None,
+            DrillTraffic::DrillScoped(path) => Some(format!(
+                "shadow: traffic goes through the drill's own endpoints file {}; production's \
+                 is not touched",
+                path.display()
+            )),
+            DrillTraffic::Skipped(kind) => Some(format!(
+                "shadow: the {kind} cutover is not exercised (it would move real clients); \
+                 copies are deployed and verified healthy, and no public name is probed"
+            )),
+        }
+    }
+}
+
+/// Decides where the drill's traffic goes, pointing a shadow drill's endpoints file
+/// into the drill's own state folder (`config` is the drill's configuration).
+fn drill_traffic(config: &mut Config, mode: DrillMode) -> DrillTraffic {
+    if mode == DrillMode::Live {
+        return DrillTraffic::Real;
+    }
+    match &mut config.cutover {
+        CutoverConfig::EndpointsFile { path } => {
+            *path = config.state_dir.join("endpoints.json");
+            DrillTraffic::DrillScoped(path.clone())
+        }
+        CutoverConfig::Exec { .. } => DrillTraffic::Skipped("exec"),
+        CutoverConfig::Dns(_) => DrillTraffic::Skipped("DNS"),
+    }
 }

@@ -88,6 +88,12 @@ pub struct ExecEvent {
     pub at: Instant,
     /// Wall-clock time, for reports.
     pub wall: Timestamp,
+    /// On a `failed` line: no further attempt of this step follows at this target (the
+    /// error is not retryable, or the attempts are used up), so what comes next is the
+    /// step's fallback. For `retire_source` that fallback is expected, not a failure of
+    /// the move: the old copy is recorded as an orphan and retired when its provider
+    /// answers again. Lets a display say so without parsing the error text.
+    pub last_attempt: bool,
 }
 
 /// How one move went.
@@ -316,7 +322,7 @@ impl MoveLog {
         }
     }
 
-    fn emit(&self, e: &JournalEntry) {
+    fn emit(&self, e: &JournalEntry, last_attempt: bool) {
         // No subscriber is fine: events are for whoever watches.
         let _ = self.inner.events.send(ExecEvent {
             evacuation: e.evacuation.clone(),
@@ -328,6 +334,7 @@ impl MoveLog {
             detail: e.detail.clone(),
             at: Instant::now(),
             wall: e.at,
+            last_attempt,
         });
     }
 
@@ -343,7 +350,23 @@ impl MoveLog {
     ) -> anyhow::Result<()> {
         let entry = self.entry(step, attempt, status, target, deployment, detail);
         self.inner.store.record(&entry)?;
-        self.emit(&entry);
+        self.emit(&entry, false);
+        Ok(())
+    }
+
+    /// Journals a failed attempt, then announces it, saying whether it was the step's
+    /// last at this target (see [`ExecEvent::last_attempt`]).
+    pub fn write_failure(
+        &self,
+        step: Step,
+        attempt: u32,
+        target: &str,
+        detail: String,
+        last_attempt: bool,
+    ) -> anyhow::Result<()> {
+        let entry = self.entry(step, attempt, Status::Failed, target, None, Some(detail));
+        self.inner.store.record(&entry)?;
+        self.emit(&entry, last_attempt);
         Ok(())
     }
 
@@ -363,7 +386,7 @@ impl MoveLog {
                 self.inner.store.record(&entry)?;
             }
         }
-        self.emit(&entry);
+        self.emit(&entry, false);
         Ok(())
     }
 }

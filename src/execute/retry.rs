@@ -126,15 +126,9 @@ where
                 format!("no result within {:?}", policy.timeout),
             ),
         };
-        log.write(
-            step,
-            attempt,
-            Status::Failed,
-            target,
-            None,
-            Some(error.to_string()),
-        )?;
-        if !error.class.is_retryable() || attempt >= attempts {
+        let last = !error.class.is_retryable() || attempt >= attempts;
+        log.write_failure(step, attempt, target, error.to_string(), last)?;
+        if last {
             return Err(Failure::Step(error));
         }
         tokio::time::sleep(jittered(backoff(attempt, policy.base, policy.max))).await;

@@ -418,6 +418,8 @@ impl Mirror {
                 detail: entry.detail.clone(),
                 at: tokio::time::Instant::now(),
                 wall: entry.at,
+                // Only the last transition of each step is shown from the journal.
+                last_attempt: false,
             };
             let p = progress(&e);
             steps.insert((p.workload.clone(), p.step.clone()), p);

@@ -269,6 +269,10 @@ impl Lab {
     pub fn records(&self) -> Vec<Copy> {
         let mut out = Vec::new();
         collect_records(&self.state, &mut out);
+        let drills = self.state.join("drill");
+        for copy in &mut out {
+            copy.drill = copy.record.starts_with(&drills);
+        }
         out
     }
 
@@ -335,6 +339,10 @@ pub struct Copy {
     pub proc_start: u64,
     /// The port it serves on.
     pub port: u16,
+    /// Whether a drill made it (its record lies in the drill's state folder).
+    pub drill: bool,
+    /// The record file.
+    pub record: PathBuf,
 }
 
 impl Copy {
@@ -394,6 +402,8 @@ fn collect_records(dir: &Path, out: &mut Vec<Copy>) {
                 .as_u64()
                 .and_then(|p| u16::try_from(p).ok())
                 .unwrap_or_default(),
+            drill: false,
+            record: path.clone(),
         });
     }
 }

@@ -1,0 +1,193 @@
+//! Drills the daemon runs on a schedule (`drills:` in `lifeboat.yaml`).
+//!
+//! One drill at a time, in the daemon's process, each a shadow drill with its own
+//! owner and state (so it never touches production copies or traffic). The daemon
+//! never overlaps a drill with an evacuation: a drill is only started between rounds
+//! when no evacuation runs, and a real evacuation first cancels a running drill and
+//! waits for its cleanup. Every result, failures included, is kept in the daemon's
+//! store, where `lifeboat status` shows it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+use super::report::DrillReport;
+use super::run::{self, DrillOptions, Interrupts};
+use crate::config::{Config, ScheduledDrillConfig};
+use crate::providers::BuildOptions;
+use crate::schedule::Schedule;
+use crate::store::Store;
+
+/// What the daemon keeps of one scheduled drill (as a drill record of its store).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledResult {
+    /// The scheduled drill's name.
+    pub schedule: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// `objectives met`, `objectives missed`, `cancelled: ...` or `failed: ...`.
+    pub outcome: String,
+    /// The drill's report, when it ran to its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<DrillReport>,
+}
+
+struct Entry {
+    drill: ScheduledDrillConfig,
+    schedule: Schedule,
+    next: Option<Timestamp>,
+}
+
+struct Running {
+    name: String,
+    started_at: Timestamp,
+    interrupts: Interrupts,
+    task: JoinHandle<anyhow::Result<DrillReport>>,
+}
+
+/// The daemon's drill schedule and the drill it runs, if any.
+pub struct Scheduler {
+    entries: Vec<Entry>,
+    running: Option<Running>,
+    build: BuildOptions,
+}
+
+impl Scheduler {
+    /// The schedule of `config`'s drills, counting from `now`. Expressions were checked
+    /// by validation; one that does not parse here is skipped with a warning.
+    pub fn new(config: &Config, build: &BuildOptions, now: Timestamp) -> Scheduler {
+        let entries = config
+            .drills
+            .iter()
+            .filter_map(|d| match Schedule::parse(&d.schedule) {
+                Ok(schedule) => Some(Entry {
+                    next: schedule.next_after(now),
+                    drill: d.clone(),
+                    schedule,
+                }),
+                Err(why) => {
+                    tracing::warn!(drill = %d.name, "scheduled drill skipped: {why}");
+                    None
+                }
+            })
+            .collect();
+        Scheduler {
+            entries,
+            running: None,
+            build: build.clone(),
+        }
+    }
+
+    /// Whether a drill runs now.
+    pub fn busy(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Between rounds, with no evacuation running: records a drill that ended, then
+    /// starts the first drill that is due, if none runs. A drill that came due while
+    /// another ran starts next; runs missed while the daemon was down are not made up.
+    pub async fn tick(&mut self, config: &Arc<Config>, store: &Store, now: Timestamp) {
+        if self.running.as_ref().is_some_and(|r| r.task.is_finished())
+            && let Some(done) = self.running.take()
+        {
+            let outcome = done.task.await;
+            record(store, &done.name, done.started_at, flatten(outcome));
+        }
+        if self.running.is_some() {
+            return;
+        }
+        let Some(entry) = self
+            .entries
+            .iter_mut()
+            .filter(|e| e.next.is_some_and(|n| n <= now))
+            .min_by_key(|e| e.next)
+        else {
+            return;
+        };
+        entry.next = entry.schedule.next_after(now);
+        let options = DrillOptions {
+            lose: entry.drill.lose.clone(),
+            scenario: entry.drill.scenario,
+            mode: entry.drill.mode,
+            blackout: false,
+            build: self.build.clone(),
+            patience: run::patience(config),
+            probe_every: Duration::from_millis(250),
+        };
+        let name = entry.drill.name.clone();
+        tracing::info!(drill = %name, lose = %options.lose, schedule = %entry.schedule.as_str(), "scheduled drill starting");
+        let interrupts = Interrupts::default();
+        let progress: run::Progress = {
+            let name = name.clone();
+            Arc::new(move |line| tracing::info!(drill = %name, "{line}"))
+        };
+        let task = tokio::spawn({
+            let (config, interrupts) = (config.clone(), interrupts.clone());
+            async move { run::run(&config, options, progress, interrupts).await }
+        });
+        self.running = Some(Running {
+            name,
+            started_at: now,
+            interrupts,
+            task,
+        });
+    }
+
+    /// Stops a running drill and waits until it has cleaned up, so an evacuation
+    /// starts with no drill copy in its way. Records it as cancelled with `why`.
+    pub async fn cancel(&mut self, store: &Store, why: &str) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        tracing::warn!(drill = %running.name, "cancelling the scheduled drill: {why}");
+        running.interrupts.stop.cancel();
+        let outcome = match running.task.await {
+            Ok(Ok(report)) => Ok(report),
+            _ => Err(format!("cancelled: {why}")),
+        };
+        record(store, &running.name, running.started_at, outcome);
+    }
+
+    /// Stops a running drill (the daemon is stopping) and waits for its cleanup.
+    pub async fn shut_down(&mut self, store: &Store) {
+        self.cancel(store, "the daemon is stopping").await;
+    }
+}
+
+fn flatten(
+    outcome: Result<anyhow::Result<DrillReport>, tokio::task::JoinError>,
+) -> Result<DrillReport, String> {
+    match outcome {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(e)) => Err(format!("failed: {e:#}")),
+        Err(e) => Err(format!("failed: the drill task ended abnormally ({e})")),
+    }
+}
+
+fn record(store: &Store, name: &str, started: Timestamp, outcome: Result<DrillReport, String>) {
+    let result = match outcome {
+        Ok(report) => ScheduledResult {
+            schedule: name.to_owned(),
+            started_at: started.to_string(),
+            outcome: if report.objectives_met {
+                "objectives met".into()
+            } else {
+                "objectives missed".into()
+            },
+            report: Some(report),
+        },
+        Err(outcome) => ScheduledResult {
+            schedule: name.to_owned(),
+            started_at: started.to_string(),
+            outcome,
+            report: None,
+        },
+    };
+    tracing::info!(drill = %name, outcome = %result.outcome, "scheduled drill finished");
+    if let Err(e) = store.put_drill(&result, Timestamp::now()) {
+        tracing::error!(drill = %name, "recording the scheduled drill's result: {e:#}");
+    }
+}

@@ -1,0 +1,221 @@
+//! Drills beside a running daemon, through the real binary on the quickstart (local
+//! providers: real processes): a shadow drill leaves every production copy running,
+//! the daemon's placements and its endpoints file as they were; a live drill refuses
+//! to be a second controller; a drill killed with SIGKILL halfway leaves copies that
+//! `lifeboat drill --cleanup` removes — those, and nothing else; a scheduled drill runs
+//! inside the daemon and its result shows in `status --json`.
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cli::{Copy, Lab, Lifeboat, SHORT_POLICY, quickstart_yaml, wait_for};
+use nix::sys::signal::Signal;
+use serde_json::Value as Json;
+
+/// Waits are for hangs, not speed: the machine is shared.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// What production looks like: each placement (provider, generation) and each live
+/// production copy (workload → pid).
+#[derive(Debug, PartialEq, Eq)]
+struct Production {
+    placements: BTreeMap<String, (String, u64)>,
+    copies: BTreeMap<String, i32>,
+    endpoints: BTreeMap<String, String>,
+}
+
+fn production(lab: &Lab) -> Production {
+    let status = lab.status();
+    let placements = status["placements"]
+        .as_array()
+        .expect("placements")
+        .iter()
+        .map(|p| {
+            (
+                p["workload"].as_str().unwrap().to_owned(),
+                (
+                    p["provider"].as_str().unwrap().to_owned(),
+                    p["generation"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    let copies = lab
+        .live_copies()
+        .into_iter()
+        .filter(|c| !c.drill)
+        .map(|c| (c.workload, c.pid))
+        .collect();
+    Production {
+        placements,
+        copies,
+        endpoints: lab.endpoints(),
+    }
+}
+
+fn drill_copies(lab: &Lab) -> Vec<Copy> {
+    lab.live_copies().into_iter().filter(|c| c.drill).collect()
+}
+
+/// A daemon that has placed the three quickstart workloads and probed once.
+fn daemon_placed(lab: &Lab) -> (Lifeboat, Production) {
+    let mut daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    let placed = wait_for(
+        PATIENCE,
+        "the daemon to place and serve three workloads",
+        || {
+            if let Some(exit) = daemon.exited() {
+                panic!("the daemon ended ({exit}):\n{}", daemon.stderr_so_far());
+            }
+            let status = lab.status_when_ready()?;
+            let placed = status["placements"].as_array()?.len() == 3;
+            let probed = status["providers"].as_array()?.len() == 3;
+            let p = production(lab);
+            (placed && probed && p.copies.len() == 3 && p.endpoints.len() == 3).then_some(p)
+        },
+    );
+    (daemon, placed)
+}
+
+#[test]
+fn drills_beside_a_daemon_never_touch_production() {
+    let lab = Lab::quickstart();
+    let (mut daemon, before) = daemon_placed(&lab);
+
+    let shadow = lab.run(&["drill", "-c", lab.config_arg(), "--mode", "shadow"]);
+    assert_eq!(shadow.code, Some(0), "{}", shadow.output());
+    assert!(
+        shadow.stderr.contains("drill's own endpoints file"),
+        "the drill says where its traffic went\n{}",
+        shadow.output()
+    );
+    assert_eq!(production(&lab), before, "{}", shadow.output());
+    assert!(drill_copies(&lab).is_empty(), "the shadow drill cleaned up");
+
+    // A live drill would be a second controller over the same traffic.
+    let live = lab.run(&["drill", "-c", lab.config_arg()]);
+    assert_eq!(live.code, Some(2), "{}", live.output());
+    let holder = format!("daemon (pid {})", daemon.pid());
+    assert!(live.stderr.contains(&holder), "{}", live.output());
+    assert!(live.stderr.contains("--mode shadow"), "{}", live.output());
+    assert_eq!(production(&lab), before);
+
+    assert!(daemon.exited().is_none(), "the daemon still runs");
+    assert_eq!(production(&lab), before);
+}
+
+#[test]
+fn a_killed_drill_leaves_only_its_own_copies_and_cleanup_removes_them() {
+    let lab = Lab::quickstart();
+    let (daemon, before) = daemon_placed(&lab);
+
+    let drill = lab.start(
+        "drill",
+        &["drill", "-c", lab.config_arg(), "--mode", "shadow"],
+    );
+    wait_for(PATIENCE, "the drill's own copies running", || {
+        (drill_copies(&lab).len() == 3).then_some(())
+    });
+    drill.signal(Signal::SIGKILL);
+    let killed = drill.wait();
+    assert_eq!(killed.code, None, "killed by a signal\n{}", killed.output());
+    let debris = drill_copies(&lab);
+    assert!(!debris.is_empty(), "a killed drill leaves its copies");
+    let status = lab.status();
+    let runs = status["drill_runs"].as_array().expect("drill_runs");
+    assert!(
+        runs.iter().any(|r| r["cleaned"].is_null()),
+        "the dead drill is shown: {status:#}"
+    );
+
+    let cleanup = lab.run(&["drill", "--cleanup", "-c", lab.config_arg()]);
+    assert_eq!(cleanup.code, Some(0), "{}", cleanup.output());
+    assert!(
+        cleanup.stdout.contains("retired"),
+        "it says what it removed\n{}",
+        cleanup.output()
+    );
+    assert!(drill_copies(&lab).is_empty(), "{:?}", drill_copies(&lab));
+    assert_eq!(production(&lab), before, "{}", cleanup.output());
+
+    // Nothing left: a second cleanup has nothing to do.
+    let again = lab.run(&["drill", "--cleanup", "-c", lab.config_arg()]);
+    assert_eq!(again.code, Some(0), "{}", again.output());
+    assert!(
+        again
+            .stdout
+            .contains("no drill of this config left anything"),
+        "{}",
+        again.output()
+    );
+    drop(daemon);
+}
+
+#[test]
+fn the_daemon_removes_what_a_dead_drill_left_when_it_starts() {
+    let lab = Lab::quickstart();
+    let drill = lab.start(
+        "drill",
+        &["drill", "-c", lab.config_arg(), "--mode", "shadow"],
+    );
+    wait_for(PATIENCE, "the drill's own copies running", || {
+        (drill_copies(&lab).len() == 3).then_some(())
+    });
+    drill.signal(Signal::SIGKILL);
+    drill.wait();
+    assert!(!drill_copies(&lab).is_empty());
+
+    let (_daemon, placed) = daemon_placed(&lab);
+    wait_for(PATIENCE, "the dead drill's copies gone", || {
+        drill_copies(&lab).is_empty().then_some(())
+    });
+    assert_eq!(placed.copies.len(), 3, "production placed as usual");
+}
+
+#[test]
+fn a_scheduled_drill_runs_inside_the_daemon_and_reports_in_status() {
+    let mut yaml = quickstart_yaml();
+    let schedule: serde_yaml::Value = serde_yaml::from_str(
+        "[{name: every-few-seconds, schedule: '*/3 * * * * *', lose: acme-cloud}]",
+    )
+    .unwrap();
+    yaml.as_mapping_mut()
+        .unwrap()
+        .insert("drills".into(), schedule);
+    let lab = Lab::new(yaml, SHORT_POLICY);
+    let (daemon, before) = daemon_placed(&lab);
+
+    let result = wait_for(PATIENCE, "a scheduled drill's result in status", || {
+        let status = lab.status();
+        let drills = status["drills"].as_array()?.clone();
+        drills.first().map(|d| d["record"].clone())
+    });
+    assert_eq!(result["schedule"], "every-few-seconds", "{result:#}");
+    assert_eq!(result["outcome"], "objectives met", "{result:#}");
+    assert_eq!(result["report"]["mode"], "shadow", "{result:#}");
+
+    daemon.signal(Signal::SIGTERM);
+    let stopped = daemon.wait();
+    assert_eq!(stopped.code, Some(0), "{}", stopped.output());
+    let after: Vec<Json> = lab.status()["drill_runs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        after.iter().all(|r| !r["cleaned"].is_null()),
+        "every scheduled drill cleaned up, also one the stop cancelled: {after:?}"
+    );
+    assert!(drill_copies(&lab).is_empty());
+    // The production copies outlive the daemon (it stopped, it did not retire them).
+    assert_eq!(
+        lab.live_copies()
+            .into_iter()
+            .filter(|c| !c.drill)
+            .map(|c| (c.workload, c.pid))
+            .collect::<BTreeMap<_, _>>(),
+        before.copies
+    );
+}
