@@ -6,33 +6,13 @@
 #[path = "support/cli.rs"]
 mod cli;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cli::{BIN, Lab, SHORT_POLICY, listening, wait_for};
+use cli::{BIN, Lab, SHORT_POLICY, listening, placements, wait_for};
 use nix::sys::signal::Signal;
-use serde_json::Value as Json;
 
 /// Waits are for hangs, not speed: the machine is shared.
 const PATIENCE: Duration = Duration::from_secs(120);
-
-/// The placements of a `status --json`, by workload: (provider, generation).
-fn placements(status: &Json) -> BTreeMap<String, (String, u64)> {
-    status["placements"]
-        .as_array()
-        .expect("placements")
-        .iter()
-        .map(|p| {
-            (
-                p["workload"].as_str().unwrap().to_owned(),
-                (
-                    p["provider"].as_str().unwrap().to_owned(),
-                    p["generation"].as_u64().unwrap(),
-                ),
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn run_places_shows_status_refuses_a_second_daemon_and_stops_on_sigterm() {

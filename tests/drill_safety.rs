@@ -11,7 +11,7 @@ mod cli;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cli::{Copy, Lab, Lifeboat, SHORT_POLICY, quickstart_yaml, wait_for};
+use cli::{Copy, Lab, Lifeboat, SHORT_POLICY, placements, quickstart_yaml, wait_for};
 use nix::sys::signal::Signal;
 use serde_json::Value as Json;
 
@@ -28,21 +28,7 @@ struct Production {
 }
 
 fn production(lab: &Lab) -> Production {
-    let status = lab.status();
-    let placements = status["placements"]
-        .as_array()
-        .expect("placements")
-        .iter()
-        .map(|p| {
-            (
-                p["workload"].as_str().unwrap().to_owned(),
-                (
-                    p["provider"].as_str().unwrap().to_owned(),
-                    p["generation"].as_u64().unwrap(),
-                ),
-            )
-        })
-        .collect();
+    let placements = placements(&lab.status());
     let copies = lab
         .live_copies()
         .into_iter()
@@ -80,6 +66,20 @@ fn daemon_placed(lab: &Lab) -> (Lifeboat, Production) {
     (daemon, placed)
 }
 
+/// Starts a shadow drill and kills it (SIGKILL) once its own copies run.
+fn kill_a_shadow_drill_halfway(lab: &Lab) {
+    let drill = lab.start(
+        "drill",
+        &["drill", "-c", lab.config_arg(), "--mode", "shadow"],
+    );
+    wait_for(PATIENCE, "the drill's own copies running", || {
+        (drill_copies(lab).len() == 3).then_some(())
+    });
+    drill.signal(Signal::SIGKILL);
+    let killed = drill.wait();
+    assert_eq!(killed.code, None, "killed by a signal\n{}", killed.output());
+}
+
 #[test]
 fn drills_beside_a_daemon_never_touch_production() {
     let lab = Lab::quickstart();
@@ -112,16 +112,7 @@ fn a_killed_drill_leaves_only_its_own_copies_and_cleanup_removes_them() {
     let lab = Lab::quickstart();
     let (daemon, before) = daemon_placed(&lab);
 
-    let drill = lab.start(
-        "drill",
-        &["drill", "-c", lab.config_arg(), "--mode", "shadow"],
-    );
-    wait_for(PATIENCE, "the drill's own copies running", || {
-        (drill_copies(&lab).len() == 3).then_some(())
-    });
-    drill.signal(Signal::SIGKILL);
-    let killed = drill.wait();
-    assert_eq!(killed.code, None, "killed by a signal\n{}", killed.output());
+    kill_a_shadow_drill_halfway(&lab);
     let debris = drill_copies(&lab);
     assert!(!debris.is_empty(), "a killed drill leaves its copies");
     let status = lab.status();
@@ -157,15 +148,7 @@ fn a_killed_drill_leaves_only_its_own_copies_and_cleanup_removes_them() {
 #[test]
 fn the_daemon_removes_what_a_dead_drill_left_when_it_starts() {
     let lab = Lab::quickstart();
-    let drill = lab.start(
-        "drill",
-        &["drill", "-c", lab.config_arg(), "--mode", "shadow"],
-    );
-    wait_for(PATIENCE, "the drill's own copies running", || {
-        (drill_copies(&lab).len() == 3).then_some(())
-    });
-    drill.signal(Signal::SIGKILL);
-    drill.wait();
+    kill_a_shadow_drill_halfway(&lab);
     assert!(!drill_copies(&lab).is_empty());
 
     let (_daemon, placed) = daemon_placed(&lab);

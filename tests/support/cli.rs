@@ -467,3 +467,21 @@ pub const SHORT_POLICY: &str = "{probe_interval: 250ms, probe_timeout: 250ms, \
 fn path_value(path: &Path) -> Yaml {
     Yaml::String(path.to_string_lossy().into_owned())
 }
+
+/// The placements of a `status --json`, by workload: (provider, generation).
+pub fn placements(status: &Json) -> BTreeMap<String, (String, u64)> {
+    status["placements"]
+        .as_array()
+        .expect("placements")
+        .iter()
+        .map(|p| {
+            (
+                p["workload"].as_str().unwrap().to_owned(),
+                (
+                    p["provider"].as_str().unwrap().to_owned(),
+                    p["generation"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
