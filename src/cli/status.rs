@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::controller::describe;
 use crate::model::Placement;
 use crate::store::{ConditionRecord, DrillRecord, DrillRun, JournalEntry, Store};
+use crate::table;
 
 /// Everything `status` shows, also as JSON.
 #[derive(Debug, Serialize)]
@@ -60,56 +61,75 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
     println!("providers:");
     if status.providers.is_empty() {
         println!("  (not probed yet)");
-    }
-    for p in &status.providers {
-        println!(
-            "  {:<20} {}  (since {})",
-            p.provider,
-            describe(&p.condition),
-            p.at
-        );
+    } else {
+        let mut t = table::table(&["provider", "condition", "since"], &[]);
+        for p in &status.providers {
+            t.add_row(vec![
+                p.provider.clone(),
+                describe(&p.condition),
+                p.at.to_string(),
+            ]);
+        }
+        print!("{}", table::indented(&t, "  "));
     }
     println!("workloads:");
     if status.placements.is_empty() {
         println!("  (none placed)");
-    }
-    for p in &status.placements {
-        let endpoint = p
-            .deployment
-            .as_ref()
-            .and_then(|d| d.endpoint.as_ref())
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "-".into());
-        println!(
-            "  {:<20} on {:<16} generation {:<4} {endpoint}",
-            p.workload, p.provider, p.generation.0
-        );
+    } else {
+        let mut t = table::table(&["workload", "provider", "generation", "endpoint"], &[2]);
+        for p in &status.placements {
+            let endpoint = p
+                .deployment
+                .as_ref()
+                .and_then(|d| d.endpoint.as_ref())
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "-".into());
+            t.add_row(vec![
+                p.workload.clone(),
+                p.provider.clone(),
+                p.generation.0.to_string(),
+                endpoint,
+            ]);
+        }
+        print!("{}", table::indented(&t, "  "));
     }
     if !status.in_flight.is_empty() {
         println!("in flight:");
+        let mut t = table::table(
+            &[
+                "workload",
+                "step",
+                "status",
+                "target",
+                "attempt",
+                "evacuation",
+            ],
+            &[4],
+        );
         for f in &status.in_flight {
-            println!(
-                "  {:<20} {:?} {:?} on {} (attempt {}, {})",
-                f.last.workload,
-                f.last.step,
-                f.last.status,
-                f.last.target,
-                f.last.attempt,
-                f.evacuation
-            );
+            t.add_row(vec![
+                f.last.workload.clone(),
+                format!("{:?}", f.last.step),
+                format!("{:?}", f.last.status),
+                f.last.target.clone(),
+                f.last.attempt.to_string(),
+                f.evacuation.clone(),
+            ]);
         }
+        print!("{}", table::indented(&t, "  "));
     }
     if !status.drills.is_empty() {
-        println!("scheduled drills:");
+        println!("scheduled drills (latest first):");
+        let mut t = table::table(&["drill", "started", "outcome"], &[]);
         for d in status.drills.iter().rev().take(5) {
             let field = |k: &str| d.record[k].as_str().unwrap_or("-").to_owned();
-            println!(
-                "  {:<20} {}  {}",
+            t.add_row(vec![
                 field("schedule"),
                 field("started_at"),
-                field("outcome")
-            );
+                field("outcome"),
+            ]);
         }
+        print!("{}", table::indented(&t, "  "));
     }
     for run in status.drill_runs.iter().filter(|r| r.cleaned.is_none()) {
         println!(
