@@ -11,7 +11,7 @@ use crate::placement::{self, HostView};
 use crate::probe::{self, HostStatus};
 use crate::redfish::{PowerState, ResetType};
 use crate::runtime::{self, Listed};
-use crate::{BareMetalProvider, Host, PowerOnWait};
+use crate::{BareMetalProvider, Host, PowerOnWait, Reservation};
 
 pub(crate) async fn deploy(
     p: &BareMetalProvider,
@@ -35,6 +35,14 @@ pub(crate) async fn deploy(
     // One placement decision at a time (see `BareMetalProvider::placing`); the lock is
     // released once the chosen hosts are reserved.
     let placing = p.placing.lock().await;
+    // The reservations are read before the survey, not after it: an earlier deploy may
+    // start its copy and drop its reservation while the survey runs, and a host whose
+    // listing was taken before that copy's `meta` was written would then show the slot
+    // free twice over. Any reservation gone by now belongs to a deploy that ended before
+    // the survey began, so the copies it started are there to be listed (short of a
+    // start still running on a host after its deploy was dropped); none can be added
+    // until `placing` is released.
+    let reserved = reservations(p);
     let surveys = probe::survey(p, Op::Deploy).await;
 
     // Hosts that already hold this owner's copy keep it: that is what makes deploy
@@ -54,8 +62,8 @@ pub(crate) async fn deploy(
             {
                 existing.push(i)
             }
-            HostStatus::Up(listing) => views.push((i, view(p, i, false, &listing))),
-            HostStatus::Off => views.push((i, view(p, i, true, &[]))),
+            HostStatus::Up(listing) => views.push((i, view(p, i, false, &listing, &reserved))),
+            HostStatus::Off => views.push((i, view(p, i, true, &[], &reserved))),
             HostStatus::Down(e) => errors.push(e),
         }
     }
@@ -77,7 +85,13 @@ pub(crate) async fn deploy(
     let mut chosen: Vec<(usize, bool)> = existing.iter().map(|&i| (i, false)).collect();
     chosen.extend(picked.iter().map(|&k| (views[k].0, views[k].1.powered_off)));
     chosen.sort_unstable();
-    let _reserved = Reserved::take(p, picked.iter().map(|&k| views[k].0), spec.resources);
+    let folder = runtime::dir_name(&spec.name, req.generation, Some(&req.owner));
+    let _reserved = Reserved::take(
+        p,
+        picked.iter().map(|&k| views[k].0),
+        &folder,
+        spec.resources,
+    );
     drop(placing);
 
     let mut env = spec.env.clone();
@@ -116,7 +130,7 @@ pub(crate) async fn deploy(
     }
     let hosts: Vec<&Host> = chosen.iter().map(|&(i, _)| &p.hosts[i]).collect();
     let listed = Listed {
-        folder: runtime::dir_name(&spec.name, req.generation, Some(&req.owner)),
+        folder,
         workload: spec.name.clone(),
         generation: req.generation,
         resources: spec.resources,
@@ -128,19 +142,28 @@ pub(crate) async fn deploy(
     Ok(probe::reference(&listed, &hosts))
 }
 
-/// What host `i` holds: the copies listed on it plus those other deploys reserved.
-fn view(p: &BareMetalProvider, i: usize, powered_off: bool, listing: &[Listed]) -> HostView {
-    let reserved: Vec<Resources> = p
-        .reserved
+/// The reservations held now.
+fn reservations(p: &BareMetalProvider) -> Vec<Reservation> {
+    p.reserved
         .lock()
-        .map(|r| {
-            r.held
-                .values()
-                .filter(|(h, _)| *h == i)
-                .map(|(_, need)| *need)
-                .collect()
-        })
-        .unwrap_or_default();
+        .map(|r| r.held.values().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// What host `i` holds: the copies listed on it plus those other deploys reserved on it
+/// and whose copies the listing does not show yet.
+fn view(
+    p: &BareMetalProvider,
+    i: usize,
+    powered_off: bool,
+    listing: &[Listed],
+    reserved: &[Reservation],
+) -> HostView {
+    let reserved: Vec<Resources> = reserved
+        .iter()
+        .filter(|r| r.host == i && !listing.iter().any(|l| l.folder == r.folder))
+        .map(|r| r.need)
+        .collect();
     let all = listing
         .iter()
         .map(|l| l.resources)
@@ -157,8 +180,8 @@ fn view(p: &BareMetalProvider, i: usize, powered_off: bool, listing: &[Listed]) 
 }
 
 /// Room reserved on chosen hosts until this deploy's copies are started (or the deploy
-/// ends otherwise, including the caller dropping it). Counted twice for a moment once
-/// a copy is listed, which only errs towards more room taken.
+/// ends otherwise, including the caller dropping it). A survey that already lists the
+/// copy counts it there instead.
 struct Reserved<'a> {
     p: &'a BareMetalProvider,
     ids: Vec<u64>,
@@ -168,6 +191,7 @@ impl<'a> Reserved<'a> {
     fn take(
         p: &'a BareMetalProvider,
         hosts: impl Iterator<Item = usize>,
+        folder: &str,
         need: Resources,
     ) -> Reserved<'a> {
         let mut ids = Vec::new();
@@ -175,7 +199,8 @@ impl<'a> Reserved<'a> {
             for host in hosts {
                 r.next += 1;
                 let id = r.next;
-                r.held.insert(id, (host, need));
+                let folder = folder.to_owned();
+                r.held.insert(id, Reservation { host, folder, need });
                 ids.push(id);
             }
         }

@@ -106,8 +106,19 @@ struct Host {
 #[derive(Default)]
 struct Reservations {
     next: u64,
-    /// Id → (host index, resources of one copy).
-    held: HashMap<u64, (usize, lifeboat_provider::Resources)>,
+    /// Id → the copy it stands for.
+    held: HashMap<u64, Reservation>,
+}
+
+/// One copy a deploy is about to start on a host.
+#[derive(Debug, Clone)]
+struct Reservation {
+    /// Index into the provider's hosts.
+    host: usize,
+    /// The copy's folder: once a survey lists it on `host`, the listing counts it and
+    /// the reservation must not count it again.
+    folder: String,
+    need: lifeboat_provider::Resources,
 }
 
 /// Power-on bookkeeping shared by concurrent calls.

@@ -226,7 +226,13 @@ pub(crate) fn start_script(
         foreign_test(owner)
     );
     s += "if alive \"$n\"; then echo existing; exit 0; fi\n";
-    s += &format!("printf '%s\\n' {} > \"$d/meta\"\ncd \"$d\"\n", quote(&meta));
+    // Written aside and renamed: a listing that read `meta` between the truncation and
+    // the write would get an empty line, drop the copy and see its room as free (a
+    // restarted copy, unlike a new one, holds no reservation while it starts).
+    s += &format!(
+        "printf '%s\\n' {} > \"$d/meta.new\"\nmv -f \"$d/meta.new\" \"$d/meta\"\ncd \"$d\"\n",
+        quote(&meta)
+    );
     let envs = |prefix: &str| -> String {
         copy.env
             .iter()
