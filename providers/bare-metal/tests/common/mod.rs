@@ -31,51 +31,56 @@ pub trait HostConfigExt {
 
 impl HostConfigExt for SshHost {
     fn host_config(&self, name: &str) -> HostConfig {
-        HostConfig {
-            name: name.into(),
-            ssh: format!("127.0.0.1:{}", self.port),
-            user: current_user(),
-            key_file: Some(self.client_key.clone()),
-            host_key: HostKeyPolicy {
-                known_hosts: self.known_hosts.clone(),
-                trust_on_first_use: false,
-            },
-            capacity: HostCapacity {
-                slots: Some(4),
-                cpu_millis: None,
-                memory_mib: None,
-            },
-            labels: BTreeMap::from([("site".into(), "test".into())]),
-            runtime: Runtime::Process,
-            address: None,
-            state_dir: Some(self.state_dir.display().to_string()),
-            bmc: None,
-        }
+        host_entry(
+            name,
+            self.port,
+            &self.client_key,
+            &self.known_hosts,
+            &self.state_dir,
+        )
     }
 }
 
 impl HostConfigExt for PoweredHost {
     fn host_config(&self, name: &str) -> HostConfig {
-        HostConfig {
-            name: name.into(),
-            ssh: format!("127.0.0.1:{}", self.port),
-            user: current_user(),
-            key_file: Some(self.client_key.clone()),
-            host_key: HostKeyPolicy {
-                known_hosts: self.known_hosts.clone(),
-                trust_on_first_use: false,
-            },
-            capacity: HostCapacity {
-                slots: Some(4),
-                cpu_millis: None,
-                memory_mib: None,
-            },
-            labels: BTreeMap::from([("site".into(), "test".into())]),
-            runtime: Runtime::Process,
-            address: None,
-            state_dir: Some(self.state_dir.display().to_string()),
-            bmc: None,
-        }
+        host_entry(
+            name,
+            self.port,
+            &self.client_key,
+            &self.known_hosts,
+            &self.state_dir,
+        )
+    }
+}
+
+/// A host entry for an sshd on 127.0.0.1:`port` that trusts `client_key`: `process`
+/// runtime, four slots, no BMC.
+fn host_entry(
+    name: &str,
+    port: u16,
+    client_key: &std::path::Path,
+    known_hosts: &std::path::Path,
+    state_dir: &std::path::Path,
+) -> HostConfig {
+    HostConfig {
+        name: name.into(),
+        ssh: format!("127.0.0.1:{port}"),
+        user: current_user(),
+        key_file: Some(client_key.to_owned()),
+        host_key: HostKeyPolicy {
+            known_hosts: known_hosts.to_owned(),
+            trust_on_first_use: false,
+        },
+        capacity: HostCapacity {
+            slots: Some(4),
+            cpu_millis: None,
+            memory_mib: None,
+        },
+        labels: BTreeMap::from([("site".into(), "test".into())]),
+        runtime: Runtime::Process,
+        address: None,
+        state_dir: Some(state_dir.display().to_string()),
+        bmc: None,
     }
 }
 
