@@ -252,7 +252,7 @@ fn the_dns_quickstart_drill_measures_downtime_through_dns_and_fails_back() {
                 e["workload"] == name
                     && e["what"]
                         .as_str()
-                        .is_some_and(|t| t.starts_with("Cutover done"))
+                        .is_some_and(|t| t.starts_with(&format!("{name}: traffic moved to")))
             })
             .and_then(|e| e["at_ms"].as_u64())
             .unwrap_or_else(|| panic!("no cutover of {name} in the timeline: {report:#}"));
