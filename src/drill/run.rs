@@ -129,7 +129,7 @@ pub async fn run(
         let cleaned = cleanup::clean_runs(&built, &store, &earlier).await?;
         progress(cleaned.describe());
     }
-    store.begin_drill_run(&DrillRun {
+    let run = DrillRun {
         id: id.clone(),
         owner: owner.clone(),
         mode: options.mode.as_str().to_owned(),
@@ -137,7 +137,8 @@ pub async fn run(
         pid: std::process::id(),
         started,
         cleaned: None,
-    })?;
+    };
+    store.begin_drill_run(&run)?;
     progress(format!("drill {id} (copies owned by {owner})"));
     let (wrapped, switches) =
         providers::with_fault_switches(built.clone(), config.policy.probe_timeout);
@@ -179,15 +180,6 @@ pub async fn run(
     for switch in switches.values() {
         switch.clear();
     }
-    let run = DrillRun {
-        id: id.clone(),
-        owner,
-        mode: options.mode.as_str().to_owned(),
-        lose: options.lose.clone(),
-        pid: std::process::id(),
-        started,
-        cleaned: None,
-    };
     // A second Ctrl-C stops the cleanup too; whatever is left is recorded with the
     // drill, so `lifeboat drill --cleanup` (or the daemon's next start) removes it.
     let cleaned = tokio::select! {
