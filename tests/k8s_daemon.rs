@@ -1,19 +1,18 @@
-//! `lifeboat run --kubernetes` end to end, against kmock emulators: lifeboat's own
-//! resources live in "cluster B" (the cluster at the other vendor, where lifeboat runs),
-//! its workloads start in "cluster A"; when A's credentials are revoked every workload
-//! moves to B, the `Workload` status shows it and an Event records it. And leader
-//! election between two daemons on the emulator's Lease.
+//! `lifeboat run --kubernetes` end to end, against real kube-apiservers and etcd (see
+//! `lifeboat_testkit::kube`): lifeboat is installed into "cluster B" (the cluster at the
+//! other vendor, where lifeboat runs) from `manifests/` and runs with their RBAC; its
+//! workloads start in "cluster A"; when A deletes lifeboat's service account every
+//! workload moves to B, the `Workload` status shows it and an Event records it. And
+//! leader election between two daemons on a real Lease.
 
 #![cfg(feature = "kubernetes")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lifeboat::k8s::crds;
-use lifeboat_testkit::kmock::Kmock;
+use lifeboat_testkit::kube::{self, Controllers, KubeApiServer, Rule};
+use lifeboat_testkit::require_kube;
 use serde_json::{Value, json};
 
 const NS: &str = "lifeboat";
@@ -84,94 +83,83 @@ impl Drop for Daemon {
     }
 }
 
-/// Plays the Deployment controller the emulator lacks: every Deployment in `shop` is
-/// marked rolled out. Stops when dropped.
-struct FakeRollouts {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// What the adapter needs in the namespace it deploys to.
+const ADAPTER_RULES: &[Rule] = &[
+    Rule {
+        verbs: &[
+            "get", "list", "watch", "create", "patch", "update", "delete",
+        ],
+        group: "apps",
+        resources: &["deployments"],
+    },
+    Rule {
+        verbs: &[
+            "get", "list", "watch", "create", "patch", "update", "delete",
+        ],
+        group: "",
+        resources: &["services", "pods", "services/proxy"],
+    },
+];
+
+fn post(server: &KubeApiServer, path: &str, body: &Value) {
+    let (code, text) = server.request("POST", path, Some(body)).unwrap();
+    assert_eq!(code, 201, "POST {path}: {text}");
 }
 
-impl FakeRollouts {
-    fn start(clusters: Vec<Arc<Mutex<Kmock>>>) -> FakeRollouts {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                for cluster in &clusters {
-                    let kmock = cluster.lock().unwrap();
-                    roll_out(&kmock);
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
-        FakeRollouts {
-            stop,
-            thread: Some(thread),
-        }
+fn get(server: &KubeApiServer, path: &str) -> Value {
+    server.get(path).unwrap_or(Value::Null)
+}
+
+/// Installs lifeboat into its home cluster as a user would, with the built kubectl and
+/// server-side apply: its namespace, CRDs, ServiceAccount and least-privilege RBAC from
+/// `manifests/` (everything but its own Deployment, which no kubelet would run here).
+/// Returns a kubeconfig for the ServiceAccount, so the daemon runs with exactly the
+/// rights the manifests give it.
+fn install(home: &KubeApiServer) -> PathBuf {
+    let admin = home.admin_kubeconfig(NS).unwrap();
+    let manifests = lifeboat_testkit::repo_root().join("manifests");
+    for file in [
+        "namespace.yaml",
+        "crds.yaml",
+        "serviceaccount.yaml",
+        "rbac.yaml",
+    ] {
+        let output = Command::new(kube::kubectl())
+            .arg("--kubeconfig")
+            .arg(&admin)
+            .args(["apply", "--server-side", "-f"])
+            .arg(manifests.join(file))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "kubectl apply {file}: {output:?}");
     }
-}
-
-impl Drop for FakeRollouts {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn roll_out(kmock: &Kmock) {
-    let Ok((200, body)) = kmock.request("GET", "/apis/apps/v1/namespaces/shop/deployments", None)
-    else {
-        return;
-    };
-    let Ok(list) = serde_json::from_str::<Value>(&body) else {
-        return;
-    };
-    for d in list["items"].as_array().into_iter().flatten() {
-        let generation = d["metadata"]["generation"].as_i64().unwrap_or(1);
-        if d["status"]["observedGeneration"].as_i64() == Some(generation) {
-            continue;
-        }
-        let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
-        let name = d["metadata"]["name"].as_str().unwrap_or_default();
-        let status = json!({
-            "observedGeneration": generation, "replicas": replicas,
-            "updatedReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
-        });
-        let _ = kmock.set_status(
-            &format!("/apis/apps/v1/namespaces/shop/deployments/{name}"),
-            &status.to_string(),
-        );
-    }
-}
-
-fn post(kmock: &Kmock, path: &str, body: &Value) {
-    let (code, text) = kmock
-        .request("POST", path, Some(("application/json", &body.to_string())))
+    let output = Command::new(kube::kubectl())
+        .arg("--kubeconfig")
+        .arg(&admin)
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd",
+            "--all",
+        ])
+        .output()
         .unwrap();
-    // A real server answers 201 Created; the emulator answers 200.
-    assert!(code == 201 || code == 200, "POST {path}: {code} {text}");
-}
-
-fn get(kmock: &Kmock, path: &str) -> Value {
-    let (code, text) = kmock.request("GET", path, None).unwrap();
-    if code != 200 {
-        return Value::Null;
-    }
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
-/// Creates the CRDs in lifeboat's home cluster (the emulator needs no Namespace
-/// object before namespaced objects are created in it).
-fn install(home: &Kmock) {
-    for crd in crds::all() {
-        post(
-            home,
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-            &serde_json::to_value(crd).unwrap(),
-        );
-    }
+    assert!(output.status.success(), "CRDs established: {output:?}");
+    let (code, body) = home
+        .request(
+            "POST",
+            &format!("/api/v1/namespaces/{NS}/serviceaccounts/lifeboat/token"),
+            Some(
+                &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                         "spec": {"expirationSeconds": 7200}}),
+            ),
+        )
+        .unwrap();
+    assert_eq!(code, 201, "{body}");
+    let token: Value = serde_json::from_str(&body).unwrap();
+    home.kubeconfig(NS, token["status"]["token"].as_str().unwrap())
+        .unwrap()
 }
 
 fn resource(kind: &str, name: &str, spec: Value) -> Value {
@@ -195,7 +183,7 @@ fn wait_for<T>(what: &str, logs: &dyn Fn() -> String, mut check: impl FnMut() ->
     }
 }
 
-fn placement(home: &Kmock, workload: &str) -> Option<String> {
+fn placement(home: &KubeApiServer, workload: &str) -> Option<String> {
     get(home, &format!("{API}/workloads/{workload}"))["status"]["placement"]["provider"]
         .as_str()
         .map(str::to_owned)
@@ -203,88 +191,82 @@ fn placement(home: &Kmock, workload: &str) -> Option<String> {
 
 #[test]
 fn revoked_credentials_in_cluster_a_move_every_workload_to_cluster_b() {
+    require_kube!();
     let dir = tempfile::tempdir().unwrap();
-    let a = Arc::new(Mutex::new(Kmock::start(Some("token-a")).unwrap()));
-    let b = Arc::new(Mutex::new(Kmock::start(None).unwrap()));
-    let (kubeconfig_a, kubeconfig_b) = {
-        let (a, b) = (a.lock().unwrap(), b.lock().unwrap());
-        (
-            a.kubeconfig("shop", Some("token-a")).unwrap(),
-            b.kubeconfig(NS, None).unwrap(),
-        )
+    let a = KubeApiServer::start().unwrap();
+    let b = KubeApiServer::start().unwrap();
+    let daemon_kubeconfig = install(&b);
+    let token_a = a
+        .service_account("shop", "lifeboat", ADAPTER_RULES, &[])
+        .unwrap();
+    let token_b = b
+        .service_account("shop", "lifeboat", ADAPTER_RULES, &[])
+        .unwrap();
+    let kubeconfig_a = a.kubeconfig("shop", &token_a).unwrap();
+    let kubeconfig_b = b.kubeconfig("shop", &token_b).unwrap();
+    let provider = |vendor: &str, kubeconfig: &Path| {
+        json!({
+            "vendor": vendor,
+            "capacity": {"replicas": 20},
+            "adapter": {"kind": "kubernetes", "kubeconfig": kubeconfig, "namespace": "shop", "timeout_secs": 5},
+        })
     };
-    {
-        let home = b.lock().unwrap();
-        install(&home);
-        let provider = |vendor: &str, kubeconfig: &Path| {
-            json!({
-                "vendor": vendor,
-                "capacity": {"replicas": 20},
-                "adapter": {"kind": "kubernetes", "kubeconfig": kubeconfig, "namespace": "shop", "timeout_secs": 5},
-            })
-        };
+    post(
+        &b,
+        &format!("{API}/providers"),
+        &resource(
+            "Provider",
+            "cluster-a",
+            provider("acme-cloud", &kubeconfig_a),
+        ),
+    );
+    post(
+        &b,
+        &format!("{API}/providers"),
+        &resource("Provider", "cluster-b", provider("hetzner", &kubeconfig_b)),
+    );
+    for name in ["api", "web"] {
+        let spec =
+            json!({"image": "nginx:1.27", "port": 80, "placement": ["cluster-a", "cluster-b"]});
         post(
-            &home,
-            &format!("{API}/providers"),
-            &resource(
-                "Provider",
-                "cluster-a",
-                provider("acme-cloud", &kubeconfig_a),
-            ),
-        );
-        post(
-            &home,
-            &format!("{API}/providers"),
-            &resource("Provider", "cluster-b", provider("hetzner", &kubeconfig_b)),
-        );
-        for name in ["api", "web"] {
-            let spec =
-                json!({"image": "nginx:1.27", "port": 80, "placement": ["cluster-a", "cluster-b"]});
-            post(
-                &home,
-                &format!("{API}/workloads"),
-                &resource("Workload", name, spec),
-            );
-        }
-        let policy = json!({
-            "probe_interval": "2s", "probe_timeout": "2s", "step_timeout": "20s",
-            "cutover": {"kind": "endpoints-file", "path": "endpoints.json"},
-        });
-        post(
-            &home,
-            &format!("{API}/policies"),
-            &resource("Policy", "default", policy),
+            &b,
+            &format!("{API}/workloads"),
+            &resource("Workload", name, spec),
         );
     }
-    let rollouts = FakeRollouts::start(vec![a.clone(), b.clone()]);
-    let daemon = Daemon::start(&kubeconfig_b, dir.path(), "lifeboat-0", 10);
+    let policy = json!({
+        "probe_interval": "2s", "probe_timeout": "2s", "step_timeout": "20s",
+        "cutover": {"kind": "endpoints-file", "path": "endpoints.json"},
+    });
+    post(
+        &b,
+        &format!("{API}/policies"),
+        &resource("Policy", "default", policy),
+    );
+    let _controllers = Controllers::start(&[&a, &b], &["shop"]);
+    let daemon = Daemon::start(&daemon_kubeconfig, dir.path(), "lifeboat-0", 10);
     let logs = || daemon.log_text();
 
-    // Locks are taken per request: the fake rollouts need both emulators meanwhile.
     for workload in ["api", "web"] {
         let at = wait_for(&format!("{workload} placed"), &logs, || {
-            placement(&b.lock().unwrap(), workload)
+            placement(&b, workload)
         });
         assert_eq!(at, "cluster-a");
     }
-    let provider_a = get(&b.lock().unwrap(), &format!("{API}/providers/cluster-a"));
+    let provider_a = get(&b, &format!("{API}/providers/cluster-a"));
     assert_eq!(provider_a["status"]["conditions"][0]["type"], "Ready");
     assert_eq!(provider_a["status"]["conditions"][0]["status"], "True");
 
-    // Cluster A's vendor revokes lifeboat's credentials: every call now answers 401.
-    a.lock()
-        .unwrap()
-        .set_token(Some("revoked-by-the-vendor"))
-        .unwrap();
+    // Cluster A's vendor deletes lifeboat's service account: every call now answers 401.
+    a.revoke("shop", "lifeboat", &token_a).unwrap();
 
     for workload in ["api", "web"] {
         wait_for(&format!("{workload} moved to cluster-b"), &logs, || {
-            (placement(&b.lock().unwrap(), workload).as_deref() == Some("cluster-b")).then_some(())
+            (placement(&b, workload).as_deref() == Some("cluster-b")).then_some(())
         });
     }
-    drop(rollouts);
-    let home = b.lock().unwrap();
-    let workload = get(&home, &format!("{API}/workloads/web"));
+    let home = &b;
+    let workload = get(home, &format!("{API}/workloads/web"));
     assert!(
         workload["status"]["placement"]["generation"]
             .as_u64()
@@ -294,14 +276,14 @@ fn revoked_credentials_in_cluster_a_move_every_workload_to_cluster_b() {
     );
     assert_eq!(workload["status"]["conditions"][0]["type"], "Placed");
     // The copies run in cluster B now.
-    let deployments = get(&home, "/apis/apps/v1/namespaces/shop/deployments");
+    let deployments = get(home, "/apis/apps/v1/namespaces/shop/deployments");
     assert_eq!(
         deployments["items"].as_array().unwrap().len(),
         2,
         "{deployments}"
     );
 
-    let provider_a = get(&home, &format!("{API}/providers/cluster-a"));
+    let provider_a = get(home, &format!("{API}/providers/cluster-a"));
     assert_eq!(
         provider_a["status"]["conditions"][0]["status"], "False",
         "{provider_a}"
@@ -309,7 +291,7 @@ fn revoked_credentials_in_cluster_a_move_every_workload_to_cluster_b() {
     assert_eq!(provider_a["status"]["conditions"][0]["reason"], "Suspended");
 
     let events = get(
-        &home,
+        home,
         &format!("/apis/events.k8s.io/v1/namespaces/{NS}/events"),
     );
     let events = events["items"].as_array().cloned().unwrap_or_default();
@@ -335,7 +317,7 @@ fn revoked_credentials_in_cluster_a_move_every_workload_to_cluster_b() {
         "no condition-change event for cluster-a: {events:?}"
     );
     // The evacuation is an Evacuation resource with its steps.
-    let evacuations = get(&home, &format!("{API}/evacuations"));
+    let evacuations = get(home, &format!("{API}/evacuations"));
     let moved_off_a = evacuations["items"].as_array().unwrap().iter().find(|e| {
         e["spec"]["moves"]
             .as_array()
@@ -343,8 +325,8 @@ fn revoked_credentials_in_cluster_a_move_every_workload_to_cluster_b() {
             .iter()
             .any(|m| m["from"] == "cluster-a")
     });
-    let evacuation =
-        moved_off_a.unwrap_or_else(|| panic!("no Evacuation off cluster-a: {evacuations}"));
+    let evacuation = moved_off_a
+        .unwrap_or_else(|| panic!("no Evacuation off cluster-a: {evacuations}\n{}", logs()));
     let steps = evacuation["status"]["steps"].as_array().unwrap();
     assert!(
         steps
@@ -354,7 +336,7 @@ fn revoked_credentials_in_cluster_a_move_every_workload_to_cluster_b() {
     );
     wait_for("the evacuation's phase", &logs, || {
         let e = get(
-            &home,
+            home,
             &format!(
                 "{API}/evacuations/{}",
                 evacuation["metadata"]["name"].as_str()?
@@ -364,7 +346,7 @@ fn revoked_credentials_in_cluster_a_move_every_workload_to_cluster_b() {
     });
 }
 
-fn lease_holder(home: &Kmock) -> Option<String> {
+fn lease_holder(home: &KubeApiServer) -> Option<String> {
     get(
         home,
         &format!("/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/lifeboat"),
@@ -373,17 +355,15 @@ fn lease_holder(home: &Kmock) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Against the emulator's Lease: kube-lease-manager reads, creates and patches it, which
-/// the emulator serves. What it cannot show is the real server's optimistic concurrency
-/// (its apply never answers 409 Conflict), so two replicas that found the lease free at
-/// the same instant could both think they won there; the test starts the second once
-/// the first holds the lease, which is the case a real server and the emulator agree on.
+/// On a real Lease: kube-lease-manager's writes carry the Lease's resourceVersion, so of
+/// two replicas that found it free at the same instant only one wins (the other's write
+/// answers 409). Both start together here.
 #[test]
 fn only_the_leader_acts_and_the_other_takes_over_when_it_dies() {
+    require_kube!();
     let dir = tempfile::tempdir().unwrap();
-    let home = Kmock::start(None).unwrap();
-    let kubeconfig = home.kubeconfig(NS, None).unwrap();
-    install(&home);
+    let home = KubeApiServer::start().unwrap();
+    let kubeconfig = install(&home);
     let sim = json!({"vendor": "self", "adapter": {"kind": "sim"}});
     post(
         &home,
@@ -404,30 +384,34 @@ fn only_the_leader_acts_and_the_other_takes_over_when_it_dies() {
     );
 
     let lease_secs = 4;
-    let mut one = Daemon::start(&kubeconfig, dir.path(), "one", lease_secs);
-    let logs_one = || one.log_text();
-    wait_for("one to hold the lease", &logs_one, || {
-        (lease_holder(&home).as_deref() == Some("one")).then_some(())
-    });
-    let two = Daemon::start(&kubeconfig, dir.path(), "two", lease_secs);
-    let (log_one, log_two) = (one.log.clone(), two.log.clone());
+    let mut daemons = [
+        Daemon::start(&kubeconfig, dir.path(), "one", lease_secs),
+        Daemon::start(&kubeconfig, dir.path(), "two", lease_secs),
+    ];
+    let logs: Vec<PathBuf> = daemons.iter().map(|d| d.log.clone()).collect();
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    let logs_both = || format!("one:\n{}\ntwo:\n{}", read(&log_one), read(&log_two));
+    let logs_both = || format!("one:\n{}\ntwo:\n{}", read(&logs[0]), read(&logs[1]));
+    let leader = wait_for("one of them to hold the lease", &logs_both, || {
+        lease_holder(&home)
+    });
+    let (lead, follow) = if leader == "one" { (0, 1) } else { (1, 0) };
+    let follower = if leader == "one" { "two" } else { "one" };
     wait_for("the leader to place the workload", &logs_both, || {
         placement(&home, "job")
     });
     // Give the follower several of its lease checks to (wrongly) act.
-    wait_for("two to start following", &logs_both, || {
-        two.log_text()
+    wait_for("the other to start following", &logs_both, || {
+        daemons[follow]
+            .log_text()
             .contains("waiting for the lease")
             .then_some(())
     });
     std::thread::sleep(Duration::from_secs(lease_secs));
-    assert_eq!(lease_holder(&home).as_deref(), Some("one"));
+    assert_eq!(lease_holder(&home).as_deref(), Some(leader.as_str()));
     assert!(
-        !two.log_text().contains("acquired the lease"),
+        !daemons[follow].log_text().contains("acquired the lease"),
         "{}",
-        two.log_text()
+        logs_both()
     );
     let events = get(
         &home,
@@ -436,29 +420,32 @@ fn only_the_leader_acts_and_the_other_takes_over_when_it_dies() {
     let events = events["items"].as_array().cloned().unwrap_or_default();
     assert!(!events.is_empty());
     assert!(
-        events.iter().all(|e| e["reportingInstance"] == "one"),
+        events
+            .iter()
+            .all(|e| e["reportingInstance"] == leader.as_str()),
         "only the leader writes: {events:?}"
     );
 
     // The leader dies without releasing the lease; the other waits out the lease and
     // takes over.
     let killed = Instant::now();
-    one.kill();
-    wait_for("two to take over", &logs_both, || {
-        (lease_holder(&home).as_deref() == Some("two")).then_some(())
+    daemons[lead].kill();
+    wait_for("the other to take over", &logs_both, || {
+        (lease_holder(&home).as_deref() == Some(follower)).then_some(())
     });
     eprintln!(
         "takeover {:.1} s after the leader was killed (lease {lease_secs} s)",
         killed.elapsed().as_secs_f64()
     );
-    wait_for("two to lead", &logs_both, || {
-        two.log_text()
+    wait_for("the other to lead", &logs_both, || {
+        daemons[follow]
+            .log_text()
             .contains("acquired the lease: leading")
             .then_some(())
     });
     // The new leader acts (its first round records the provider's condition) and
     // starts from the placement in the Workload status rather than placing it afresh.
-    wait_for("an event from two", &logs_both, || {
+    wait_for("an event from the new leader", &logs_both, || {
         let events = get(
             &home,
             &format!("/apis/events.k8s.io/v1/namespaces/{NS}/events"),
@@ -466,15 +453,16 @@ fn only_the_leader_acts_and_the_other_takes_over_when_it_dies() {
         let events = events["items"].as_array().cloned().unwrap_or_default();
         events
             .iter()
-            .any(|e| e["reportingInstance"] == "two")
+            .any(|e| e["reportingInstance"] == follower)
             .then_some(())
     });
     let job = get(&home, &format!("{API}/workloads/job"));
     assert_eq!(job["status"]["placement"]["generation"], 1, "{job}");
     assert!(
-        two.log_text()
+        daemons[follow]
+            .log_text()
             .contains("placement taken from the Workload status"),
         "{}",
-        two.log_text()
+        logs_both()
     );
 }

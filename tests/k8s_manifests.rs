@@ -1,5 +1,6 @@
-//! The in-cluster manifests: the committed CRDs match the Rust types, kubectl accepts
-//! every manifest, and the example resources make a valid configuration.
+//! The in-cluster manifests: the committed CRDs match the Rust types, every manifest
+//! applies server-side to a real API server, and the example resources make a valid
+//! configuration.
 
 #![cfg(feature = "kubernetes")]
 
@@ -8,8 +9,8 @@ use std::process::Command;
 
 use lifeboat::k8s::cluster;
 use lifeboat::k8s::resources::{Policy, Provider, Workload};
-use lifeboat_testkit::kmock::Kmock;
-use lifeboat_testkit::{repo_root, system_bin};
+use lifeboat_testkit::kube::{self, KubeApiServer};
+use lifeboat_testkit::{repo_root, require_kube};
 
 fn manifests() -> PathBuf {
     repo_root().join("manifests")
@@ -31,11 +32,10 @@ fn the_committed_crds_are_what_lifeboat_crds_prints() {
     );
 }
 
-/// Runs kubectl against the emulator, returning its stdout; fails the test on a
-/// non-zero exit with kubectl's stderr.
+/// Runs the built kubectl (the API server's version) with `kubeconfig`, returning its
+/// stdout; fails the test on a non-zero exit with kubectl's stderr.
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
-    let kubectl = system_bin("/usr/bin/kubectl", "kubernetes-client").unwrap();
-    let output = Command::new(kubectl)
+    let output = Command::new(kube::kubectl())
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
@@ -54,26 +54,17 @@ fn documents(path: &Path) -> usize {
 }
 
 #[test]
-fn kubectl_accepts_every_manifest() {
-    // kubectl's client-side dry run still asks a server for discovery (to map kinds to
-    // resources), so it runs against the emulator. The emulator serves no OpenAPI
-    // document, hence `--validate=false`: kubectl's schema validation needs one. The
-    // CRDs are created for real first, since the custom resources of the examples can
-    // only be mapped once their CRDs are served (as on a real cluster).
-    let kmock = Kmock::start(None).unwrap();
-    let kubeconfig = kmock.kubeconfig("lifeboat", None).unwrap();
+fn every_manifest_applies_server_side_to_a_real_api_server() {
+    require_kube!();
+    // The real server validates every object against its schema (the CRDs' own
+    // structural schemas included) and server-side apply records the field manager.
+    let server = KubeApiServer::start().unwrap();
+    let kubeconfig = server.admin_kubeconfig("lifeboat").unwrap();
     let dir = manifests();
-    let crds = kubectl(
+    let out = kubectl(
         &kubeconfig,
-        &[
-            "apply",
-            "--validate=false",
-            "-f",
-            dir.join("crds.yaml").to_str().unwrap(),
-        ],
+        &["apply", "--server-side", "-k", dir.to_str().unwrap()],
     );
-    assert_eq!(crds.lines().count(), 6, "{crds}");
-
     let mut expected = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -81,43 +72,59 @@ fn kubectl_accepts_every_manifest() {
             expected += documents(&path);
         }
     }
-    let out = kubectl(
-        &kubeconfig,
-        &[
-            "apply",
-            "--dry-run=client",
-            "--validate=false",
-            "-f",
-            dir.to_str().unwrap(),
-        ],
-    );
     assert_eq!(out.lines().count(), expected, "{out}");
-    assert!(out.contains("deployment.apps/lifeboat"), "{out}");
     assert!(
-        out.contains("role.rbac.authorization.k8s.io/lifeboat"),
+        out.contains("deployment.apps/lifeboat serverside-applied"),
         "{out}"
     );
+    assert!(
+        out.contains("role.rbac.authorization.k8s.io/lifeboat serverside-applied"),
+        "{out}"
+    );
+    kubectl(
+        &kubeconfig,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd",
+            "--all",
+        ],
+    );
 
+    // The example resources are valid instances of the CRDs, as the server checks them.
     let examples = dir.join("examples");
     let out = kubectl(
         &kubeconfig,
-        &[
-            "apply",
-            "--dry-run=client",
-            "--validate=false",
-            "-f",
-            examples.to_str().unwrap(),
-        ],
+        &["apply", "--server-side", "-f", examples.to_str().unwrap()],
     );
     assert_eq!(out.lines().count(), 5, "{out}");
 
-    // The kustomization renders, and holds every manifest but the examples.
-    let rendered = kubectl(&kubeconfig, &["kustomize", dir.to_str().unwrap()]);
-    assert_eq!(
-        rendered.matches("\nkind: ").count() + usize::from(rendered.starts_with("kind: ")),
-        expected,
-        "{rendered}"
+    // The printer columns the CRDs declare are what `kubectl get` shows.
+    let table = kubectl(
+        &kubeconfig,
+        &["get", "providers.lifeboat.dev", "-n", "lifeboat"],
     );
+    let header = table.lines().next().unwrap_or_default();
+    for column in ["NAME", "VENDOR", "CONDITION"] {
+        assert!(header.contains(column), "{table}");
+    }
+
+    // A resource that breaks the schema is refused by the server, naming the field.
+    let bad = server.dir_file(
+        "bad-workload.yaml",
+        "apiVersion: lifeboat.dev/v1alpha1\nkind: Workload\nmetadata:\n  name: bad\n  namespace: lifeboat\nspec:\n  replicas: many\n",
+    );
+    let output = Command::new(kube::kubectl())
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["apply", "--server-side", "-f"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "accepted: {stderr}");
+    assert!(stderr.contains("spec.replicas"), "{stderr}");
 }
 
 fn read_all<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {

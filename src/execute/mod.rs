@@ -237,9 +237,12 @@ impl Executor {
         }
         let started = Timestamp::now();
         let evacuation = Evacuation {
+            // Lower case, digits and dashes only: the id names the Evacuation resource in
+            // cluster mode, and Kubernetes names are RFC 1123 subdomains.
             id: format!(
-                "ev-{}-{:04x}",
-                started.strftime("%Y%m%dT%H%M%S%.3fZ"),
+                "ev-{}-{:03}-{:04x}",
+                started.strftime("%Y%m%d-%H%M%S"),
+                started.subsec_millisecond(),
                 rand::random::<u16>()
             ),
             plan: plan.clone(),

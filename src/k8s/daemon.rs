@@ -19,14 +19,15 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use jiff::Timestamp;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, ResourceExt};
+use kube::{Client, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::cluster::{self, Assembled};
-use super::resources::{Notice, Policy, Provider, Workload};
+use super::resources::Notice;
 use super::sync;
+use super::watched::{Resources, Watched};
 use super::writer::{Writer, progress};
 use crate::config::Mode;
 use crate::controller::{self, Controller};
@@ -152,14 +153,6 @@ async fn elect_and_lead(
     }
 }
 
-/// The cluster's lifeboat resources at one moment.
-struct Resources {
-    providers: Vec<Provider>,
-    workloads: Vec<Workload>,
-    policies: Vec<Policy>,
-    notices: Vec<Notice>,
-}
-
 /// One term of leadership.
 struct Term {
     client: Client,
@@ -169,34 +162,18 @@ struct Term {
 }
 
 impl Term {
-    async fn list(&self) -> anyhow::Result<Resources> {
-        let lp = Default::default();
-        let ns = &self.namespace;
-        let c = || self.client.clone();
-        Ok(Resources {
-            providers: (Api::<Provider>::namespaced(c(), ns).list(&lp).await)
-                .context("listing Providers")?
-                .items,
-            workloads: (Api::<Workload>::namespaced(c(), ns).list(&lp).await)
-                .context("listing Workloads")?
-                .items,
-            policies: (Api::<Policy>::namespaced(c(), ns).list(&lp).await)
-                .context("listing Policies")?
-                .items,
-            notices: (Api::<Notice>::namespaced(c(), ns).list(&lp).await)
-                .context("listing Notices")?
-                .items,
-        })
-    }
-
     fn assemble(&self, r: &Resources) -> anyhow::Result<Assembled> {
         cluster::assemble(&r.providers, &r.workloads, &r.policies, &self.state_dir)
     }
 
     /// Leads until `stop`; rebuilds the controller whenever the resources change.
     async fn lead(&self, stop: &CancellationToken) -> anyhow::Result<()> {
+        let mut watched = tokio::select! {
+            watched = Watched::start(&self.client, &self.namespace) => watched?,
+            _ = stop.cancelled() => return Ok(()),
+        };
         while !stop.is_cancelled() {
-            let resources = self.list().await?;
+            let resources = watched.snapshot();
             let policy = cluster::chosen_policy(&resources.policies);
             let assembled = match self.assemble(&resources) {
                 Ok(a) => a,
@@ -208,8 +185,9 @@ impl Term {
                             .policy_accepted(p, Some(&problems), Timestamp::now())
                             .await?;
                     }
+                    // Nothing to do until someone fixes the resources.
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                        _ = watched.changed() => {}
                         _ = stop.cancelled() => {}
                     }
                     continue;
@@ -225,7 +203,7 @@ impl Term {
             let copy = self.state_dir.join("cluster.yaml");
             std::fs::write(&copy, &assembled.text)
                 .with_context(|| format!("writing {}", copy.display()))?;
-            self.run_config(assembled, stop).await?;
+            self.run_config(assembled, &mut watched, stop).await?;
         }
         Ok(())
     }
@@ -234,6 +212,7 @@ impl Term {
     async fn run_config(
         &self,
         assembled: Assembled,
+        watched: &mut Watched,
         stop: &CancellationToken,
     ) -> anyhow::Result<()> {
         let mut config = assembled.config;
@@ -265,7 +244,7 @@ impl Term {
             "leading with the cluster's configuration"
         );
 
-        sync::seed_placements(&store, &self.list().await?.workloads, executor.owner())?;
+        sync::seed_placements(&store, &watched.snapshot().workloads, executor.owner())?;
         self.writer.ensure_leader()?;
         for report in executor
             .resume()
@@ -284,12 +263,13 @@ impl Term {
         }
         let mut controller = Controller::new(config.clone(), providers, store.clone(), executor)?;
         loop {
-            let resources = self.list().await?;
+            let resources = watched.snapshot();
             if self.assemble(&resources).map(|a| a.text).ok().as_ref() != Some(&assembled.text) {
                 tracing::info!("the cluster's resources changed; reloading");
                 return Ok(());
             }
             sync::sync_notices(&store, &resources.notices, &config)?;
+            let notices_seen = notice_specs(&resources.notices);
             self.writer.ensure_leader()?;
             let round = controller.round().await?;
             let now = Timestamp::now();
@@ -330,12 +310,39 @@ impl Term {
                         .await?;
                 }
             }
-            tokio::select! {
-                _ = tokio::time::sleep(config.policy.probe_interval) => {}
-                _ = stop.cancelled() => return Ok(()),
+            // The next round comes after the probe interval, or at once when the
+            // configuration or a Notice changes; the daemon's own status writes also
+            // wake the watches, and change neither.
+            let next_round = tokio::time::Instant::now() + config.policy.probe_interval;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next_round) => break,
+                    _ = watched.changed() => {
+                        let now = watched.snapshot();
+                        let text = self.assemble(&now).map(|a| a.text).ok();
+                        if text.as_ref() != Some(&assembled.text)
+                            || notice_specs(&now.notices) != notices_seen
+                        {
+                            break;
+                        }
+                    }
+                    _ = stop.cancelled() => return Ok(()),
+                }
             }
         }
     }
+}
+
+/// The Notices as they bear on decisions (name and spec), to tell a new or changed
+/// Notice from a status write.
+fn notice_specs(notices: &[Notice]) -> Vec<(String, String)> {
+    notices
+        .iter()
+        .map(|n| {
+            let spec = serde_json::to_string(&n.spec).unwrap_or_default();
+            (n.name_any(), spec)
+        })
+        .collect()
 }
 
 /// Mirrors executor progress into Evacuation resources and Events.

@@ -5,6 +5,7 @@
 //!   `Evacuation`); [`crds`] prints their definitions.
 //! * [`cluster`]: the resources → a validated [`crate::config::Config`] (pure).
 //! * [`conditions`]: status conditions in the usual Kubernetes shape (pure).
+//! * [`watched`]: the resources as reflectors fed by watches.
 //! * [`sync`]: placements from `Workload` status and `Notice` resources into the store.
 //! * [`daemon`]: leader election, the controller loop, status mirroring and Events.
 
@@ -14,4 +15,5 @@ pub mod crds;
 pub mod daemon;
 pub mod resources;
 pub mod sync;
+pub mod watched;
 pub mod writer;

@@ -24,6 +24,9 @@ use crate::execute::ExecEvent;
 use crate::model::{Condition, Placement};
 use crate::store::Status;
 
+/// How often a status write is computed again after a resourceVersion conflict.
+const CONFLICT_ATTEMPTS: usize = 5;
+
 /// The field manager of every write.
 pub const FIELD_MANAGER: &str = "lifeboat";
 
@@ -83,25 +86,26 @@ impl Writer {
         now: Timestamp,
     ) -> anyhow::Result<()> {
         self.ensure_leader()?;
-        let name = provider.meta().name.clone().unwrap_or_default();
-        let mut status = provider.status.clone().unwrap_or_default();
         let (ready, reason) = conditions::ready(condition);
         let text = describe(condition);
-        conditions::set(
-            &mut status.conditions,
-            "Ready",
-            ready,
-            reason,
-            &text,
-            provider.meta().generation,
-            now,
-        );
-        let status = ProviderStatus {
-            condition: Some(text.clone()),
-            ..status
-        };
-        self.patch_status::<Provider>(&name, json!({ "status": status }))
-            .await?;
+        self.write_status(provider, |provider: &Provider| {
+            let mut status = provider.status.clone().unwrap_or_default();
+            conditions::set(
+                &mut status.conditions,
+                "Ready",
+                ready,
+                reason,
+                &text,
+                provider.meta().generation,
+                now,
+            );
+            let status = ProviderStatus {
+                condition: Some(text.clone()),
+                ..status
+            };
+            Some((json!(status), ()))
+        })
+        .await?;
         if let Some(old) = changed {
             let old = old.map(describe).unwrap_or_else(|| "unknown".into());
             let kind = if ready {
@@ -128,7 +132,6 @@ impl Writer {
         placement: &Placement,
         now: Timestamp,
     ) -> anyhow::Result<()> {
-        let name = workload.meta().name.clone().unwrap_or_default();
         let new = PlacementStatus {
             provider: placement.provider.clone(),
             generation: placement.generation.0,
@@ -138,29 +141,35 @@ impl Writer {
                 .map(ToString::to_string),
             since: placement.since.to_string(),
         };
-        let old = workload.status.as_ref().and_then(|s| s.placement.as_ref());
-        if old == Some(&new) {
-            return Ok(());
-        }
-        self.ensure_leader()?;
-        let mut status = workload.status.clone().unwrap_or_default();
         let message = format!("runs on {} at generation {}", new.provider, new.generation);
-        conditions::set(
-            &mut status.conditions,
-            "Placed",
-            true,
-            "Placed",
-            &message,
-            workload.meta().generation,
-            now,
-        );
-        let moved_from = old.map(|o| o.provider.clone());
-        let status = WorkloadStatus {
-            placement: Some(new.clone()),
-            ..status
+        self.ensure_leader()?;
+        let Some(moved_from) = self
+            .write_status(workload, |workload: &Workload| {
+                let old = workload.status.as_ref().and_then(|s| s.placement.as_ref());
+                if old == Some(&new) {
+                    return None;
+                }
+                let moved_from = old.map(|o| o.provider.clone());
+                let mut status = workload.status.clone().unwrap_or_default();
+                conditions::set(
+                    &mut status.conditions,
+                    "Placed",
+                    true,
+                    "Placed",
+                    &message,
+                    workload.meta().generation,
+                    now,
+                );
+                let status = WorkloadStatus {
+                    placement: Some(new.clone()),
+                    ..status
+                };
+                Some((json!(status), moved_from))
+            })
+            .await?
+        else {
+            return Ok(());
         };
-        self.patch_status::<Workload>(&name, json!({ "status": status }))
-            .await?;
         let (reason, note) = match moved_from {
             Some(from) if from != new.provider => (
                 "Moved",
@@ -189,27 +198,26 @@ impl Writer {
         now: Timestamp,
     ) -> anyhow::Result<()> {
         self.ensure_leader()?;
-        let name = policy.meta().name.clone().unwrap_or_default();
-        let mut status = policy.status.clone().unwrap_or_default();
         let (ok, reason, message) = match problems {
             None => (true, "Valid", "the resources make a valid configuration"),
             Some(p) => (false, "Invalid", p),
         };
-        let before = status.conditions.clone();
-        conditions::set(
-            &mut status.conditions,
-            "Accepted",
-            ok,
-            reason,
-            message,
-            policy.meta().generation,
-            now,
-        );
-        if before == status.conditions {
-            return Ok(());
-        }
-        self.patch_status::<Policy>(&name, json!({ "status": status }))
-            .await
+        self.write_status(policy, |policy: &Policy| {
+            let mut status = policy.status.clone().unwrap_or_default();
+            let before = status.conditions.clone();
+            conditions::set(
+                &mut status.conditions,
+                "Accepted",
+                ok,
+                reason,
+                message,
+                policy.meta().generation,
+                now,
+            );
+            (before != status.conditions).then(|| (json!(status), ()))
+        })
+        .await?;
+        Ok(())
     }
 
     /// Creates the Evacuation resource of an evacuation the executor just began.
@@ -236,7 +244,7 @@ impl Writer {
                 })
                 .collect(),
         };
-        let resource = Evacuation::new(id, spec);
+        let resource = Evacuation::new(&resource_name(id), spec);
         match self
             .api::<Evacuation>()
             .create(&PostParams::default(), &resource)
@@ -275,7 +283,7 @@ impl Writer {
             None,
             now,
         );
-        self.patch_status::<Evacuation>(id, json!({ "status": status }))
+        self.patch_status::<Evacuation>(&resource_name(id), json!({ "status": status }))
             .await?;
         if let Some(e) = event {
             let kind = match e.status {
@@ -305,6 +313,58 @@ impl Writer {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Writes a status computed from the object as the server holds it. The first
+    /// attempt computes from `object` as the caller saw it (a watcher's cache, possibly a
+    /// little behind) and sends its resourceVersion as a precondition; when the server
+    /// answers 409 Conflict (the object changed since), the object is read again and the
+    /// status computed anew, so a write never rests on a stale read. `compute` gives the
+    /// status and a value for the caller, or `None` when nothing needs writing; the
+    /// result is that value from the attempt that was written.
+    async fn write_status<K, T>(
+        &self,
+        object: &K,
+        compute: impl Fn(&K) -> Option<(serde_json::Value, T)>,
+    ) -> anyhow::Result<Option<T>>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let kind = K::kind(&Default::default()).to_string();
+        let name = object.meta().name.clone().unwrap_or_default();
+        let mut current = object.clone();
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let Some((status, value)) = compute(&current) else {
+                return Ok(None);
+            };
+            let body = json!({
+                "metadata": {"resourceVersion": current.meta().resource_version},
+                "status": status,
+            });
+            match self
+                .api::<K>()
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&body))
+                .await
+            {
+                Ok(_) => return Ok(Some(value)),
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    tracing::debug!(%kind, %name, "status changed since it was read; reading it again");
+                    current = self
+                        .api::<K>()
+                        .get_status(&name)
+                        .await
+                        .with_context(|| format!("reading {kind}/{name} again"))?;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("writing the status of {kind}/{name}"));
+                }
+            }
+        }
+        bail!("the status of {kind}/{name} kept changing while being written; try again")
     }
 
     async fn patch_status<K>(&self, name: &str, body: serde_json::Value) -> anyhow::Result<()>
@@ -371,4 +431,11 @@ pub fn progress(e: &ExecEvent) -> StepProgress {
         detail: e.detail.clone(),
         at: e.wall.to_string(),
     }
+}
+
+/// The name of an evacuation's resource: its id, lower-cased, since ids journaled before
+/// they were made of lower case only (`ev-20261202T075743.906Z-b6a6`) are no valid
+/// Kubernetes names as they are.
+fn resource_name(id: &str) -> String {
+    id.to_ascii_lowercase()
 }

@@ -46,6 +46,12 @@ pub fn classify_status(code: u16, reason: &str, message: &str) -> ErrorClass {
         // The API server's own "the request did not finish in time" comes as a 500 with
         // reason `Timeout`.
         500 if reason == "Timeout" => ErrorClass::Timeout,
+        // A server-side apply of an object that does not fit its kind's schema (a
+        // ConfigMap's data not strings) is refused with a 500 by the real server, without
+        // a reason: the request is wrong, retrying it cannot help.
+        500 if message.starts_with("failed to create typed patch object") => {
+            ErrorClass::InvalidRequest
+        }
         500..=599 => ErrorClass::Unavailable,
         400 | 409 | 413 | 415 | 422 => ErrorClass::InvalidRequest,
         // 410 Gone is an expired resourceVersion: retry with a fresh read.
@@ -128,6 +134,14 @@ mod tests {
     #[test]
     fn classification_table() {
         let table: Vec<(kube::Error, ErrorClass)> = vec![
+            (
+                api(
+                    500,
+                    "",
+                    r#"failed to create typed patch object (prod/bad; /v1, Kind=ConfigMap): .data.k: expected string, got &value.valueUnstructured{Value:map[string]interface {}{"nested":true}}"#,
+                ),
+                ErrorClass::InvalidRequest,
+            ),
             (
                 api(401, "Unauthorized", "Unauthorized"),
                 ErrorClass::CredentialsRejected,

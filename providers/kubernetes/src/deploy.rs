@@ -122,6 +122,16 @@ async fn apply_owned(
             .map_err(|e| fail("reading", e))?;
         let mut desired = object.clone();
         if let Some(existing) = &existing {
+            // An apply would change the doomed object, and the copy would vanish with it
+            // once the garbage collector is done; the server refuses to create the name
+            // again until then.
+            if existing.metadata.deletion_timestamp.is_some() {
+                return Err(ProviderError::new(
+                    ErrorClass::Unavailable,
+                    Op::Deploy,
+                    format!("{key} is still being deleted; try again once it is gone"),
+                ));
+            }
             if let Some(why) = foreign(existing, &req.owner) {
                 return Err(ProviderError::new(
                     ErrorClass::InvalidRequest,

@@ -102,7 +102,9 @@ pub async fn list_managed(
 /// objects without both are skipped (they were labelled by hand), and so are objects of
 /// another owner: the selector already leaves them out on a real server, but a server
 /// (or an emulator) that ignores part of a selector must not make one owner list
-/// another's copies. Pure.
+/// another's copies. Objects being deleted are skipped too: the API server accepted their
+/// deletion, so for the contract they are gone (as `inspect` says), even while the garbage
+/// collector still removes their dependents. Pure.
 pub fn group(
     objects_found: &[DynamicObject],
     namespace: &str,
@@ -112,7 +114,9 @@ pub fn group(
     for object in objects_found {
         let labels = object.metadata.labels.as_ref();
         let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
-        if !Owner::matches(Owner::from_labels(label).as_ref(), owner) {
+        if !Owner::matches(Owner::from_labels(label).as_ref(), owner)
+            || object.metadata.deletion_timestamp.is_some()
+        {
             continue;
         }
         let workload = labels.and_then(|l| l.get(labels::WORKLOAD));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-pub mod kmock;
+pub mod kube;
 pub mod moto;
 pub mod sshd;
 pub mod sushy;
@@ -64,6 +64,8 @@ pub fn system_bin(path: &str, debian_package: &str) -> Result<PathBuf> {
 pub struct Peer {
     name: String,
     child: Child,
+    /// For a watched peer, the write end of its stdin: closed when this process exits.
+    _stdin: Option<std::process::ChildStdin>,
     log: PathBuf,
     /// The peer's private folder (config, state, log); removed on drop.
     pub dir: tempfile::TempDir,
@@ -73,20 +75,42 @@ impl Peer {
     /// Starts `command` (its stdout/stderr captured to `DIR/NAME.log`). The command is
     /// built by the caller, usually with paths inside [`Peer::dir`] prepared beforehand
     /// with [`Peer::prepare_dir`].
-    pub fn start(name: &str, dir: tempfile::TempDir, mut command: Command) -> Result<Peer> {
+    pub fn start(name: &str, dir: tempfile::TempDir, command: Command) -> Result<Peer> {
+        Self::spawn(name, dir, command, false)
+    }
+
+    /// Starts `command` like [`Peer::start`], with a pipe for stdin that stays open
+    /// while this process lives: a command that stops when its stdin closes (a wrapper
+    /// around a server) then outlives no test process, even one that is killed.
+    pub fn start_watched(name: &str, dir: tempfile::TempDir, command: Command) -> Result<Peer> {
+        Self::spawn(name, dir, command, true)
+    }
+
+    fn spawn(
+        name: &str,
+        dir: tempfile::TempDir,
+        mut command: Command,
+        watched: bool,
+    ) -> Result<Peer> {
         let log = dir.path().join(format!("{name}.log"));
         let out =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
-        let child = command
-            .stdin(Stdio::null())
+        let mut child = command
+            .stdin(if watched {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(out)
             .stderr(err)
             .spawn()
             .with_context(|| format!("starting {name} ({command:?})"))?;
+        let stdin = child.stdin.take();
         Ok(Peer {
             name: name.to_owned(),
             child,
+            _stdin: stdin,
             log,
             dir,
         })
