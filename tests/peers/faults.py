@@ -8,7 +8,8 @@ Control endpoint (answered by the proxy itself, never forwarded):
                                           an EC2-shaped XML error: real EC2's
                                           <Response><Errors><Error> (default) or moto's
                                           <ErrorResponse><Errors><Error>
-    status status=.. [body=..] [ctype=..] a canned HTTP answer
+    status status=.. [body=..] [ctype=..] [headers={..}]
+                                          a canned HTTP answer
     delay ms=..                           wait, then forward
     hang [ms=..]                          accept, never answer (until ms), then drop
     reset                                 drop the connection without an answer
@@ -66,7 +67,7 @@ class Faults:
             flow.response = http.Response.make(
                 STATE.get("status", 503),
                 STATE.get("body", "injected"),
-                {"Content-Type": STATE.get("ctype", "text/plain")},
+                {"Content-Type": STATE.get("ctype", "text/plain"), **STATE.get("headers", {})},
             )
         elif mode == "reset":
             flow.kill()

@@ -718,3 +718,62 @@ async fn a_deploy_never_takes_over_another_owners_object() {
     assert_eq!(k8s.list_managed(None).await.unwrap(), []);
     assert_eq!(k8s.list_managed(Some(&owner())).await.unwrap(), [adopted]);
 }
+
+#[tokio::test]
+async fn throttling_outages_and_hangs_through_a_fault_proxy_are_classified() {
+    require_kube!();
+    // The real server does not throttle or fail on demand: a proxy in front of it does,
+    // answering as an overloaded API server would.
+    let t = Namespace::shared();
+    let proxy = lifeboat_testkit::moto::Proxy::in_front_of(&t.server.url()).unwrap();
+    let kubeconfig = t
+        .server
+        .kubeconfig_for(&proxy.url(), &t.ns, &t.token)
+        .unwrap();
+    let mut config = KubernetesConfig::from_kubeconfig(kubeconfig);
+    config.timeout_secs = 2;
+    let k8s = connect("cluster-a", config).await.unwrap();
+    k8s.probe().await.unwrap();
+
+    let throttled = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+        "message": "Too many requests, please try again later.", "reason": "TooManyRequests",
+        "details": {"retryAfterSeconds": 1}, "code": 429});
+    proxy
+        .set(
+            json!({"mode": "status", "status": 429, "body": throttled.to_string(),
+                     "ctype": "application/json", "headers": {"Retry-After": "1"}}),
+        )
+        .await
+        .unwrap();
+    let err = k8s.probe().await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Throttled, "{err}");
+    let err = k8s.deploy(&request(workload("api"), 1)).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Throttled, "{err}");
+
+    let unavailable = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+        "message": "etcdserver: leader changed", "reason": "ServiceUnavailable", "code": 503});
+    proxy
+        .set(
+            json!({"mode": "status", "status": 503, "body": unavailable.to_string(),
+                     "ctype": "application/json"}),
+        )
+        .await
+        .unwrap();
+    let err = k8s.list_managed(Some(&owner())).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Unavailable, "{err}");
+
+    proxy.set(json!({"mode": "reset"})).await.unwrap();
+    let err = k8s.probe().await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Unavailable, "{err}");
+
+    proxy
+        .set(json!({"mode": "hang", "ms": 10000}))
+        .await
+        .unwrap();
+    let err = k8s.probe().await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Timeout, "{err}");
+
+    proxy.set(json!({"mode": "none"})).await.unwrap();
+    k8s.probe().await.unwrap();
+    assert!(proxy.hits().await.unwrap() == 0);
+}

@@ -3,7 +3,8 @@
 //! demand: answer 409 to a delete or an apply whose precondition stopped holding in the
 //! instant between read and write, proxy to a workload that answers (it refuses loopback
 //! endpoints, and no pods run there), report a pod that cannot pull its image (no kubelet),
-//! and throttle (429) or fail (5xx) a request. Each script is the request sequence the adapter must make, with
+//! and give each error status exactly as the client receives it (`api_server.rs` injects
+//! 429, 503, resets and hangs through a proxy in front of the real server). Each script is the request sequence the adapter must make, with
 //! the answers a real API server gives.
 
 use std::collections::BTreeMap;

@@ -82,6 +82,13 @@ pub struct Proxy {
 impl Proxy {
     /// Starts mitmproxy in reverse mode in front of 127.0.0.1:`upstream`.
     pub fn start(upstream: u16) -> Result<Proxy> {
+        Self::in_front_of(&format!("http://127.0.0.1:{upstream}"))
+    }
+
+    /// Starts mitmproxy in reverse mode in front of `upstream` (a URL), serving plain
+    /// HTTP on loopback. An `https` upstream's certificate is not checked: it is a test
+    /// peer on loopback (a kube-apiserver with its self-signed certificate).
+    pub fn in_front_of(upstream: &str) -> Result<Proxy> {
         let port = free_port();
         let dir = Peer::prepare_dir()?;
         let confdir = dir.path().join("mitm");
@@ -94,7 +101,8 @@ impl Proxy {
                 "--listen-port",
                 &port.to_string(),
             ])
-            .args(["--mode", &format!("reverse:http://127.0.0.1:{upstream}")])
+            .args(["--mode", &format!("reverse:{upstream}")])
+            .args(["--set", "ssl_insecure=true"])
             .args(["--set", &format!("confdir={}", confdir.display())])
             .args(["--set", "keep_host_header=true"])
             .arg("-s")
