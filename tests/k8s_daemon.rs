@@ -466,3 +466,66 @@ fn only_the_leader_acts_and_the_other_takes_over_when_it_dies() {
         logs_both()
     );
 }
+
+/// A status computed from a stale read must not undo what was written since: the write
+/// carries the version it was computed from, the server answers 409, and the writer
+/// reads again and computes anew.
+#[tokio::test]
+async fn a_status_write_over_a_newer_version_reads_again_and_keeps_both() {
+    use ::kube::config::{KubeConfigOptions, Kubeconfig};
+    use lifeboat::k8s::resources::Provider;
+    use lifeboat::k8s::writer::Writer;
+
+    require_kube!();
+    let home = KubeApiServer::start().unwrap();
+    let kubeconfig = install(&home);
+    let sim = json!({"vendor": "self", "adapter": {"kind": "sim"}});
+    post(
+        &home,
+        &format!("{API}/providers"),
+        &resource("Provider", "sim-1", sim),
+    );
+    let config = ::kube::Config::from_custom_kubeconfig(
+        Kubeconfig::read_from(&kubeconfig).unwrap(),
+        &KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let client = ::kube::Client::try_from(config).unwrap();
+    // As the daemon reads (its RBAC allows list and watch, not get).
+    let stale: Provider = ::kube::Api::namespaced(client.clone(), NS)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+
+    // Someone else writes a condition of theirs after the daemon's read.
+    let path = format!("{API}/providers/sim-1");
+    home.set_status(
+        &path,
+        &json!({"conditions": [{"type": "Audited", "status": "True", "reason": "Checked",
+                "message": "checked by the audit", "lastTransitionTime": "2026-12-01T00:00:00Z"}]}),
+    )
+    .unwrap();
+
+    let (_leader, leading) = tokio::sync::watch::channel(true);
+    let writer = Writer::new(client, NS, leading, "test");
+    writer
+        .provider_condition(
+            &stale,
+            &lifeboat::model::Condition::Healthy,
+            None,
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let status = get(&home, &path)["status"].clone();
+    let types: Vec<&str> = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["Audited", "Ready"], "{status:#}");
+}
