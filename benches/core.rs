@@ -24,7 +24,7 @@ use jiff::{SignedDuration, Timestamp};
 use lifeboat::conditions::{self, Health};
 use lifeboat::config::Config;
 use lifeboat::decide;
-use lifeboat::model::{Notice, Placement, Scope, Signal, SignalKind};
+use lifeboat::model::{Account, Notice, Placement, Scope, Signal, SignalKind};
 use lifeboat::plan;
 use lifeboat_provider::{DeploymentRef, ErrorClass, Generation};
 
@@ -142,7 +142,7 @@ fn conditions_input() -> (Config, BTreeMap<String, Health>, Vec<Notice>, Timesta
             reason: "terms of service review".into(),
         },
         Notice {
-            scope: Scope::Account("v9/spare".into()),
+            scope: Scope::Account(Account::new("v9", Some("spare"))),
             deadline: None,
             reason: "operator".into(),
         },

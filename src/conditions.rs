@@ -50,7 +50,7 @@ use lifeboat_provider::ErrorClass;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, PolicyConfig, ProviderConfig};
-use crate::model::{Condition, Notice, Scope, Signal, SignalKind};
+use crate::model::{Condition, Notice, Signal, SignalKind};
 
 /// What lifeboat remembers about one provider's signals: just enough to derive its
 /// condition at any later instant. Starts empty (no evidence of trouble: `Healthy`).
@@ -244,25 +244,9 @@ pub fn notices_for(config: &Config, provider: &str, notices: &[Notice]) -> Vec<N
         .collect();
     notices
         .iter()
-        .filter(|n| mine.iter().any(|p| covers(&n.scope, p)))
+        .filter(|n| mine.iter().any(|p| p.is_in(&n.scope)))
         .cloned()
         .collect()
-}
-
-/// Whether `scope` covers `provider`: the test of [`Config::providers_in`] for one
-/// provider. Asking `providers_in` for every provider instead, with an account name
-/// built per comparison, made `conditions` quadratic in the number of providers.
-fn covers(scope: &Scope, provider: &ProviderConfig) -> bool {
-    match scope {
-        Scope::Vendor(v) => &provider.vendor == v,
-        // `vendor/account`, as `Config::account_of` writes it, without building it.
-        Scope::Account(a) => {
-            let account = provider.account.as_deref().unwrap_or("");
-            (a.strip_prefix(provider.vendor.as_str())).and_then(|rest| rest.strip_prefix('/'))
-                == Some(account)
-        }
-        Scope::Provider(n) => &provider.name == n,
-    }
 }
 
 /// The condition of every configured provider at `now`. A provider without a memory yet
@@ -280,7 +264,7 @@ pub fn conditions(
         .map(|p| {
             let health = healths.get(&p.name).unwrap_or(&empty);
             let covering: Vec<Notice> = (notices.iter())
-                .filter(|n| covers(&n.scope, p))
+                .filter(|n| p.is_in(&n.scope))
                 .cloned()
                 .collect();
             let c = condition(health, &covering, now, &config.policy);

@@ -104,7 +104,7 @@ impl Controller {
         for (provider, condition) in &conditions {
             let old = self.conditions.get(provider);
             if old != Some(condition) {
-                tracing::info!(%provider, condition = %describe(condition), "provider condition changed");
+                tracing::info!(%provider, %condition, "provider condition changed");
                 self.store
                     .put_condition(provider, condition, now)
                     .with_context(|| format!("storing the condition of {provider}"))?;
@@ -179,17 +179,4 @@ pub fn workloads(config: &Config) -> Vec<crate::config::WorkloadConfig> {
             w
         })
         .collect()
-}
-
-/// A one-line description of a condition, for logs and the status table.
-pub fn describe(condition: &Condition) -> String {
-    match condition {
-        Condition::Healthy => "healthy".to_owned(),
-        Condition::Degraded { reason } => format!("degraded: {reason}"),
-        Condition::Failing { since } => format!("failing since {since}"),
-        Condition::Unreachable { since } => format!("unreachable since {since}"),
-        Condition::Suspended { reason, since } => format!("suspended ({reason}) since {since}"),
-        Condition::Noticed { deadline } => format!("noticed: leave before {deadline}"),
-        Condition::Fenced { by } => format!("fenced by {by}"),
-    }
 }

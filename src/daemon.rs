@@ -76,17 +76,15 @@ pub async fn run(
 
     let mut drills = Scheduler::new(&config, build, Timestamp::now());
     let mut controller = Controller::new(config.clone(), providers, store.clone(), executor)?;
-    let mut last_plan_summary = String::new();
+    let mut last_plan = None;
     loop {
         let round = controller.round().await?;
         let plan = controller.plan(&round.decision)?;
-        let summary = format!("{:?} / {:?}", plan.moves, plan.stranded);
+        let summary = Some((plan.moves.clone(), plan.stranded.clone()));
         let acting = match config.policy.mode {
             Mode::Auto => !plan.moves.is_empty(),
             Mode::Confirm | Mode::Observe => {
-                if summary != last_plan_summary
-                    && !(plan.moves.is_empty() && plan.stranded.is_empty())
-                {
+                if summary != last_plan && !(plan.moves.is_empty() && plan.stranded.is_empty()) {
                     tracing::warn!(
                         mode = ?config.policy.mode,
                         moves = ?plan.moves.iter().map(|m| (&m.workload, &m.targets)).collect::<Vec<_>>(),
@@ -96,11 +94,11 @@ pub async fn run(
                 false
             }
         };
-        if summary != last_plan_summary {
+        if summary != last_plan {
             for stranded in &plan.stranded {
                 tracing::error!(workload = %stranded.workload, reason = %stranded.reason, "workload stranded: nowhere to go");
             }
-            last_plan_summary = summary;
+            last_plan = summary;
         }
         if acting {
             // A drill never overlaps an evacuation: it stops and cleans up first.

@@ -87,19 +87,19 @@ pub fn decide(
                     Some(a) => format!("account {a} lost: {reason:?} on {name}"),
                     None => format!("account lost: {reason:?} on {name}"),
                 };
-                let cause = Cause::AccountLost {
-                    account: account.clone().unwrap_or_default(),
-                    seen_on: name.clone(),
-                    class: *reason,
-                };
                 let members: Vec<String> = match &account {
                     Some(a) => config
                         .providers
                         .iter()
-                        .filter(|p| &config.account_of(p) == a)
+                        .filter(|p| p.is_on(a))
                         .map(|p| p.name.clone())
                         .collect(),
                     None => vec![name.clone()],
+                };
+                let cause = Cause::AccountLost {
+                    account,
+                    seen_on: name.clone(),
+                    class: *reason,
                 };
                 for member in members {
                     offer(

@@ -27,7 +27,7 @@
 //! * [`demo`] is the small HTTP service the quickstart runs as its workloads.
 //! * [`k8s`] (feature `kubernetes`) is lifeboat inside a cluster: CRDs, and the daemon
 //!   that reads them, elects a leader and mirrors state into their status.
-//! * [`cli`] is the command line.
+//! * [`cli`] is the command line; [`logging`] how it writes to stderr (text or JSON).
 //!
 //! Provider adapters live in their own crates behind the `lifeboat-provider` contract.
 
@@ -47,6 +47,7 @@ pub mod hooks;
 pub mod installation;
 #[cfg(feature = "kubernetes")]
 pub mod k8s;
+pub mod logging;
 pub mod model;
 pub mod plan;
 pub mod probe;

@@ -15,19 +15,18 @@ fn main() -> ExitCode {
         lifeboat::cli::args::Command::Drill(_) => "off",
         _ => "warn",
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(cli.log.as_deref().unwrap_or(default))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    lifeboat::logging::init(
+        cli.log.as_deref().unwrap_or(default),
+        default,
+        cli.log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: starting the async runtime: {e}");
+            lifeboat::logging::error(&format!("starting the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };

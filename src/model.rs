@@ -2,8 +2,11 @@
 //! decisions and plans out. No I/O and no async here; everything is serde-serialisable so
 //! it can be journaled, reported and shown by `lifeboat status --json`.
 
+use std::fmt;
+use std::str::FromStr;
+
 use jiff::Timestamp;
-use lifeboat_provider::{DeploymentRef, ErrorClass, Generation};
+use lifeboat_provider::{DeploymentRef, ErrorClass, Generation, ParseError};
 use serde::{Deserialize, Serialize};
 
 /// One observation about a provider, at a point in time.
@@ -81,6 +84,182 @@ pub enum Condition {
     },
 }
 
+impl Condition {
+    /// The kind of every condition, as [`Condition::kind`] names it and its text begins.
+    pub const KINDS: [&'static str; 7] = [
+        "healthy",
+        "degraded",
+        "failing",
+        "unreachable",
+        "suspended",
+        "noticed",
+        "fenced",
+    ];
+
+    /// The condition's kind without its details (`suspended`), for labels, metrics and
+    /// reports that group by it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Condition::Healthy => "healthy",
+            Condition::Degraded { .. } => "degraded",
+            Condition::Failing { .. } => "failing",
+            Condition::Unreachable { .. } => "unreachable",
+            Condition::Suspended { .. } => "suspended",
+            Condition::Noticed { .. } => "noticed",
+            Condition::Fenced { .. } => "fenced",
+        }
+    }
+}
+
+/// The one-line description of a condition for logs, the status table, drill timelines
+/// and resource status (`suspended (account-suspended) since 2026-11-02T10:00:00Z`). It
+/// starts with [`Condition::kind`], and [`FromStr`] reads it back whole.
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Condition::Healthy => f.write_str("healthy"),
+            Condition::Degraded { reason } => write!(f, "degraded: {reason}"),
+            Condition::Failing { since } => write!(f, "failing since {since}"),
+            Condition::Unreachable { since } => write!(f, "unreachable since {since}"),
+            Condition::Suspended { reason, since } => {
+                write!(f, "suspended ({reason}) since {since}")
+            }
+            Condition::Noticed { deadline } => write!(f, "noticed: leave before {deadline}"),
+            Condition::Fenced { by } => write!(f, "fenced by {by}"),
+        }
+    }
+}
+
+impl FromStr for Condition {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseError::new(s, "a condition (`healthy`, `fenced by NAME`, ...)");
+        let time = |t: &str| t.parse::<Timestamp>().map_err(|_| bad());
+        if s == "healthy" {
+            return Ok(Condition::Healthy);
+        }
+        if let Some(reason) = s.strip_prefix("degraded: ") {
+            return Ok(Condition::Degraded {
+                reason: reason.to_owned(),
+            });
+        }
+        if let Some(since) = s.strip_prefix("failing since ") {
+            return Ok(Condition::Failing {
+                since: time(since)?,
+            });
+        }
+        if let Some(since) = s.strip_prefix("unreachable since ") {
+            return Ok(Condition::Unreachable {
+                since: time(since)?,
+            });
+        }
+        if let Some(rest) = s.strip_prefix("suspended (") {
+            // No class name holds a parenthesis, so the first `) since ` ends it.
+            let (class, since) = rest.split_once(") since ").ok_or_else(bad)?;
+            return Ok(Condition::Suspended {
+                reason: class.parse().map_err(|_| bad())?,
+                since: time(since)?,
+            });
+        }
+        if let Some(deadline) = s.strip_prefix("noticed: leave before ") {
+            return Ok(Condition::Noticed {
+                deadline: time(deadline)?,
+            });
+        }
+        if let Some(by) = s.strip_prefix("fenced by ") {
+            return Ok(Condition::Fenced { by: by.to_owned() });
+        }
+        Err(bad())
+    }
+}
+
+/// One set of credentials at a vendor: the unit that shares the fate of a suspension.
+/// Spelt `vendor/account` everywhere a human reads or writes one (`--lose aws/prod`, a
+/// notice's target, a departure's reason), and `vendor/` for a vendor that lists no
+/// accounts; built from a provider's config by [`crate::config::Config::account_of`].
+/// Serialised as that text, so stored notices keep their format.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Account {
+    /// The vendor (`aws`).
+    pub vendor: String,
+    /// The account at the vendor (`prod`); `None` at a vendor that names none.
+    pub account: Option<String>,
+}
+
+impl Account {
+    /// The account `account` at `vendor` (`None`: the vendor's only, unnamed one).
+    pub fn new(vendor: impl Into<String>, account: Option<impl Into<String>>) -> Account {
+        Account {
+            vendor: vendor.into(),
+            account: account.map(Into::into),
+        }
+    }
+
+    /// Whether a provider of `vendor` with `account` is on this account, compared field
+    /// by field (no text is built, since `conditions` asks this per provider and notice).
+    pub fn holds(&self, vendor: &str, account: Option<&str>) -> bool {
+        self.vendor == vendor && self.account.as_deref() == account
+    }
+}
+
+impl fmt::Display for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            self.vendor,
+            self.account.as_deref().unwrap_or_default()
+        )
+    }
+}
+
+/// Reads `vendor/account` (or `vendor/`). Vendor and account names never hold a `/`
+/// (the config refuses them), so anything else is not an account.
+impl FromStr for Account {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseError::new(s, "an account (`vendor/account`)");
+        let (vendor, account) = s.split_once('/').ok_or_else(bad)?;
+        if vendor.is_empty() || account.contains('/') {
+            return Err(bad());
+        }
+        Ok(Account::new(
+            vendor,
+            (!account.is_empty()).then_some(account),
+        ))
+    }
+}
+
+/// So a test or a caller can write `account == "aws/prod"`.
+impl PartialEq<str> for Account {
+    fn eq(&self, other: &str) -> bool {
+        other.split_once('/').is_some_and(|(vendor, account)| {
+            self.holds(vendor, (!account.is_empty()).then_some(account))
+        })
+    }
+}
+
+impl PartialEq<&str> for Account {
+    fn eq(&self, other: &&str) -> bool {
+        *self == **other
+    }
+}
+
+impl Serialize for Account {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Account {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// What a [`Notice`] or fence applies to. Deplatforming acts on a vendor or an account;
 /// a single provider is the narrow case (a drill, an operator's fence).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -88,8 +267,8 @@ pub enum Condition {
 pub enum Scope {
     /// Every provider of the vendor.
     Vendor(String),
-    /// Every provider on the account (`vendor/account`).
-    Account(String),
+    /// Every provider on the account.
+    Account(Account),
     /// One provider.
     Provider(String),
 }
@@ -126,8 +305,9 @@ pub struct Departure {
 pub enum Cause {
     /// A provider of the account was confirmed `Suspended`: the whole account is left.
     AccountLost {
-        /// `vendor/account`, as [`crate::config::Config::account_of`] spells it.
-        account: String,
+        /// The account lost; `None` when the provider that confirmed it is not in the
+        /// config (it is then left alone, for itself).
+        account: Option<Account>,
         /// The provider whose probes confirmed it.
         seen_on: String,
         /// The class that confirmed it.
@@ -260,3 +440,6 @@ pub struct Plan {
     /// Workloads on a flapping provider that moved too recently to move again.
     pub held: Vec<Held>,
 }
+
+#[cfg(test)]
+mod tests;

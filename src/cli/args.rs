@@ -16,6 +16,17 @@ pub struct Cli {
     /// `info` for `run`, `warn` for the others (whose output is their own).
     #[arg(long, global = true, env = "LIFEBOAT_LOG")]
     pub log: Option<String>,
+    /// How log lines are written to stderr: `text` for people (coloured only on a
+    /// terminal, never with `NO_COLOR` set), `json` for log shippers (one object a line;
+    /// the daemon's own messages too).
+    #[arg(
+        long,
+        global = true,
+        env = "LIFEBOAT_LOG_FORMAT",
+        value_enum,
+        default_value_t = crate::logging::LogFormat::Text
+    )]
+    pub log_format: crate::logging::LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -33,7 +33,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match dispatch(cli.command).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            crate::logging::error(&format!("{error:#}"));
             ExitCode::FAILURE
         }
     }
@@ -61,7 +61,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Run { config, state, .. } => {
             let Some(config) = config else {
-                eprintln!("error: --config is required (or --kubernetes)");
+                crate::logging::error("--config is required (or --kubernetes)");
                 return Ok(ExitCode::from(INVALID));
             };
             let Some(mut config) = load(&config) else {
@@ -128,12 +128,12 @@ fn load(path: &std::path::Path) -> Option<Config> {
     match config::load(path) {
         Ok(config) => {
             for warning in warnings(&config) {
-                eprintln!("warning: {warning}");
+                crate::logging::warning(&warning);
             }
             Some(config)
         }
         Err(errors) => {
-            eprintln!("{errors}");
+            crate::logging::error_lines(&errors.to_string());
             None
         }
     }
@@ -408,7 +408,7 @@ fn interrupts_on_signals() -> Interrupts {
             }
             #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
-            eprintln!("{line}");
+            crate::logging::say(line);
             token.cancel();
         }
     });

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::controller::describe;
 use crate::model::Placement;
 use crate::store::{ConditionRecord, DrillRecord, DrillRun, JournalEntry, Store};
 use crate::table;
@@ -66,7 +65,7 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
         for p in &status.providers {
             t.add_row(vec![
                 p.provider.clone(),
-                describe(&p.condition),
+                p.condition.to_string(),
                 p.at.to_string(),
             ]);
         }

@@ -346,7 +346,7 @@ fn notices_reach_every_provider_of_their_scope() {
     };
     let notices = [
         n(Scope::Vendor("acme".into())),
-        n(Scope::Account("acme/dr".into())),
+        n(Scope::Account("acme/dr".parse().unwrap())),
     ];
     assert_eq!(notices_for(&c, "a1", &notices).len(), 1);
     assert_eq!(notices_for(&c, "a2", &notices).len(), 2);
@@ -369,8 +369,10 @@ proptest! {
         let names = ["acme", "bolt", "self", "acme/prod", "acme/dr", "acme/", "bolt/",
                      "self/prod", "acm/prod", "acme/prod/", "p0", "p1", "p5", "", "/", "acme/x"];
         let name = names[pick].to_owned();
-        for scope in [Scope::Vendor(name.clone()), Scope::Account(name.clone()),
-                      Scope::Provider(name.clone())] {
+        // An account scope exists only for names that are accounts at all.
+        let account = name.parse().ok().map(Scope::Account);
+        for scope in [Some(Scope::Vendor(name.clone())), account,
+                      Some(Scope::Provider(name.clone()))].into_iter().flatten() {
             let notice = Notice { scope: scope.clone(), deadline: None, reason: "r".into() };
             let covered: Vec<&str> =
                 config.providers_in(&scope).iter().map(|p| p.name.as_str()).collect();

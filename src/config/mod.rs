@@ -23,7 +23,7 @@ pub use types::*;
 
 use std::path::{Path, PathBuf};
 
-use crate::model::Scope;
+use crate::model::{Account, Scope};
 use locate::{Aim, FieldPath};
 
 /// Reads and validates the config file at `path`. A file that cannot be read or is not
@@ -180,43 +180,34 @@ impl Config {
         self.workloads.iter().find(|w| w.name == name)
     }
 
-    /// `vendor/account` of a provider (`vendor/` when it names no account), the unit
-    /// that shares the fate of one set of credentials.
-    pub fn account_of(&self, provider: &ProviderConfig) -> String {
-        format!(
-            "{}/{}",
-            provider.vendor,
-            provider.account.as_deref().unwrap_or("")
-        )
+    /// The account a provider is on, the unit that shares the fate of one set of
+    /// credentials.
+    pub fn account_of(&self, provider: &ProviderConfig) -> Account {
+        Account::new(provider.vendor.clone(), provider.account.clone())
     }
 
     /// What a name given on the command line (`--lose NAME`) means: a vendor, a
-    /// `vendor/account`, or a provider, checked in that order.
+    /// `vendor/account` of one of the vendors' listed accounts, or a provider, checked
+    /// in that order.
     pub fn resolve_scope(&self, name: &str) -> Option<Scope> {
         if self.vendors.iter().any(|v| v.name == name) {
             return Some(Scope::Vendor(name.to_owned()));
         }
-        if let Some((vendor, account)) = name.split_once('/')
+        if let Ok(account) = name.parse::<Account>()
+            && let Some(listed) = &account.account
             && self
                 .vendors
                 .iter()
-                .any(|v| v.name == vendor && v.accounts.iter().any(|a| a == account))
+                .any(|v| v.name == account.vendor && v.accounts.contains(listed))
         {
-            return Some(Scope::Account(name.to_owned()));
+            return Some(Scope::Account(account));
         }
         self.provider(name).map(|p| Scope::Provider(p.name.clone()))
     }
 
     /// The providers a scope covers, in config order.
     pub fn providers_in(&self, scope: &Scope) -> Vec<&ProviderConfig> {
-        self.providers
-            .iter()
-            .filter(|p| match scope {
-                Scope::Vendor(v) => &p.vendor == v,
-                Scope::Account(a) => &self.account_of(p) == a,
-                Scope::Provider(n) => &p.name == n,
-            })
-            .collect()
+        self.providers.iter().filter(|p| p.is_in(scope)).collect()
     }
 
     /// Resolves a path written in the config relative to the config file's folder.
@@ -225,6 +216,24 @@ impl Config {
             path.to_owned()
         } else {
             self.source.parent().unwrap_or(Path::new(".")).join(path)
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// Whether this provider is on `account`: field by field, no text built, since
+    /// conditions and decisions ask it for every provider and notice.
+    pub fn is_on(&self, account: &Account) -> bool {
+        account.holds(&self.vendor, self.account.as_deref())
+    }
+
+    /// Whether `scope` covers this provider: the test of [`Config::providers_in`], for
+    /// one provider.
+    pub fn is_in(&self, scope: &Scope) -> bool {
+        match scope {
+            Scope::Vendor(v) => &self.vendor == v,
+            Scope::Account(a) => self.is_on(a),
+            Scope::Provider(n) => &self.name == n,
         }
     }
 }

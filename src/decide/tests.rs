@@ -42,7 +42,7 @@ fn suspension_leaves_the_whole_account_now() {
         assert!(!dep.cause.is_transient());
         assert!(
             matches!(&dep.cause, Cause::AccountLost { account, seen_on, .. }
-            if account == "acme/prod" && seen_on == "a2")
+            if account.as_ref().is_some_and(|a| *a == "acme/prod") && seen_on == "a2")
         );
         assert!(dep.reason.contains("acme/prod"), "{}", dep.reason);
     }

@@ -12,9 +12,8 @@ use super::report::{
     DrillReport, Phase, SpanOutcome, StepSpan, StrandedOutcome, TimelineEvent, WorkloadOutcome,
     conditions_from_timeline, fmt_ms, step_phase,
 };
-use super::run::DrillOptions;
 use super::words;
-use crate::config::{Config, DrillMode};
+use crate::config::{Config, DrillMode, Scenario};
 use crate::execute::{ExecEvent, Report};
 use crate::model::Step;
 use crate::store::{Outcome, Status};
@@ -112,9 +111,15 @@ impl StepTimes {
     }
 }
 
+/// Everything a drill measured, for [`assemble`]. It names what was drilled itself
+/// rather than holding the runner's options, so this module needs nothing of the one
+/// that runs drills.
 pub(super) struct Assembly<'a> {
     pub(super) config: &'a Config,
-    pub(super) options: &'a DrillOptions,
+    /// The vendor, `vendor/account` or provider lost, as the drill was asked.
+    pub(super) lose: &'a str,
+    pub(super) scenario: Scenario,
+    pub(super) mode: DrillMode,
     pub(super) lost: &'a [String],
     pub(super) started_at: Timestamp,
     pub(super) detected_after_ms: Option<u64>,
@@ -128,7 +133,7 @@ pub(super) struct Assembly<'a> {
 
 /// Puts the measurements together and judges them against each workload's objective.
 pub(super) fn assemble(a: Assembly<'_>) -> DrillReport {
-    let shadow = a.options.mode == DrillMode::Shadow;
+    let shadow = a.mode == DrillMode::Shadow;
     // Unfinished attempts are drawn up to the drill's last recorded moment.
     let last_ms = a.timeline.iter().map(|e| e.at_ms).max().unwrap_or(0);
     let mut workloads = Vec::new();
@@ -226,13 +231,13 @@ pub(super) fn assemble(a: Assembly<'_>) -> DrillReport {
     timeline.sort_by_key(|e| e.at_ms);
     let conditions = conditions_from_timeline(&timeline);
     DrillReport {
-        scenario: a.options.scenario.as_str().to_owned(),
-        mode: match a.options.mode {
+        scenario: a.scenario.as_str().to_owned(),
+        mode: match a.mode {
             DrillMode::Live => "live",
             DrillMode::Shadow => "shadow",
         }
         .to_owned(),
-        lost: a.options.lose.clone(),
+        lost: a.lose.to_owned(),
         lost_providers: a.lost.to_vec(),
         started_at: a.started_at.to_string(),
         detected_after_ms: a.detected_after_ms,

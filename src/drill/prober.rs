@@ -1,12 +1,13 @@
 //! The drill's independent prober: it reaches each workload the way a client would —
 //! resolve the public name through the cutover backend (honouring the TTL like a caching
-//! resolver), then request the endpoint — every 100 ms, and records what it saw. It knows
+//! resolver), then request the endpoint with the workload's health check (the contract's
+//! [`health::check`], as the adapters run it) — every 100 ms, and records what it saw. It knows
 //! nothing of the controller's state, so the downtime it reports is the user's view.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use lifeboat_provider::{Endpoint, HealthCheck};
+use lifeboat_provider::{Endpoint, HealthCheck, health};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -53,18 +54,12 @@ pub fn spawn(
     stop: CancellationToken,
 ) -> JoinHandle<Vec<(String, ProbeLog)>> {
     tokio::spawn(async move {
-        let client = reqwest::Client::builder()
-            .timeout(interval.max(Duration::from_millis(500)))
-            .no_proxy()
-            .build()
-            .unwrap_or_default();
         let tasks: Vec<_> = targets
             .into_iter()
             .map(|target| {
-                let (cutover, client, stop) = (cutover.clone(), client.clone(), stop.clone());
+                let (cutover, stop) = (cutover.clone(), stop.clone());
                 tokio::spawn(async move {
-                    let log =
-                        probe_one(&target, cutover.as_ref(), &client, interval, zero, stop).await;
+                    let log = probe_one(&target, cutover.as_ref(), interval, zero, stop).await;
                     (target.workload, log)
                 })
             })
@@ -82,7 +77,6 @@ pub fn spawn(
 async fn probe_one(
     target: &ProbeTarget,
     cutover: &dyn Cutover,
-    client: &reqwest::Client,
     interval: Duration,
     zero: Instant,
     stop: CancellationToken,
@@ -113,7 +107,9 @@ async fn probe_one(
             },
         };
         let ok = match endpoint {
-            Some(endpoint) => reachable(client, &endpoint, &target.check, interval).await,
+            Some(endpoint) => health::check(&target.check, &endpoint, deadline(interval))
+                .await
+                .is_ok(),
             None => false,
         };
         log.samples.push(Sample {
@@ -123,26 +119,13 @@ async fn probe_one(
     }
 }
 
-async fn reachable(
-    client: &reqwest::Client,
-    endpoint: &Endpoint,
-    check: &HealthCheck,
-    interval: Duration,
-) -> bool {
-    match check {
-        HealthCheck::Http { path } => client
-            .get(format!("http://{endpoint}{path}"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success()),
-        HealthCheck::Tcp => {
-            let connect = tokio::net::TcpStream::connect((endpoint.host.as_str(), endpoint.port));
-            matches!(
-                tokio::time::timeout(interval.max(Duration::from_millis(500)), connect).await,
-                Ok(Ok(_))
-            )
-        }
-    }
+/// How long one request may take before the prober counts it as down: its own
+/// interval, so a slow answer shows as the outage a client would feel, but never less
+/// than half a second, so a sub-second interval does not call a merely busy copy down.
+/// Deliberately not the adapters' [`health::DEFAULT_TIMEOUT`]: this deadline is part of
+/// what the drill measures.
+fn deadline(interval: Duration) -> Duration {
+    interval.max(Duration::from_millis(500))
 }
 
 fn millis_since(zero: Instant, at: Instant) -> i64 {

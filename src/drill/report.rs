@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::compare::Comparison;
+use crate::model::Condition;
 use crate::table;
 
 /// The outcome of one drill.
@@ -187,17 +188,6 @@ pub struct ConditionChange {
     pub detail: String,
 }
 
-/// The kinds of condition, as [`crate::controller::describe`] begins its text.
-const CONDITION_KINDS: [&str; 7] = [
-    "healthy",
-    "degraded",
-    "failing",
-    "unreachable",
-    "suspended",
-    "noticed",
-    "fenced",
-];
-
 /// The condition changes among `timeline`'s drill-wide events (`acme-eu: suspended
 /// (...)`), in order. For reports that carry no structured `conditions`, and for the
 /// drill itself, which logs the changes as timeline lines.
@@ -213,7 +203,7 @@ pub fn conditions_from_timeline(timeline: &[TimelineEvent]) -> Vec<ConditionChan
             let kind = detail
                 .split(|c: char| !c.is_ascii_alphabetic())
                 .next()
-                .filter(|k| CONDITION_KINDS.contains(k))?;
+                .filter(|k| Condition::KINDS.contains(k))?;
             Some(ConditionChange {
                 at_ms: e.at_ms,
                 provider: provider.to_owned(),

@@ -337,7 +337,7 @@ impl Drill<'_> {
             }
             let round = controller.round().await?;
             for (provider, _, condition) in &round.changes {
-                let line = format!("{provider}: {}", crate::controller::describe(condition));
+                let line = format!("{provider}: {condition}");
                 say(format!("[{:>7}] {line}", fmt_ms(ms(Instant::now()))));
                 timeline.push(TimelineEvent {
                     at_ms: ms(Instant::now()),
@@ -397,7 +397,9 @@ impl Drill<'_> {
 
         Ok(assemble(Assembly {
             config: &self.config,
-            options: self.options,
+            lose: &self.options.lose,
+            scenario: self.options.scenario,
+            mode: self.options.mode,
             lost: self.lost,
             started_at,
             detected_after_ms,

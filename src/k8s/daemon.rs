@@ -280,7 +280,7 @@ impl Term {
                 };
                 let change = round.changes.iter().find(|(p, _, _)| *p == name);
                 let shown = provider.status.as_ref().and_then(|s| s.condition.clone());
-                if change.is_some() || shown != Some(controller::describe(condition)) {
+                if change.is_some() || shown != Some(condition.to_string()) {
                     let old = change.map(|(_, old, _)| old.as_ref());
                     self.writer
                         .provider_condition(provider, condition, old, now)

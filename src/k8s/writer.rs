@@ -19,7 +19,6 @@ use super::resources::{
     Evacuation, EvacuationSpec, EvacuationStatus, PlacementStatus, PlannedMove, Policy, Provider,
     ProviderStatus, StepProgress, StrandedWorkload, Workload, WorkloadStatus,
 };
-use crate::controller::describe;
 use crate::execute::ExecEvent;
 use crate::model::{Condition, Placement};
 use crate::store::Status;
@@ -87,7 +86,7 @@ impl Writer {
     ) -> anyhow::Result<()> {
         self.ensure_leader()?;
         let (ready, reason) = conditions::ready(condition);
-        let text = describe(condition);
+        let text = condition.to_string();
         self.write_status(provider, |provider: &Provider| {
             let mut status = provider.status.clone().unwrap_or_default();
             conditions::set(
@@ -107,7 +106,9 @@ impl Writer {
         })
         .await?;
         if let Some(old) = changed {
-            let old = old.map(describe).unwrap_or_else(|| "unknown".into());
+            let old = old
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "unknown".into());
             let kind = if ready {
                 EventType::Normal
             } else {

@@ -100,6 +100,19 @@ impl fmt::Display for ErrorClass {
     }
 }
 
+/// Reads back the names of [`ErrorClass::as_str`], as configs, logs and condition texts
+/// spell them.
+impl std::str::FromStr for ErrorClass {
+    type Err = crate::ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ErrorClass::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| crate::ParseError::new(s, "an error class (`account-suspended`, ...)"))
+    }
+}
+
 /// Which contract operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -201,6 +214,14 @@ mod tests {
                 ErrorClass::CredentialsRejected
             ]
         );
+    }
+
+    #[test]
+    fn class_names_round_trip_through_their_text() {
+        for class in ErrorClass::ALL {
+            assert_eq!(class.to_string().parse::<ErrorClass>(), Ok(class));
+        }
+        assert!("AccountSuspended".parse::<ErrorClass>().is_err());
     }
 
     #[test]

@@ -6,12 +6,17 @@
 //! parses an error message, and an adapter never reaches into the controller.
 //!
 //! The contract is deliberately small and free of heavy dependencies (no SDK, no
-//! kube, no tokio I/O) so that an adapter crate can depend on it alone.
+//! kube, no tokio I/O) so that an adapter crate can depend on it alone. The one piece of
+//! I/O adapters share, running a workload's [`HealthCheck`] against a copy, is the
+//! `health` module behind the cargo feature of that name, so it exists once and only
+//! the crates that check copies themselves pull tokio's networking in.
 #![deny(missing_docs)]
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+#[cfg(feature = "health")]
+pub mod health;
 pub mod labels;
 mod owner;
 mod types;
@@ -20,7 +25,7 @@ pub use error::{ErrorClass, Op, ProviderError};
 pub use owner::Owner;
 pub use types::{
     Capacity, DeployRequest, DeploymentRef, DeploymentState, Endpoint, Generation, HealthCheck,
-    ProbeReport, Resources, Run, Timing, WorkloadSpec,
+    ParseError, ProbeReport, Resources, Run, Timing, WorkloadSpec,
 };
 
 use async_trait::async_trait;

@@ -61,6 +61,59 @@ pub enum HealthCheck {
     Tcp,
 }
 
+/// The one-line form adapters write into tags and labels (EC2's `lifeboat.dev/health`
+/// tag, a bare-metal copy's metadata) so `inspect` can run the check later without the
+/// workload spec: `tcp`, or `http:` followed by the path exactly as given. [`FromStr`]
+/// reads it back, so resources written by earlier versions still parse.
+///
+/// [`FromStr`]: std::str::FromStr
+impl fmt::Display for HealthCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HealthCheck::Tcp => f.write_str("tcp"),
+            HealthCheck::Http { path } => write!(f, "http:{path}"),
+        }
+    }
+}
+
+impl std::str::FromStr for HealthCheck {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tcp" => Ok(HealthCheck::Tcp),
+            other => other
+                .strip_prefix("http:")
+                .map(|path| HealthCheck::Http {
+                    path: path.to_owned(),
+                })
+                .ok_or_else(|| ParseError::new(s, "a health check (`tcp` or `http:PATH`)")),
+        }
+    }
+}
+
+/// A text that is not the one-line form of a type (here [`HealthCheck`] and
+/// [`crate::ErrorClass`]; the controller's own such types reuse it): what was given and
+/// what was expected, so a tag edited by hand is reported, not guessed at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{input:?} is not {expected}")]
+pub struct ParseError {
+    /// The text that did not parse.
+    pub input: String,
+    /// What it should have been, for humans.
+    pub expected: &'static str,
+}
+
+impl ParseError {
+    /// `input` is not `expected`.
+    pub fn new(input: &str, expected: &'static str) -> ParseError {
+        ParseError {
+            input: input.to_owned(),
+            expected,
+        }
+    }
+}
+
 /// Resources one replica needs. Zero means "not stated" for that dimension. Unknown
 /// fields are refused, so a typo in a config (`cpu_milis`) is an error, not a default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,5 +363,36 @@ mod tests {
         assert!(a.len() <= 64 && b.len() <= 64, "{a} / {b}");
         assert_ne!(a, b);
         assert!(a.contains(&format!("-g{}-", u64::MAX)));
+    }
+
+    #[test]
+    fn health_checks_read_what_earlier_versions_wrote() {
+        // The forms the EC2 tag and the bare-metal metadata have always held.
+        assert_eq!("tcp".parse(), Ok(HealthCheck::Tcp));
+        assert_eq!(
+            "http:/healthz?full=1".parse(),
+            Ok(HealthCheck::Http {
+                path: "/healthz?full=1".into()
+            })
+        );
+        assert_eq!(HealthCheck::Tcp.to_string(), "tcp");
+        for unknown in ["grpc", "", "TCP", "https:/x"] {
+            assert!(unknown.parse::<HealthCheck>().is_err(), "{unknown:?}");
+        }
+    }
+
+    fn any_health_check() -> impl proptest::strategy::Strategy<Value = HealthCheck> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(HealthCheck::Tcp),
+            any::<String>().prop_map(|path| HealthCheck::Http { path }),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn health_checks_round_trip_through_their_text(check in any_health_check()) {
+            proptest::prop_assert_eq!(check.to_string().parse::<HealthCheck>(), Ok(check));
+        }
     }
 }

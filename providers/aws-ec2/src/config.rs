@@ -73,7 +73,8 @@ pub struct Ec2Config {
     /// 3). The controller retries whole steps on top; keep this small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
-    /// Longest wait for a workload health check on an instance (default 2 s).
+    /// Longest wait for a workload health check on an instance (default the contract's
+    /// `lifeboat_provider::health::DEFAULT_TIMEOUT`, 2 s).
     #[serde(
         default,
         with = "opt_duration",
@@ -116,7 +117,8 @@ impl Ec2Config {
     }
 
     pub(crate) fn health_timeout(&self) -> Duration {
-        self.health_timeout.unwrap_or(Duration::from_secs(2))
+        self.health_timeout
+            .unwrap_or(lifeboat_provider::health::DEFAULT_TIMEOUT)
     }
 
     /// Checks what serde cannot; the message names the field.

@@ -11,12 +11,11 @@
 use aws_sdk_ec2::types::{
     IamInstanceProfileSpecification, InstanceType, ResourceType, Tag, TagSpecification,
 };
-use lifeboat_provider::{
-    DeployRequest, DeploymentRef, ErrorClass, HealthCheck, Op, ProviderError, Run, labels,
-};
+use lifeboat_provider::{DeployRequest, DeploymentRef, ErrorClass, Op, ProviderError, Run, labels};
 
 use crate::classify::from_sdk;
-use crate::{Ec2Provider, inspect, list, tags};
+use crate::instance::endpoint_of;
+use crate::{Ec2Provider, list, tags};
 
 /// EC2 refuses user data over 16 KiB (before base64).
 const MAX_USER_DATA: usize = 16 * 1024;
@@ -35,7 +34,9 @@ pub(crate) async fn deploy(
         )));
     }
     let user_data = render_user_data(req).map_err(invalid)?;
-    let health_tag = req.workload.health.as_ref().map(health_tag_value);
+    // The check is remembered on the instance in the contract's one-line form, so
+    // `inspect` can run it later without the workload spec.
+    let health_tag = req.workload.health.as_ref().map(ToString::to_string);
     if health_tag.as_ref().is_some_and(|h| h.len() > 256) {
         return Err(invalid(
             "the health check path is longer than an EC2 tag allows".into(),
@@ -112,7 +113,7 @@ pub(crate) async fn deploy(
     Ok(DeploymentRef {
         workload: req.workload.name.clone(),
         generation: req.generation,
-        endpoint: inspect::endpoint_of(instance, config.address, req.workload.port),
+        endpoint: endpoint_of(instance, config.address, req.workload.port),
         handle,
         owner: Some(req.owner.clone()),
     })
@@ -120,25 +121,6 @@ pub(crate) async fn deploy(
 
 fn tag(key: &str, value: &str) -> Tag {
     Tag::builder().key(key).value(value).build()
-}
-
-/// How a health check is remembered on the instance, so `inspect` can run it later
-/// without the workload spec: `tcp`, or `http:` followed by the path.
-pub(crate) fn health_tag_value(check: &HealthCheck) -> String {
-    match check {
-        HealthCheck::Tcp => "tcp".into(),
-        HealthCheck::Http { path } => format!("http:{path}"),
-    }
-}
-
-/// Reads back what [`health_tag_value`] wrote; unknown values mean "no check".
-pub(crate) fn parse_health_tag(value: &str) -> Option<HealthCheck> {
-    match value {
-        "tcp" => Some(HealthCheck::Tcp),
-        other => other.strip_prefix("http:").map(|path| HealthCheck::Http {
-            path: path.to_owned(),
-        }),
-    }
 }
 
 /// The cloud-init user data (a shell script, which cloud-init runs once at first boot)

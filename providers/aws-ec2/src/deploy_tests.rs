@@ -177,19 +177,6 @@ fn bad_workloads_are_refused_with_a_reason() {
     assert!(render_user_data(&huge).unwrap_err().contains("16384"));
 }
 
-#[test]
-fn health_checks_survive_the_tag_round_trip() {
-    for check in [
-        HealthCheck::Tcp,
-        HealthCheck::Http {
-            path: "/healthz?full=1".into(),
-        },
-    ] {
-        assert_eq!(parse_health_tag(&health_tag_value(&check)), Some(check));
-    }
-    assert_eq!(parse_health_tag("grpc"), None);
-}
-
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
     #[test]

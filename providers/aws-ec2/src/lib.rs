@@ -8,8 +8,11 @@
 //!   failures to [`ErrorClass`]; account watching stands on it.
 //! - `deploy` (`RunInstances` with tags and a `ClientToken`, cloud-init user data),
 //!   `inspect` (`DescribeInstances` + `DescribeInstanceStatus` + the workload's health
-//!   check), `retire` (`TerminateInstances`), `list` (tag-filtered, paginated
-//!   `DescribeInstances`), `probe` (`DescribeAccountAttributes`, capacity, lost instances).
+//!   check, the contract's [`lifeboat_provider::health`]), `retire`
+//!   (`TerminateInstances`), `list` (tag-filtered, paginated `DescribeInstances`),
+//!   `probe` (`DescribeAccountAttributes`, capacity, lost instances).
+//! - `instance`: what those read off an instance (tags, owner, address, endpoint),
+//!   shared so no operation module reaches into another.
 //!
 //! Ownership: every instance carries its [`Owner`] in the tags of
 //! [`lifeboat_provider::labels`]. Listings filter on them (the absent tags of production
@@ -28,6 +31,7 @@ pub mod classify;
 pub mod config;
 mod deploy;
 mod inspect;
+mod instance;
 mod list;
 mod probe;
 mod retire;
@@ -48,7 +52,9 @@ pub use deploy::render_user_data;
 pub mod tags {
     /// The workload's port, so `inspect` and `list_managed` can build its endpoint.
     pub const PORT: &str = "lifeboat.dev/port";
-    /// The workload's health check (`tcp` or `http:/path`), so `inspect` can run it.
+    /// The workload's health check in the contract's one-line form (`tcp` or
+    /// `http:/path`, [`lifeboat_provider::HealthCheck`]'s `Display`), so `inspect` can
+    /// run it.
     pub const HEALTH: &str = "lifeboat.dev/health";
     /// Set by `retire` before terminating: tells lifeboat's own terminations apart from
     /// the ones AWS or a human made.
@@ -76,8 +82,6 @@ pub struct Ec2Provider {
     /// after the grace period) instead of EC2's own `RequestLimitExceeded` (which never
     /// does). A probe must say what EC2 answered; the next probe is its retry.
     probe_client: aws_sdk_ec2::Client,
-    /// For workload health checks on instance addresses.
-    http: reqwest::Client,
     /// `MaxResults` of tag listings.
     page_size: i32,
 }
@@ -146,24 +150,11 @@ impl Ec2Provider {
         // The probe cadence is the probe's retry: one attempt with the whole timeout,
         // so a slow throttled answer still arrives as `Throttled`.
         let probe_client = client_with(RetryConfig::standard(), 1);
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.health_timeout())
-            .timeout(config.health_timeout())
-            .build()
-            .map_err(|e| {
-                ProviderError::new(
-                    ErrorClass::Internal,
-                    Op::Probe,
-                    "building the health-check HTTP client",
-                )
-                .with_source(e)
-            })?;
         Ok(Ec2Provider {
             name: name.to_owned(),
             config,
             client,
             probe_client,
-            http,
             page_size: MAX_PAGE,
         })
     }

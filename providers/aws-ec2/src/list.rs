@@ -11,9 +11,9 @@ use lifeboat_provider::{
     DeployRequest, DeploymentRef, Generation, Op, Owner, ProviderError, labels,
 };
 
+use crate::Ec2Provider;
 use crate::classify::from_sdk;
-use crate::inspect::{endpoint_of, tag_value};
-use crate::{Ec2Provider, tags};
+use crate::instance::{belongs_to, endpoint_of, owner_of, port_of, tag_value};
 
 /// States of an instance that still exists as far as a workload is concerned.
 const ALIVE: [&str; 4] = ["pending", "running", "stopping", "stopped"];
@@ -115,20 +115,6 @@ fn tag_filter(key: &str, value: &str) -> Filter {
         .build()
 }
 
-/// The owner an instance's tags name; `None` when it has no owner tag (launched before
-/// owners existed).
-pub(crate) fn owner_of(instance: &Instance) -> Option<Owner> {
-    Owner::from_labels(|key| tag_value(instance, key))
-}
-
-/// Whether `instance` is a managed instance of exactly `owner` (`None`: of no owner), by
-/// its tags as they are now. A drill's instance is never production's, nor the other
-/// way round, and an instance lifeboat did not launch belongs to no owner at all.
-pub(crate) fn belongs_to(instance: &Instance, owner: Option<&Owner>) -> bool {
-    tag_value(instance, labels::MANAGED) == Some("true")
-        && Owner::matches(owner_of(instance).as_ref(), owner)
-}
-
 /// The deployment an instance carries, from its tags (its owner included); `None`
 /// (logged) when the tags are not lifeboat's, e.g. edited by hand.
 pub(crate) fn deployment_ref(provider: &Ec2Provider, instance: &Instance) -> Option<DeploymentRef> {
@@ -139,7 +125,7 @@ pub(crate) fn deployment_ref(provider: &Ec2Provider, instance: &Instance) -> Opt
         tracing::warn!(provider = %provider.name, instance = %handle, "managed instance without valid workload/generation tags; ignored");
         return None;
     };
-    let port = tag_value(instance, tags::PORT).and_then(|p| p.parse::<u16>().ok());
+    let port = port_of(instance);
     Some(DeploymentRef {
         workload: workload.to_owned(),
         generation: Generation(generation),
@@ -155,57 +141,4 @@ pub(crate) fn is_gone(state: Option<&InstanceStateName>) -> bool {
         state,
         Some(InstanceStateName::ShuttingDown | InstanceStateName::Terminated)
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use aws_sdk_ec2::types::Tag;
-
-    use super::*;
-
-    fn instance(tags: &[(&str, &str)]) -> Instance {
-        let tags = tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
-            .collect();
-        Instance::builder().set_tags(Some(tags)).build()
-    }
-
-    fn managed(owner: Option<&Owner>) -> Instance {
-        let mut tags = vec![(labels::MANAGED, "true".to_owned())];
-        tags.extend(owner.map(Owner::labels).unwrap_or_default());
-        let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        instance(&tags)
-    }
-
-    #[test]
-    fn an_instance_belongs_to_exactly_its_owner() {
-        let prod = Owner::installation("prod-1");
-        let drill = Owner::drill("prod-1", "d42");
-        let other = Owner::installation("prod-2");
-        let owners = [None, Some(&prod), Some(&drill), Some(&other)];
-        for found in owners {
-            let instance = managed(found);
-            assert_eq!(owner_of(&instance).as_ref(), found);
-            for wanted in owners {
-                assert_eq!(
-                    belongs_to(&instance, wanted),
-                    found == wanted,
-                    "tagged {found:?}, asked for {wanted:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn instances_lifeboat_did_not_launch_belong_to_no_owner() {
-        let prod = Owner::installation("prod-1");
-        let owner_tags = prod.labels();
-        let owner_only: Vec<(&str, &str)> =
-            owner_tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        for unmanaged in [instance(&[]), instance(&owner_only)] {
-            assert!(!belongs_to(&unmanaged, None));
-            assert!(!belongs_to(&unmanaged, Some(&prod)));
-        }
-    }
 }

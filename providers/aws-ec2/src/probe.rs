@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{AccountAttributeName, Instance, InstanceStateName};
 use lifeboat_provider::{Capacity, DeploymentRef, Op, Probe, ProbeReport};
 
 use crate::classify::from_sdk;
-use crate::inspect::tag_value;
+use crate::instance::tag_value;
 use crate::list::{deployment_ref, is_gone, managed_instances};
 use crate::{Ec2Provider, tags};
 

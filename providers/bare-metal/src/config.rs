@@ -183,7 +183,8 @@ pub struct Timeouts {
     /// From `PowerState: On` until SSH accepts our login (boot time).
     #[serde(with = "duration")]
     pub ssh_ready: Duration,
-    /// One SSH or HTTP connection attempt.
+    /// One SSH or Redfish connection attempt. (Workload health checks have the
+    /// contract's own deadline, `lifeboat_provider::health::DEFAULT_TIMEOUT`.)
     #[serde(with = "duration")]
     pub connect: Duration,
     /// From `GracefulShutdown` until `PowerState` reads `Off`; then `ForceOff`.

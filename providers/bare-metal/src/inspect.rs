@@ -2,7 +2,7 @@
 //! hosts back off).
 
 use lifeboat_provider::{
-    DeploymentRef, DeploymentState, Endpoint, ErrorClass, HealthCheck, Op, ProviderError,
+    DeploymentRef, DeploymentState, Endpoint, ErrorClass, HealthCheck, Op, ProviderError, health,
 };
 use tokio::time::Instant;
 
@@ -134,20 +134,14 @@ async fn inspect_copy(
     })
 }
 
-/// Runs the workload's health check once. Any failure just means "not healthy yet".
+/// Runs the workload's health check once, with the contract's default deadline. Any
+/// failure just means "not healthy yet".
 async fn healthy(p: &BareMetalProvider, endpoint: &Endpoint, check: &HealthCheck) -> bool {
-    match check {
-        HealthCheck::Tcp => {
-            let addr = endpoint.to_string();
-            matches!(
-                tokio::time::timeout(p.timeouts.connect, tokio::net::TcpStream::connect(addr))
-                    .await,
-                Ok(Ok(_))
-            )
-        }
-        HealthCheck::Http { path } => {
-            let url = format!("http://{endpoint}{path}");
-            matches!(p.health_http.get(&url).send().await, Ok(r) if r.status().is_success())
+    match health::check(check, endpoint, health::DEFAULT_TIMEOUT).await {
+        Ok(_) => true,
+        Err(why) => {
+            tracing::debug!(provider = %p.name, %why, "not healthy yet");
+            false
         }
     }
 }

@@ -137,8 +137,6 @@ pub struct BareMetalProvider {
     hosts: Vec<Host>,
     standby: Standby,
     timeouts: Timeouts,
-    /// For workload health checks (plain HTTP to host:port).
-    health_http: reqwest::Client,
     power: Mutex<PowerBook>,
     /// Held from a deploy's survey until its hosts are reserved: placement decisions
     /// are made one at a time, the slow work after them (power-on, start) concurrently.
@@ -178,17 +176,11 @@ impl BareMetalProvider {
                 config: h.clone(),
             });
         }
-        let health_http = reqwest::Client::builder()
-            .connect_timeout(config.timeouts.connect)
-            .timeout(config.timeouts.connect)
-            .build()
-            .map_err(|e| invalid(format!("building the health-check client: {e}")))?;
         Ok(BareMetalProvider {
             name: name.to_owned(),
             hosts,
             standby: config.standby,
             timeouts: config.timeouts,
-            health_http,
             power: Mutex::new(PowerBook::default()),
             placing: tokio::sync::Mutex::new(()),
             reserved: Mutex::new(Reservations::default()),

@@ -153,18 +153,21 @@ pub(crate) fn valid_env_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// The health check's field of the `meta` line: the contract's one-line form
+/// ([`HealthCheck`]'s `Display`), or `-` for none.
 fn health_field(health: Option<&HealthCheck>) -> Result<String, String> {
     match health {
         None => Ok("-".into()),
-        Some(HealthCheck::Tcp) => Ok("tcp".into()),
-        Some(HealthCheck::Http { path }) => {
-            if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(format!(
-                    "health check path {path:?} must start with '/' and contain no spaces"
-                ));
-            }
-            Ok(format!("http:{path}"))
+        // White space would split the tab-separated line, and no HTTP request line can
+        // carry it anyway.
+        Some(HealthCheck::Http { path })
+            if path.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Err(format!(
+                "health check path {path:?} must not contain white space"
+            ))
         }
+        Some(check) => Ok(check.to_string()),
     }
 }
 
@@ -431,10 +434,7 @@ fn parse_line(line: &str) -> Option<Listed> {
     let owner = Owner::from_labels(|k| labels.get(k).copied());
     let health = match *health {
         "-" => None,
-        "tcp" => Some(HealthCheck::Tcp),
-        h => Some(HealthCheck::Http {
-            path: h.strip_prefix("http:")?.to_owned(),
-        }),
+        h => Some(h.parse::<HealthCheck>().ok()?),
     };
     Some(Listed {
         folder: (*folder).to_owned(),

@@ -8,7 +8,8 @@
 //! * `state`: one JSON record per copy (pid, process start time, port, health check),
 //!   which is how a restarted controller finds its copies again.
 //! * `process`: `/proc` checks (alive, and still the same process) and group signals.
-//! * `health`: TCP connect or HTTP GET health checks.
+//! * health checks (TCP connect or HTTP GET) are the contract's own
+//!   [`lifeboat_provider::health`], as in every adapter.
 //! * `classify`: what an OS error means to the controller.
 //!
 //! One controller drives a provider's folder at a time (the controller's store lock
@@ -16,13 +17,11 @@
 
 mod classify;
 pub mod config;
-mod health;
 mod process;
 mod spawn;
 mod state;
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -30,8 +29,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lifeboat_provider::{
-    Capacity, DeployRequest, DeploymentRef, DeploymentState, ErrorClass, HealthCheck, Op, Owner,
-    Probe, ProbeReport, Provider, ProviderError,
+    Capacity, DeployRequest, DeploymentRef, DeploymentState, ErrorClass, Op, Owner, Probe,
+    ProbeReport, Provider, ProviderError, health,
 };
 use nix::sys::signal::Signal;
 
@@ -277,15 +276,12 @@ impl LocalProvider {
         }
     }
 
-    async fn health(record: &Record) -> Result<(), String> {
-        let addr = record
-            .host
-            .parse()
-            .map(|ip| SocketAddr::new(ip, record.port))
-            .map_err(|e| format!("bad host {:?} in record: {e}", record.host))?;
+    /// Runs the copy's health check once, with the contract's default deadline.
+    async fn health(record: &Record) -> Result<(), health::Failure> {
         match &record.health {
-            Some(HealthCheck::Http { path }) => health::http(addr, path).await.map(|_| ()),
-            Some(HealthCheck::Tcp) => health::tcp(addr).await,
+            Some(check) => health::check(check, &record.endpoint(), health::DEFAULT_TIMEOUT)
+                .await
+                .map(|_| ()),
             // Nothing to check: a live process is all that can be asked of it.
             None => Ok(()),
         }

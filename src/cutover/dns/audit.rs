@@ -3,6 +3,7 @@
 //! validated config; `lifeboat validate` prints what it returns.
 
 use crate::config::{Config, CutoverConfig};
+use crate::model::Account;
 
 /// Warnings about where the DNS that the cutover updates is hosted: at a vendor that also
 /// runs providers (named with the workloads placed there), or at an unknown vendor
@@ -19,13 +20,16 @@ pub fn hosting_warnings(config: &Config) -> Vec<String> {
             dns.zone
         )];
     };
-    // `vendor/account` names the same vendor: deplatforming acts on the whole vendor.
-    let vendor = hosted_by.split('/').next().unwrap_or(hosted_by);
+    // An account names its vendor: deplatforming acts on the whole vendor.
+    let vendor = match hosted_by.parse::<Account>() {
+        Ok(account) => account.vendor,
+        Err(_) => hosted_by.to_owned(),
+    };
     let providers: Vec<&str> = config
         .providers
         .iter()
         // Case-blind, so `AWS` in one place and `aws` in another still match.
-        .filter(|p| p.vendor.eq_ignore_ascii_case(vendor))
+        .filter(|p| p.vendor.eq_ignore_ascii_case(&vendor))
         .map(|p| p.name.as_str())
         .collect();
     if providers.is_empty() {

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use super::super::*;
 use crate::conditions::{Health, Suspension, condition, conditions, notices_for, observe};
 use crate::decide::decide;
-use crate::model::{Cause, Condition, Notice, Signal, SignalKind};
+use crate::model::{Account, Cause, Condition, Notice, Signal, SignalKind};
 use crate::testing::{arb_config, arb_world, t};
 
 proptest! {
@@ -42,11 +42,11 @@ proptest! {
 
         let leaving: BTreeSet<&str> =
             decision.departures.iter().map(|d| d.provider.as_str()).collect();
-        let lost_accounts: BTreeSet<&str> = decision
+        let lost_accounts: BTreeSet<&Account> = decision
             .departures
             .iter()
             .filter_map(|d| match &d.cause {
-                Cause::AccountLost { account, .. } => Some(account.as_str()),
+                Cause::AccountLost { account, .. } => account.as_ref(),
                 _ => None,
             })
             .collect();
@@ -61,7 +61,7 @@ proptest! {
             for target in &m.targets {
                 prop_assert!(!leaving.contains(target.as_str()), "{} onto {}", m.workload, target);
                 let p = config.provider(target).unwrap();
-                prop_assert!(!lost_accounts.contains(config.account_of(p).as_str()));
+                prop_assert!(!lost_accounts.contains(&config.account_of(p)));
                 if let Some(scope) = &fenced_scope {
                     let inside = config.providers_in(scope).iter().any(|q| q.name == *target);
                     prop_assert!(!inside, "{} onto {} inside fenced {:?}", m.workload, target, scope);
