@@ -348,7 +348,11 @@ impl Writer {
             });
             match self
                 .api::<K>()
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&body))
+                .patch_status(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER),
+                    &Patch::Merge(&body),
+                )
                 .await
             {
                 Ok(_) => return Ok(Some(value)),
