@@ -10,10 +10,13 @@ use jiff::Timestamp;
 use rand::RngExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Mode};
+use crate::api::{ApiState, Heartbeat};
+use crate::config::Config;
+use crate::control::{Control, Verdict};
 use crate::controller::{self, Controller};
 use crate::drill::scheduled::Scheduler;
-use crate::execute::{Executor, Report};
+use crate::execute::{ExecOptions, Executor, Report};
+use crate::metrics::Metrics;
 use crate::providers::{self, BuildOptions};
 use crate::store::Store;
 
@@ -30,6 +33,7 @@ pub async fn run(
     let store = Arc::new(Store::open(&config.state_dir)?);
     let owner = crate::installation::owner(&config)?;
     let providers = providers::build_all_with(&config, build).await?;
+    let control = Control::new(store.clone())?;
     let executor = Executor::new(
         owner.clone(),
         providers.clone(),
@@ -37,7 +41,33 @@ pub async fn run(
         store.clone(),
         config.policy.clone(),
         &controller::workloads(&config),
-    );
+    )
+    .with_options(ExecOptions {
+        pause: control.switch(),
+        ..ExecOptions::default()
+    });
+    let metrics = Arc::new(Metrics::new());
+    let heartbeat = Arc::new(Heartbeat::default());
+    let token = crate::api::auth::daemon_token(&config, &config.state_dir)?;
+    let api_state = Arc::new(ApiState {
+        config: config.clone(),
+        store: store.clone(),
+        control: control.clone(),
+        metrics: metrics.clone(),
+        heartbeat: heartbeat.clone(),
+    });
+    let api = crate::api::serve(api_state, token, stop.clone()).await?;
+    let mut steps = executor.subscribe();
+    let step_metrics = metrics.clone();
+    tokio::spawn(async move {
+        loop {
+            match steps.recv().await {
+                Ok(event) => step_metrics.step(&event),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
     tracing::info!(
         installation = %owner,
         state = %config.state_dir.display(),
@@ -46,6 +76,9 @@ pub async fn run(
         mode = ?config.policy.mode,
         "lifeboat started"
     );
+    if let Some(pause) = control.paused() {
+        tracing::warn!(reason = %pause.reason, since = %pause.since, "paused: no step starts until `lifeboat resume`");
+    }
 
     for report in executor
         .resume()
@@ -79,35 +112,59 @@ pub async fn run(
     let mut last_plan = None;
     loop {
         let round = controller.round().await?;
+        let notices = store.notices(true)?;
+        metrics.round(&round.probes, &round.conditions, &notices, Timestamp::now());
+        heartbeat.beat();
         let plan = controller.plan(&round.decision)?;
+        let verdict = control
+            .approvals()
+            .offer(config.policy.mode, &plan, Timestamp::now());
         let summary = Some((plan.moves.clone(), plan.stranded.clone()));
-        let acting = match config.policy.mode {
-            Mode::Auto => !plan.moves.is_empty(),
-            Mode::Confirm | Mode::Observe => {
-                if summary != last_plan && !(plan.moves.is_empty() && plan.stranded.is_empty()) {
-                    tracing::warn!(
-                        mode = ?config.policy.mode,
-                        moves = ?plan.moves.iter().map(|m| (&m.workload, &m.targets)).collect::<Vec<_>>(),
-                        "a plan is waiting; not acting in this mode"
-                    );
-                }
-                false
-            }
-        };
         if summary != last_plan {
             for stranded in &plan.stranded {
                 tracing::error!(workload = %stranded.workload, reason = %stranded.reason, "workload stranded: nowhere to go");
             }
-            last_plan = summary;
+            if verdict == Verdict::Observe {
+                tracing::warn!(
+                    moves = ?plan.moves.iter().map(|m| (&m.workload, &m.targets)).collect::<Vec<_>>(),
+                    "a plan is ready; mode observe does not act on it"
+                );
+            }
         }
-        if acting {
+        match &verdict {
+            Verdict::Wait { id, new: true } => tracing::warn!(
+                evacuation = %id,
+                moves = ?plan.moves.iter().map(|m| (&m.workload, &m.targets)).collect::<Vec<_>>(),
+                "an evacuation waits for approval: `lifeboat evacuations approve {id}`"
+            ),
+            Verdict::Rejected if summary != last_plan => {
+                tracing::warn!("the plan was rejected; it waits until it changes")
+            }
+            _ => {}
+        }
+        last_plan = summary;
+        metrics.control(
+            control.paused().is_some(),
+            usize::from(control.approvals().pending().is_some()),
+        );
+        if verdict == Verdict::Act {
             // A drill never overlaps an evacuation: it stops and cleans up first.
             drills.cancel(&store, "an evacuation starts").await;
+            metrics.evacuation_started();
+            heartbeat.evacuating(true);
             // The evacuation runs to its end (or to the stop signal); the journal lets
             // the next start finish what a stop interrupted.
-            tokio::select! {
-                report = controller.executor().execute(&plan) => log_report("evacuation", &report?),
-                _ = stop.cancelled() => {
+            let outcome = tokio::select! {
+                report = controller.executor().execute(&plan) => Some(report?),
+                _ = stop.cancelled() => None,
+            };
+            heartbeat.evacuating(false);
+            match outcome {
+                Some(report) => {
+                    metrics.evacuation_finished(&report);
+                    log_report("evacuation", &report);
+                }
+                None => {
                     tracing::info!("stopping during an evacuation; the next start resumes it");
                     break;
                 }
@@ -117,10 +174,13 @@ pub async fn run(
         let pause = jittered(config.policy.probe_interval);
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
+            // An operator acted (a notice, an approval, resume): take it now.
+            _ = control.woken() => {}
             _ = stop.cancelled() => break,
         }
     }
     drills.shut_down(&store).await;
+    api.stopped().await;
     tracing::info!("lifeboat stopped");
     Ok(())
 }

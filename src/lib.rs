@@ -27,14 +27,18 @@
 //! * [`demo`] is the small HTTP service the quickstart runs as its workloads.
 //! * [`k8s`] (feature `kubernetes`) is lifeboat inside a cluster: CRDs, and the daemon
 //!   that reads them, elects a leader and mirrors state into their status.
+//! * [`control`] is what an operator holds while the daemon runs (the kill switch,
+//!   approvals); [`api`] serves it, the state and [`metrics`] over HTTP.
 //! * [`cli`] is the command line; [`logging`] how it writes to stderr (text or JSON).
 //!
 //! Provider adapters live in their own crates behind the `lifeboat-provider` contract.
 
+pub mod api;
 pub mod cli;
 pub mod command;
 pub mod conditions;
 pub mod config;
+pub mod control;
 pub mod controller;
 pub mod cutover;
 pub mod daemon;
@@ -48,6 +52,7 @@ pub mod installation;
 #[cfg(feature = "kubernetes")]
 pub mod k8s;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod probe;

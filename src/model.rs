@@ -273,6 +273,17 @@ pub enum Scope {
     Provider(String),
 }
 
+/// The name a scope was given by: a vendor, `vendor/account`, or a provider (what
+/// [`crate::config::Config::resolve_scope`] reads back).
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Vendor(name) | Scope::Provider(name) => f.write_str(name),
+            Scope::Account(account) => account.fmt(f),
+        }
+    }
+}
+
 /// A vendor's notice (or an operator's fence) with an optional deadline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
@@ -381,6 +392,24 @@ impl Step {
         Step::AfterCutover,
         Step::RetireSource,
     ];
+
+    /// The step's name as the journal, logs and metrics write it (`wait_healthy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Deploy => "deploy",
+            Step::WaitHealthy => "wait_healthy",
+            Step::BeforeCutover => "before_cutover",
+            Step::Cutover => "cutover",
+            Step::AfterCutover => "after_cutover",
+            Step::RetireSource => "retire_source",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Moving one workload off a provider being left.

@@ -22,6 +22,8 @@ pub struct ProbeResult {
     pub report: Option<ProbeReport>,
     /// The adapter's message when it failed (free of secrets by the contract), for logs.
     pub error: Option<String>,
+    /// How long the probe took (up to the timeout).
+    pub latency: Duration,
 }
 
 /// Probes every provider once and returns one result per provider, in name order.
@@ -37,13 +39,21 @@ pub async fn probe_all(
             let provider = provider.clone();
             (
                 name.clone(),
-                tokio::spawn(async move { tokio::time::timeout(timeout, provider.probe()).await }),
+                tokio::spawn(async move {
+                    let start = tokio::time::Instant::now();
+                    let answer = tokio::time::timeout(timeout, provider.probe()).await;
+                    (answer, start.elapsed())
+                }),
             )
         })
         .collect();
     let mut results = Vec::with_capacity(tasks.len());
     for (name, task) in tasks {
-        let (kind, report, error) = match task.await {
+        let (answer, latency) = match task.await {
+            Ok((answer, latency)) => (Ok(answer), latency),
+            Err(join) => (Err(join), timeout),
+        };
+        let (kind, report, error) = match answer {
             Ok(Ok(Ok(report))) => (
                 SignalKind::ProbeOk {
                     degraded: report.degraded.clone(),
@@ -85,6 +95,7 @@ pub async fn probe_all(
             },
             report,
             error,
+            latency,
         });
     }
     results

@@ -200,6 +200,7 @@ fn own_binary(dir: &Path) -> PathBuf {
 
 fn lifeboat(bin: &Path) -> Command {
     let mut cmd = Command::new(bin);
+    cmd.env("LIFEBOAT_API_LISTEN", "127.0.0.1:0");
     // moto takes any key; the standard chain must find one and must not ask IMDS.
     cmd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")

@@ -70,6 +70,7 @@ impl Piped {
         let mut command = Command::new(&*BIN);
         command
             .args(args)
+            .env("LIFEBOAT_API_LISTEN", "127.0.0.1:0")
             .current_dir(lab.path())
             .env_remove("LIFEBOAT_LOG")
             .env_remove("LIFEBOAT_LOG_FORMAT")

@@ -109,6 +109,10 @@ pub enum Command {
         /// `/var/lib/lifeboat`).
         #[arg(long)]
         state: Option<PathBuf>,
+        /// Serve the API and metrics here instead of the config's `api.listen`
+        /// (`127.0.0.1:0` picks a free port, written to `STATE_DIR/api.json`).
+        #[arg(long, value_name = "ADDR", env = "LIFEBOAT_API_LISTEN")]
+        api_listen: Option<std::net::SocketAddr>,
         /// In-cluster mode.
         #[cfg(feature = "kubernetes")]
         #[command(flatten)]
@@ -137,9 +141,143 @@ pub enum Command {
         json: bool,
     },
 
+    /// A vendor's notice: everything on TARGET must be cut over before the deadline.
+    /// Without a deadline it is a fence: TARGET is left now.
+    #[command(after_help = "Examples:\n  \
+        lifeboat notice raise -c lifeboat.yaml --target acme --deadline 2026-12-03T18:00:00Z --reason 'acme: account closes in 24h'\n  \
+        lifeboat notice list -c lifeboat.yaml\n  \
+        lifeboat notice clear -c lifeboat.yaml 3\n\n\
+        Talks to the running daemon's API (from STATE_DIR/api.json, or --api); writes the state \
+        folder itself when no daemon runs.")]
+    Notice {
+        /// What to do.
+        #[command(subcommand)]
+        action: NoticeAction,
+    },
+
+    /// Throw the kill switch: the daemon keeps probing, deciding and planning but starts
+    /// no step; steps running finish or time out. Stays paused across restarts.
+    #[command(
+        after_help = "Examples:\n  lifeboat pause -c lifeboat.yaml --reason 'vendor call at 14:00'"
+    )]
+    Pause {
+        /// How to reach the daemon.
+        #[command(flatten)]
+        daemon: DaemonArgs,
+        /// Why, shown on every surface while paused.
+        #[arg(long, default_value = "paused from the command line")]
+        reason: String,
+    },
+
+    /// Release the kill switch.
+    Resume {
+        /// How to reach the daemon.
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+
+    /// Evacuations: the one waiting for approval (`policy.mode: confirm`) and those run.
+    #[command(after_help = "Examples:\n  lifeboat evacuations -c lifeboat.yaml\n  \
+        lifeboat evacuations -c lifeboat.yaml approve pe-20261203-101500-1a2b\n  \
+        lifeboat evacuations -c lifeboat.yaml reject pe-20261203-101500-1a2b")]
+    Evacuations {
+        /// How to reach the daemon.
+        #[command(flatten)]
+        daemon: DaemonArgs,
+        /// Approve or reject the pending one (default: list).
+        #[command(subcommand)]
+        action: Option<EvacuationAction>,
+    },
+
+    /// Evacuate TARGET now, through the same planning as a lost vendor: a fence that
+    /// stays until `lifeboat notice clear`.
+    #[command(
+        after_help = "Examples:\n  lifeboat evacuate -c lifeboat.yaml --target acme-eu --reason 'disk errors'"
+    )]
+    Evacuate {
+        /// How to reach the daemon.
+        #[command(flatten)]
+        daemon: DaemonArgs,
+        /// A vendor, `vendor/account` or provider.
+        #[arg(long)]
+        target: String,
+        /// Why.
+        #[arg(long, default_value = "manual evacuation")]
+        reason: String,
+    },
+
     /// The built-in demo workload the quickstart runs: a small HTTP service.
     #[command(hide = true)]
     Demo(crate::demo::DemoOptions),
+}
+
+/// How the operator commands reach the daemon: its API when one runs, else its state
+/// folder.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// The configuration file.
+    #[arg(short = 'c', long = "config", value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// The state folder (default: the config's `state_dir`).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// The daemon's API (default: what `STATE_DIR/api.json` says). The token comes from
+    /// `LIFEBOAT_API_TOKEN` or the daemon's token file.
+    #[arg(long, value_name = "URL", env = "LIFEBOAT_API")]
+    pub api: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `lifeboat notice ...`.
+#[derive(Debug, Subcommand)]
+pub enum NoticeAction {
+    /// Raise a notice.
+    Raise {
+        /// How to reach the daemon.
+        #[command(flatten)]
+        daemon: DaemonArgs,
+        /// A vendor, `vendor/account` or provider.
+        #[arg(long)]
+        target: String,
+        /// RFC 3339 (`2026-12-03T18:00:00Z`); without it, TARGET is left now.
+        #[arg(long)]
+        deadline: Option<String>,
+        /// Who gave notice and why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// The notices in force.
+    List {
+        /// How to reach the daemon.
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Lift a notice.
+    Clear {
+        /// How to reach the daemon.
+        #[command(flatten)]
+        daemon: DaemonArgs,
+        /// Its id (from `notice list`).
+        id: i64,
+    },
+}
+
+/// `lifeboat evacuations approve|reject ID`.
+#[derive(Debug, Subcommand)]
+pub enum EvacuationAction {
+    /// Start the pending evacuation ID.
+    Approve {
+        /// Its id (`pe-...`).
+        id: String,
+    },
+    /// Drop the pending evacuation ID; the same plan is not offered again until it
+    /// changes.
+    Reject {
+        /// Its id (`pe-...`).
+        id: String,
+    },
 }
 
 /// `-c CONFIG`, shared by the subcommands that read a configuration.

@@ -3,6 +3,7 @@
 //! stranded / a run failed, 2 bad input (an invalid config, an unknown name).
 
 pub mod args;
+mod operator;
 mod status;
 
 use std::process::ExitCode;
@@ -59,7 +60,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             print!("{}", crate::k8s::crds::yaml()?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { config, state, .. } => {
+        Command::Run {
+            config,
+            state,
+            api_listen,
+            ..
+        } => {
             let Some(config) = config else {
                 crate::logging::error("--config is required (or --kubernetes)");
                 return Ok(ExitCode::from(INVALID));
@@ -69,6 +75,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             };
             if let Some(state) = state {
                 config.state_dir = state;
+            }
+            if let Some(listen) = api_listen {
+                config.api.listen = listen;
             }
             let stop = stop_on_signals();
             crate::daemon::run(Arc::new(config), &BuildOptions::default(), stop).await?;
@@ -89,6 +98,15 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             };
             status::show(&state, json)
         }
+        Command::Notice { action } => operator::notice(action).await,
+        Command::Pause { daemon, reason } => operator::pause(daemon, reason).await,
+        Command::Resume { daemon } => operator::resume(daemon).await,
+        Command::Evacuations { daemon, action } => operator::evacuations(daemon, action).await,
+        Command::Evacuate {
+            daemon,
+            target,
+            reason,
+        } => operator::evacuate(daemon, target, reason).await,
         Command::Demo(options) => {
             crate::demo::serve(options).await?;
             Ok(ExitCode::SUCCESS)

@@ -7,12 +7,20 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use crate::model::Placement;
-use crate::store::{ConditionRecord, DrillRecord, DrillRun, JournalEntry, Store};
+use crate::store::{
+    ConditionRecord, DrillRecord, DrillRun, JournalEntry, NoticeRecord, Pause, Store,
+};
 use crate::table;
 
 /// Everything `status` shows, also as JSON.
 #[derive(Debug, Serialize)]
 struct Status {
+    /// The daemon of this state folder, when one runs.
+    daemon: Option<Daemon>,
+    /// The kill switch, when thrown.
+    paused: Option<Pause>,
+    /// Notices and fences in force.
+    notices: Vec<NoticeRecord>,
     providers: Vec<ConditionRecord>,
     placements: Vec<Placement>,
     in_flight: Vec<InFlight>,
@@ -22,6 +30,13 @@ struct Status {
     /// Every drill recorded in the drill state folder (CLI and scheduled), oldest
     /// first; one not `cleaned` may have left copies (or runs now).
     drill_runs: Vec<DrillRun>,
+}
+
+/// The process holding the state folder, and its API.
+#[derive(Debug, Serialize)]
+struct Daemon {
+    pid: String,
+    api: Option<String>,
 }
 
 /// The last journal line of each move of an unfinished evacuation.
@@ -45,7 +60,17 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
             last,
         }));
     }
+    let daemon = crate::store::writer_pid(state)?.map(|pid| Daemon {
+        pid,
+        api: crate::api::running_endpoint(state)
+            .ok()
+            .flatten()
+            .map(|e| e.url),
+    });
     let status = Status {
+        daemon,
+        paused: store.paused()?,
+        notices: store.notices(true)?,
         providers: store.conditions()?.into_values().collect(),
         placements: store.placements()?.into_values().collect(),
         in_flight,
@@ -56,6 +81,33 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(ExitCode::SUCCESS);
+    }
+    match &status.daemon {
+        Some(Daemon {
+            pid,
+            api: Some(api),
+        }) => println!("daemon: running, pid {pid}, API {api}"),
+        // A drill holds the state folder too, without an API.
+        Some(Daemon { pid, api: None }) => {
+            println!("daemon: none; pid {pid} holds the state folder")
+        }
+        None => println!("daemon: NOT RUNNING (nothing watches the providers)"),
+    }
+    if let Some(pause) = &status.paused {
+        println!(
+            "PAUSED since {}: {} (`lifeboat resume` lifts it)",
+            pause.since, pause.reason
+        );
+    }
+    for n in &status.notices {
+        let deadline = n
+            .notice
+            .deadline
+            .map_or("now (fence)".to_owned(), |d| d.to_string());
+        println!(
+            "notice {}: {} by {deadline}: {}",
+            n.id, n.notice.scope, n.notice.reason
+        );
     }
     println!("providers:");
     if status.providers.is_empty() {

@@ -76,6 +76,7 @@ pub fn validate(raw: RawConfig, text: &str, source: &Path) -> Result<Config, Con
         state_dir,
         installation: raw.installation,
         drills: raw.drills,
+        api: raw.api,
         text: text.to_owned(),
     };
     let problems = validate::check(&config);
@@ -114,6 +115,8 @@ pub struct Config {
     pub installation: Option<String>,
     /// Drills the daemon runs on a schedule.
     pub drills: Vec<ScheduledDrillConfig>,
+    /// The daemon's HTTP API.
+    pub api: ApiConfig,
     /// The text it was read from, to point findings at lines. Private, which also keeps
     /// a `Config` from being built without validation.
     text: String,
@@ -145,6 +148,7 @@ impl Config {
             state_dir,
             installation: None,
             drills: Vec::new(),
+            api: ApiConfig::default(),
             text: String::new(),
         }
     }

@@ -45,6 +45,48 @@ pub struct RawConfig {
     /// keep the id when the state folder moves.
     #[serde(default)]
     pub installation: Option<String>,
+    /// The daemon's HTTP API and metrics.
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// `api:`: where `lifeboat run` serves `/healthz`, `/readyz`, `/metrics` and `/api/v1`,
+/// and how callers prove who they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// The address to listen on (default `127.0.0.1:7480`: loopback only). Port 0 picks
+    /// a free port; the daemon writes the one it got to `STATE_DIR/api.json`.
+    pub listen: std::net::SocketAddr,
+    /// A file holding the bearer token every `/api` call must present (default
+    /// `STATE_DIR/api-token`, created with a random token, mode 0600, when missing).
+    /// `LIFEBOAT_API_TOKEN` in the environment takes precedence over both.
+    pub token_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 7480)),
+            token_file: None,
+            max_body_bytes: 64 * 1024,
+            tls: None,
+        }
+    }
+}
+
+/// PEM files for the API's HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// The private key.
+    pub key_file: PathBuf,
 }
 
 /// A vendor and its accounts.

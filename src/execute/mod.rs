@@ -38,6 +38,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::config::{PolicyConfig, WorkloadConfig};
+use crate::control::PauseSwitch;
 use crate::cutover::Cutover;
 use crate::model::{Placement, Plan, Step, Stranded};
 use crate::store::{Evacuation, JournalEntry, Outcome, Status, Store};
@@ -54,6 +55,8 @@ pub struct ExecOptions {
     pub backoff_base: Duration,
     /// Longest retry delay.
     pub backoff_max: Duration,
+    /// The kill switch: no step starts while it is thrown.
+    pub pause: PauseSwitch,
 }
 
 impl Default for ExecOptions {
@@ -63,6 +66,7 @@ impl Default for ExecOptions {
             health_poll: Duration::from_millis(500),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
+            pause: PauseSwitch::default(),
         }
     }
 }

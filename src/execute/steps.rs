@@ -96,6 +96,11 @@ impl TargetRun<'_> {
                 }
                 continue;
             }
+            let pause = &self.inner.options.pause;
+            if pause.is_paused() {
+                tracing::info!(workload = %self.mv.workload, target = %self.target, ?step, "paused: the step waits for resume");
+                pause.wait_resumed().await;
+            }
             let result = match step {
                 Step::Deploy => self.deploy().await.map(|d| copy = Some(d)),
                 Step::WaitHealthy => match &copy {

@@ -195,13 +195,29 @@ impl Store {
 
     /// The journal of one evacuation (every move), in order of writing.
     pub fn journal(&self, evacuation: &str) -> anyhow::Result<Vec<JournalEntry>> {
+        self.journal_where("evacuation = ?1", params![evacuation], None)
+    }
+
+    /// Journal lines of every evacuation written after line `after`, oldest first, at
+    /// most `limit`: the event feed of the API, paged by the last id seen.
+    pub fn events(&self, after: i64, limit: u32) -> anyhow::Result<Vec<JournalEntry>> {
+        self.journal_where("id > ?1", params![after], Some(limit))
+    }
+
+    fn journal_where(
+        &self,
+        filter: &str,
+        args: impl rusqlite::Params,
+        limit: Option<u32>,
+    ) -> anyhow::Result<Vec<JournalEntry>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let mut stmt = conn.prepare(&format!(
             "SELECT id, evacuation, workload, step, attempt, status, target, generation,
                     deployment, detail, at
-             FROM journal WHERE evacuation = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([evacuation], |row| {
+             FROM journal WHERE {filter} ORDER BY id{limit}"
+        ))?;
+        let rows = stmt.query_map(args, |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,

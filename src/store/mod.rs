@@ -21,11 +21,13 @@
 //! briefly blocking a runtime worker costs less than a thread hop per write.
 
 mod drill_runs;
+mod intents;
 mod journal;
 mod records;
 mod schema;
 
 pub use drill_runs::DrillRun;
+pub use intents::Pause;
 pub use journal::{Evacuation, JournalEntry, Outcome, Status};
 pub use records::{ConditionRecord, DrillRecord, NoticeRecord, Orphan};
 
@@ -100,6 +102,14 @@ impl Store {
             dir: state_dir.to_owned(),
             _lock: None,
         })
+    }
+
+    /// Fails when the store cannot take a write now (read-only, its disk gone, locked
+    /// beyond the busy timeout): what `/readyz` asks before saying ready.
+    pub fn check_writable(&self) -> anyhow::Result<()> {
+        self.conn()
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .context("starting a write transaction")
     }
 
     /// The state directory.

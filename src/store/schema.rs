@@ -80,6 +80,13 @@ const MIGRATIONS: &[&str] = &[
          started  TEXT NOT NULL,
          cleaned  TEXT               -- set once nothing the drill made is left
      );",
+    // 3: operators' standing intents (the kill switch), kept across restarts so a
+    // paused daemon that is restarted stays paused.
+    "CREATE TABLE intents (
+         name  TEXT PRIMARY KEY,
+         value TEXT NOT NULL,        -- the intent as JSON
+         at    TEXT NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.

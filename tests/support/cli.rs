@@ -61,6 +61,8 @@ impl Lifeboat {
             .args(args)
             .current_dir(dir)
             .env_remove("LIFEBOAT_LOG")
+            // Daemons of tests running side by side must not compete for one port.
+            .env("LIFEBOAT_API_LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).expect("creating the stdout file"))
             .stderr(std::fs::File::create(&err).expect("creating the stderr file"))

@@ -1,0 +1,90 @@
+//! The commands' side of the API: `lifeboat notice`, `pause`, `resume`, `evacuations`
+//! and `status` talk to a running daemon through this.
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::auth::Token;
+
+/// A client of one daemon's `/api/v1`.
+pub struct Client {
+    base: String,
+    token: Token,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client of the daemon at `url` (`http://127.0.0.1:7480`).
+    pub fn new(url: &str, token: Token) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Client {
+            base: format!("{}/api/v1", url.trim_end_matches('/')),
+            token,
+            http,
+        })
+    }
+
+    /// `GET path`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.call(self.http.get(self.url(path)), path).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<T> {
+        self.call(self.http.post(self.url(path)).json(body), path)
+            .await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
+        let response = self.send(self.http.delete(self.url(path)), path).await?;
+        drop(response);
+        Ok(())
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> anyhow::Result<T> {
+        self.send(request, path)
+            .await?
+            .json()
+            .await
+            .with_context(|| format!("reading the daemon's answer to {path}"))
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        let response = request
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .with_context(|| format!("calling the daemon at {}{path}", self.base))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let message = body["error"].as_str().unwrap_or("no reason given");
+        match body["field"].as_str() {
+            Some(field) => bail!("the daemon refused {path} ({status}): {field}: {message}"),
+            None => bail!("the daemon refused {path} ({status}): {message}"),
+        }
+    }
+}

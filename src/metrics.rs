@@ -1,0 +1,318 @@
+//! The daemon's Prometheus metrics, served at `/metrics` in the text exposition format
+//! (through `prometheus-client`, the Prometheus project's own Rust client).
+//!
+//! The loop records what it sees; nothing here does I/O. Every family is listed in the
+//! README with its labels; alert rules rely on their names, so renaming one is a
+//! breaking change.
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use jiff::Timestamp;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Metric, Registry};
+
+use crate::execute::{ExecEvent, Report};
+use crate::model::{Condition, Step};
+use crate::probe::ProbeResult;
+use crate::store::{NoticeRecord, Status};
+
+/// A provider's condition, one series per possible condition.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabels {
+    provider: String,
+    condition: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeErrorLabels {
+    provider: String,
+    class: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    step: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkloadLabels {
+    workload: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NoticeLabels {
+    notice: String,
+    scope: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Every metric of one daemon. Shared behind an `Arc`; all methods take `&self`.
+pub struct Metrics {
+    registry: Registry,
+    condition: Family<ConditionLabels, Gauge>,
+    probe_duration: Family<ProviderLabels, Histogram>,
+    probe_errors: Family<ProbeErrorLabels, Counter>,
+    evacuations_started: Counter,
+    evacuations_finished: Counter,
+    stranded: Family<WorkloadLabels, Counter>,
+    step_duration: Family<StepLabels, Histogram>,
+    rto: Family<WorkloadLabels, FloatGauge>,
+    notices: Gauge,
+    notice_seconds_left: Family<NoticeLabels, FloatGauge>,
+    pending: Gauge,
+    paused: Gauge,
+    last_drill_success: Gauge,
+    heartbeat: FloatGauge,
+    /// When each move's current step started, to time it when it ends.
+    started_steps: Mutex<std::collections::HashMap<(String, String, Step), tokio::time::Instant>>,
+}
+
+/// A family of histograms of seconds.
+fn seconds_family<L: Clone + std::hash::Hash + Eq>() -> Family<L, Histogram> {
+    Family::new_with_constructor(seconds_histogram as fn() -> Histogram)
+}
+
+fn seconds_histogram() -> Histogram {
+    // 10 ms to ~5.5 min: probes are milliseconds, a cold-standby power-on minutes.
+    Histogram::new(exponential_buckets(0.01, 2.0, 16))
+}
+
+/// Registers `metric` under `name` and hands it back, to be kept for recording.
+fn add<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every family, all at zero.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("lifeboat");
+        let r = &mut registry;
+        let metrics = Metrics {
+            condition: add(
+                r,
+                "provider_condition",
+                "1 for the provider's current condition, 0 for the others",
+                Family::default(),
+            ),
+            probe_duration: add(
+                r,
+                "probe_duration_seconds",
+                "Time a provider's probe took, failed or not",
+                seconds_family(),
+            ),
+            probe_errors: add(
+                r,
+                "probe_errors",
+                "Failed probes by the adapter's error class",
+                Family::default(),
+            ),
+            evacuations_started: add(
+                r,
+                "evacuations_started",
+                "Evacuations started",
+                Counter::default(),
+            ),
+            evacuations_finished: add(
+                r,
+                "evacuations_finished",
+                "Evacuations that ran to their end",
+                Counter::default(),
+            ),
+            stranded: add(
+                r,
+                "workloads_stranded",
+                "Times a workload that had to move had nowhere to go",
+                Family::default(),
+            ),
+            step_duration: add(
+                r,
+                "step_duration_seconds",
+                "Time one attempt of an evacuation step took",
+                seconds_family(),
+            ),
+            rto: add(
+                r,
+                "rto_seconds",
+                "The last move's time from its start to traffic cut over, per workload",
+                Family::default(),
+            ),
+            notices: add(
+                r,
+                "notices",
+                "Notices and fences in force",
+                Gauge::default(),
+            ),
+            notice_seconds_left: add(
+                r,
+                "notice_seconds_left",
+                "Seconds until a notice's deadline (negative once passed)",
+                Family::default(),
+            ),
+            pending: add(
+                r,
+                "evacuations_pending",
+                "Evacuations waiting for an operator's approval (mode: confirm)",
+                Gauge::default(),
+            ),
+            paused: add(
+                r,
+                "paused",
+                "1 while the kill switch is thrown: no step starts",
+                Gauge::default(),
+            ),
+            last_drill_success: add(
+                r,
+                "last_drill_success",
+                "1 when the last scheduled drill met its objectives, 0 when not",
+                Gauge::default(),
+            ),
+            heartbeat: add(
+                r,
+                "heartbeat_timestamp_seconds",
+                "Unix time of the last completed round: alert when it stops moving",
+                FloatGauge::default(),
+            ),
+            started_steps: Mutex::default(),
+            registry: Registry::default(),
+        };
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Records one round: probe latencies and errors, every provider's condition, the
+    /// notices' time left, and the heartbeat.
+    pub fn round<'a>(
+        &self,
+        probes: &[ProbeResult],
+        conditions: impl IntoIterator<Item = (&'a String, &'a Condition)>,
+        notices: &[NoticeRecord],
+        now: Timestamp,
+    ) {
+        for probe in probes {
+            let provider = probe.signal.provider.clone();
+            self.probe_duration
+                .get_or_create(&ProviderLabels {
+                    provider: provider.clone(),
+                })
+                .observe(probe.latency.as_secs_f64());
+            if let crate::model::SignalKind::ProbeFailed { class, .. } = &probe.signal.kind {
+                self.probe_errors
+                    .get_or_create(&ProbeErrorLabels {
+                        provider,
+                        class: class.to_string(),
+                    })
+                    .inc();
+            }
+        }
+        for (provider, condition) in conditions {
+            for kind in Condition::KINDS {
+                self.condition
+                    .get_or_create(&ConditionLabels {
+                        provider: provider.clone(),
+                        condition: kind.to_owned(),
+                    })
+                    .set(i64::from(kind == condition.kind()));
+            }
+        }
+        self.notices.set(notices.len() as i64);
+        self.notice_seconds_left.clear();
+        for record in notices {
+            if let Some(deadline) = record.notice.deadline {
+                let left = deadline.duration_since(now).as_secs_f64();
+                self.notice_seconds_left
+                    .get_or_create(&NoticeLabels {
+                        notice: record.id.to_string(),
+                        scope: record.notice.scope.to_string(),
+                    })
+                    .set(left);
+            }
+        }
+        self.heartbeat.set(now.as_millisecond() as f64 / 1000.0);
+    }
+
+    /// Records the operator's switches as they stand.
+    pub fn control(&self, paused: bool, pending: usize) {
+        self.paused.set(i64::from(paused));
+        self.pending.set(pending as i64);
+    }
+
+    /// Records that an evacuation starts.
+    pub fn evacuation_started(&self) {
+        self.evacuations_started.inc();
+    }
+
+    /// Records a finished evacuation: its stranded workloads and each move's RTO.
+    pub fn evacuation_finished(&self, report: &Report) {
+        self.evacuations_finished.inc();
+        for stranded in &report.stranded {
+            self.stranded
+                .get_or_create(&WorkloadLabels {
+                    workload: stranded.workload.clone(),
+                })
+                .inc();
+        }
+        for m in &report.moves {
+            if let Some(rto) = m.time_to_cutover {
+                self.rto
+                    .get_or_create(&WorkloadLabels {
+                        workload: m.workload.clone(),
+                    })
+                    .set(rto.as_secs_f64());
+            }
+        }
+    }
+
+    /// Records a step transition: a step's attempt is timed from `Started` to whatever
+    /// ends it.
+    pub fn step(&self, event: &ExecEvent) {
+        let key = (event.evacuation.clone(), event.workload.clone(), event.step);
+        let mut started = self.started_steps.lock().unwrap_or_else(|p| p.into_inner());
+        match event.status {
+            Status::Started => {
+                started.insert(key, event.at);
+            }
+            Status::Done | Status::Failed | Status::Abandoned => {
+                if let Some(at) = started.remove(&key) {
+                    self.step_duration
+                        .get_or_create(&StepLabels {
+                            step: event.step.to_string(),
+                        })
+                        .observe(event.at.saturating_duration_since(at).as_secs_f64());
+                }
+            }
+        }
+    }
+
+    /// Records a scheduled drill's verdict.
+    pub fn drill(&self, objectives_met: bool) {
+        self.last_drill_success.set(i64::from(objectives_met));
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}

@@ -1,0 +1,321 @@
+//! The daemon's HTTP API and metrics, over real HTTP against the real binary: every
+//! `/api` route refuses a missing or wrong token, bad bodies are refused with the status
+//! and field that say why, `/metrics` parses as Prometheus text and follows a fence, and
+//! in `confirm` mode nothing moves until an approval, which the kill switch holds back
+//! until `resume` (thrown before the daemon started, so it also survives a restart).
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::time::Duration;
+
+use cli::{Lab, placements, quickstart_yaml, wait_for};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value as Json, json};
+
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// A running daemon's API, found the way the commands find it.
+struct Api {
+    url: String,
+    token: String,
+    http: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Api {
+    fn of(lab: &Lab) -> Api {
+        let endpoint: Json = wait_for(PATIENCE, "the daemon to write api.json", || {
+            let text = std::fs::read_to_string(lab.state.join("api.json")).ok()?;
+            serde_json::from_str(&text).ok()
+        });
+        let token = std::fs::read_to_string(lab.state.join("api-token"))
+            .expect("the daemon made its token file");
+        Api {
+            url: endpoint["url"].as_str().expect("a url").to_owned(),
+            token: token.trim().to_owned(),
+            http: reqwest::Client::new(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime"),
+        }
+    }
+
+    fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, String) {
+        self.runtime.block_on(async {
+            let mut request = self.http.request(method, format!("{}{path}", self.url));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.to_owned());
+            }
+            let response = request.send().await.expect("the API answers");
+            let status = response.status();
+            (status, response.text().await.unwrap_or_default())
+        })
+    }
+
+    fn get(&self, path: &str) -> Json {
+        let (status, body) = self.call(Method::GET, path, Some(&self.token), None);
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or(Json::String(body))
+    }
+
+    fn post(&self, path: &str, body: &Json) -> (StatusCode, Json) {
+        let (status, body) = self.call(
+            Method::POST,
+            path,
+            Some(&self.token),
+            Some(&body.to_string()),
+        );
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Json::String(body)),
+        )
+    }
+
+    /// `/metrics`, parsed.
+    fn metrics(&self) -> prometheus_parse::Scrape {
+        let (status, text) = self.call(Method::GET, "/metrics", None, None);
+        assert_eq!(status, StatusCode::OK, "{text}");
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .unwrap_or_else(|e| panic!("/metrics is not Prometheus text: {e}\n{text}"))
+    }
+}
+
+/// The value of the sample `name` whose labels include `labels`.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+fn condition_gauge(
+    scrape: &prometheus_parse::Scrape,
+    provider: &str,
+    condition: &str,
+) -> Option<f64> {
+    sample(
+        scrape,
+        "lifeboat_provider_condition",
+        &[("provider", provider), ("condition", condition)],
+    )
+}
+
+#[test]
+fn every_route_needs_the_token_bad_bodies_are_refused_and_metrics_follow_a_fence() {
+    let lab = Lab::quickstart();
+    let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    let api = Api::of(&lab);
+
+    let wrong = "not-the-token-0123456789";
+    let routes = [
+        (Method::GET, "/api/v1/providers"),
+        (Method::GET, "/api/v1/workloads"),
+        (Method::GET, "/api/v1/evacuations"),
+        (Method::GET, "/api/v1/notices"),
+        (Method::GET, "/api/v1/events"),
+        (Method::POST, "/api/v1/notices"),
+        (Method::DELETE, "/api/v1/notices/1"),
+        (Method::POST, "/api/v1/pause"),
+        (Method::POST, "/api/v1/resume"),
+        (Method::POST, "/api/v1/evacuations/pe-x/approve"),
+        (Method::POST, "/api/v1/evacuations/pe-x/reject"),
+    ];
+    for (method, path) in &routes {
+        for token in [None, Some(wrong)] {
+            let (status, body) = api.call(method.clone(), path, token, Some("{}"));
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}: {body}"
+            );
+        }
+    }
+    // Nothing the wrong calls did reached the state.
+    assert_eq!(api.get("/api/v1/notices"), json!([]));
+    assert!(api.get("/api/v1/evacuations")["paused"].is_null());
+
+    // Bodies: too big, not JSON, a bad field.
+    let huge = json!({"target": "acme-eu", "reason": "x".repeat(100 * 1024)});
+    let (status, _) = api.post("/api/v1/notices", &huge);
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, body) = api.call(
+        Method::POST,
+        "/api/v1/notices",
+        Some(&api.token),
+        Some("{\"target\": "),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = api.post(
+        "/api/v1/notices",
+        &json!({"target": "acme-cloud", "deadline": "tomorrow", "reason": "r"}),
+    );
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("deadline")),
+        "{body}"
+    );
+    let (status, body) = api.post(
+        "/api/v1/notices",
+        &json!({"target": "acme-cloud", "deadline": 5, "reason": "r"}),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("deadline"),
+        "{body}"
+    );
+    let (status, body) = api.post(
+        "/api/v1/notices",
+        &json!({"target": "nobody", "reason": "r"}),
+    );
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("target")),
+        "{body}"
+    );
+    let (status, body) = api.post("/api/v1/evacuations/pe-none/approve", &json!({}));
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // The probes need no token; ready once a round has run.
+    let (status, _) = api.call(Method::GET, "/healthz", None, None);
+    assert_eq!(status, StatusCode::OK);
+    wait_for(PATIENCE, "/readyz to say ready", || {
+        let answer = api.call(Method::GET, "/readyz", None, None);
+        (answer.0 == StatusCode::OK).then_some(())
+    });
+
+    // Placed and healthy, then fenced through the API: the condition gauge follows.
+    wait_for(PATIENCE, "three placements", || {
+        (placements(&lab.status()).len() == 3).then_some(())
+    });
+    let scrape = api.metrics();
+    assert_eq!(condition_gauge(&scrape, "acme-eu", "healthy"), Some(1.0));
+    assert_eq!(condition_gauge(&scrape, "acme-eu", "fenced"), Some(0.0));
+    assert!(sample(&scrape, "lifeboat_heartbeat_timestamp_seconds", &[]).unwrap() > 1.7e9);
+    let (status, notice) = api.post(
+        "/api/v1/notices",
+        &json!({"target": "acme-eu", "reason": "disk errors"}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{notice}");
+    wait_for(PATIENCE, "the fence to show in /metrics", || {
+        let scrape = api.metrics();
+        (condition_gauge(&scrape, "acme-eu", "fenced") == Some(1.0)
+            && condition_gauge(&scrape, "acme-eu", "healthy") == Some(0.0))
+        .then_some(())
+    });
+    // The commands talk to the same daemon: the notice shows, and is cleared.
+    let listed = lab.run(&["notice", "list", "-c", lab.config_arg()]);
+    assert_eq!(listed.code, Some(0), "{}", listed.output());
+    assert!(
+        listed.stdout.contains("acme-eu") && listed.stdout.contains("disk errors"),
+        "{}",
+        listed.output()
+    );
+    let id = notice["id"].to_string();
+    let cleared = lab.run(&["notice", "clear", "-c", lab.config_arg(), &id]);
+    assert_eq!(cleared.code, Some(0), "{}", cleared.output());
+    assert_eq!(api.get("/api/v1/notices"), json!([]));
+    let events = api.get("/api/v1/events?limit=1000");
+    assert!(!events["events"].as_array().unwrap().is_empty(), "{events}");
+
+    let log = daemon.stderr_so_far();
+    assert!(log.contains("refused an API call"), "{log}");
+    assert!(
+        !log.contains(wrong) && !log.contains(&api.token),
+        "a token in the log:\n{log}"
+    );
+}
+
+#[test]
+fn confirm_mode_moves_nothing_until_approved_and_pause_holds_the_steps() {
+    let mut yaml = quickstart_yaml();
+    yaml["policy"]["mode"] = "confirm".into();
+    let lab = Lab::new(yaml, cli::SHORT_POLICY);
+
+    // Thrown before any daemon runs: written to the state folder, found by the daemon.
+    let paused = lab.run(&["pause", "-c", lab.config_arg(), "--reason", "change freeze"]);
+    assert_eq!(paused.code, Some(0), "{}", paused.output());
+    let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    let api = Api::of(&lab);
+
+    let pending = wait_for(PATIENCE, "the first placement to wait for approval", || {
+        let view = api.get("/api/v1/evacuations");
+        (!view["pending"].is_null()).then_some(view)
+    });
+    assert_eq!(pending["paused"]["reason"], "change freeze", "{pending}");
+    let id = pending["pending"]["id"].as_str().unwrap().to_owned();
+    // A few rounds later nothing runs yet.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(lab.live_copies().is_empty(), "{:?}", lab.live_copies());
+    let listed = lab.run(&["evacuations", "-c", lab.config_arg()]);
+    assert!(
+        listed.stdout.contains(&id) && listed.stdout.contains("PAUSED"),
+        "{}",
+        listed.output()
+    );
+
+    let approved = lab.run(&["evacuations", "-c", lab.config_arg(), "approve", &id]);
+    assert_eq!(approved.code, Some(0), "{}", approved.output());
+    wait_for(
+        PATIENCE,
+        "the approved evacuation to hold at the kill switch",
+        || {
+            daemon
+                .stderr_so_far()
+                .contains("paused: the step waits for resume")
+                .then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(lab.live_copies().is_empty(), "a step started while paused");
+    let scrape = api.metrics();
+    assert_eq!(sample(&scrape, "lifeboat_paused", &[]), Some(1.0));
+    let status = lab.run(&["status", "-c", lab.config_arg()]);
+    assert!(
+        status.stdout.contains("PAUSED since"),
+        "{}",
+        status.output()
+    );
+    assert!(
+        status.stdout.contains("daemon: running"),
+        "{}",
+        status.output()
+    );
+
+    let resumed = lab.run(&["resume", "-c", lab.config_arg()]);
+    assert_eq!(resumed.stdout.trim(), "resumed", "{}", resumed.output());
+    wait_for(
+        PATIENCE,
+        "the three workloads placed, one copy each",
+        || {
+            let live = lab.live_copies();
+            (placements(&lab.status()).len() == 3 && live.len() == 3).then_some(())
+        },
+    );
+    assert!(api.get("/api/v1/evacuations")["pending"].is_null());
+    drop(daemon);
+    let status = lab.run(&["status", "-c", lab.config_arg()]);
+    assert!(
+        status.stdout.contains("daemon: NOT RUNNING"),
+        "{}",
+        status.output()
+    );
+}
