@@ -40,6 +40,9 @@ pub struct Controller {
     executor: Executor,
     healths: BTreeMap<String, Health>,
     conditions: BTreeMap<String, Condition>,
+    /// Whether the probe memory is stored every round (the daemons) or kept in memory
+    /// only (a drill, whose memory must start empty each time).
+    remember: bool,
 }
 
 impl Controller {
@@ -63,7 +66,22 @@ impl Controller {
             executor,
             healths: BTreeMap::new(),
             conditions,
+            remember: false,
         })
+    }
+
+    /// The same controller, starting from the probe memory an earlier run stored and
+    /// storing its own every round: a daemon restarted between two confirming probes of
+    /// a suspension needs only the missing ones, and a grace period goes on running.
+    pub fn remembering(mut self) -> anyhow::Result<Controller> {
+        self.healths = self
+            .store
+            .probe_memory()
+            .context("reading the stored probe memory")?;
+        // Memory of providers no longer in the config is dropped with them.
+        self.healths.retain(|name, _| self.providers.contains_key(name));
+        self.remember = true;
+        Ok(self)
     }
 
     /// The executor (for subscribing to progress, resuming, fencing stale copies).
@@ -98,6 +116,11 @@ impl Controller {
             }
         }
         let now = Timestamp::now();
+        if self.remember {
+            self.store
+                .put_probe_memory(&self.healths, now)
+                .context("storing the probe memory")?;
+        }
         let notices = self.notices()?;
         let conditions = conditions::conditions(&self.config, &self.healths, &notices, now);
         let mut changes = Vec::new();
@@ -179,4 +202,74 @@ pub fn workloads(config: &Config) -> Vec<crate::config::WorkloadConfig> {
             w
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PolicyConfig;
+    use crate::testing::{Builder, replicas};
+    use lifeboat_provider::{ErrorClass, Op, Owner};
+    use lifeboat_provider_sim::{FaultSpec, SimConfig, SimProvider};
+
+    /// A controller over one sim provider `acme-eu` whose account answers suspended to
+    /// every probe, with `confirmations: 2`, on the store in `dir`.
+    fn suspended_controller(dir: &std::path::Path) -> Controller {
+        let config = Arc::new(
+            Builder::new()
+                .provider("acme-eu", "acme", Some("prod"), replicas(4))
+                .policy(PolicyConfig {
+                    confirmations: 2,
+                    ..PolicyConfig::default()
+                })
+                .build(),
+        );
+        let sim = SimProvider::new(
+            "acme-eu",
+            SimConfig {
+                faults: vec![FaultSpec {
+                    from: std::time::Duration::ZERO,
+                    until: None,
+                    class: ErrorClass::AccountSuspended,
+                    ops: vec![Op::Probe],
+                }],
+                ..SimConfig::default()
+            },
+        );
+        let providers: BTreeMap<String, Arc<dyn Provider>> =
+            [("acme-eu".to_owned(), Arc::new(sim) as Arc<dyn Provider>)].into();
+        let store = Arc::new(Store::open(dir).unwrap());
+        let executor = Executor::new(
+            Owner::installation("test"),
+            providers.clone(),
+            Arc::new(crate::cutover::Skipped),
+            store.clone(),
+            config.policy.clone(),
+            &[],
+        );
+        Controller::new(config, providers, store, executor).unwrap()
+    }
+
+    fn suspended(round: &Round) -> bool {
+        matches!(round.conditions["acme-eu"], Condition::Suspended { .. })
+    }
+
+    #[tokio::test]
+    async fn a_restart_between_two_confirming_probes_needs_only_the_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut first = suspended_controller(dir.path()).remembering().unwrap();
+            assert!(!suspended(&first.round().await.unwrap()), "one answer is not proof");
+        }
+        let mut restarted = suspended_controller(dir.path()).remembering().unwrap();
+        assert!(suspended(&restarted.round().await.unwrap()));
+
+        // Without the stored memory (what a drill does) the count starts over.
+        let other = tempfile::tempdir().unwrap();
+        let mut first = suspended_controller(other.path());
+        assert!(!suspended(&first.round().await.unwrap()));
+        drop(first);
+        let mut forgetful = suspended_controller(other.path());
+        assert!(!suspended(&forgetful.round().await.unwrap()));
+    }
 }

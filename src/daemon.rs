@@ -108,7 +108,7 @@ pub async fn run(
     }
 
     let mut drills = Scheduler::new(&config, build, Timestamp::now());
-    let mut controller = Controller::new(config.clone(), providers, store.clone(), executor)?;
+    let mut controller = Controller::new(config.clone(), providers, store.clone(), executor)?.remembering()?;
     let mut last_plan = None;
     loop {
         let round = controller.round().await?;

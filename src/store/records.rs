@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, from_json, timestamp, to_json};
+use crate::conditions::Health;
 use crate::model::{Condition, Notice, Placement};
 
 /// A copy that should be gone but could not be retired (its provider did not answer).
@@ -231,6 +232,35 @@ impl Store {
                 at: timestamp(&at)?,
             };
             Ok((provider, record))
+        })
+        .collect()
+    }
+
+    /// Stores every provider's probe memory, in one transaction (one write a round).
+    pub fn put_probe_memory(
+        &self,
+        memory: &BTreeMap<String, Health>,
+        at: Timestamp,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for (provider, health) in memory {
+            tx.execute(
+                "INSERT OR REPLACE INTO probe_memory (provider, health, at) VALUES (?1, ?2, ?3)",
+                params![provider, to_json(health)?, at.to_string()],
+            )?;
+        }
+        tx.commit().context("storing the probe memory")
+    }
+
+    /// Every provider's stored probe memory.
+    pub fn probe_memory(&self) -> anyhow::Result<BTreeMap<String, Health>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT provider, health FROM probe_memory")?;
+        let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (provider, health) = row?;
+            Ok((provider, from_json(&health)?))
         })
         .collect()
     }

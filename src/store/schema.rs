@@ -87,6 +87,13 @@ const MIGRATIONS: &[&str] = &[
          value TEXT NOT NULL,        -- the intent as JSON
          at    TEXT NOT NULL
      );",
+    // 4: each provider's probe memory (confirmation streak, grace timer), so that a
+    // restarted daemon goes on counting where the last one stopped.
+    "CREATE TABLE probe_memory (
+         provider TEXT PRIMARY KEY,
+         health   TEXT NOT NULL,     -- conditions::Health as JSON
+         at       TEXT NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.
