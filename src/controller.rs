@@ -79,7 +79,8 @@ impl Controller {
             .probe_memory()
             .context("reading the stored probe memory")?;
         // Memory of providers no longer in the config is dropped with them.
-        self.healths.retain(|name, _| self.providers.contains_key(name));
+        self.healths
+            .retain(|name, _| self.providers.contains_key(name));
         self.remember = true;
         Ok(self)
     }
@@ -259,7 +260,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut first = suspended_controller(dir.path()).remembering().unwrap();
-            assert!(!suspended(&first.round().await.unwrap()), "one answer is not proof");
+            assert!(
+                !suspended(&first.round().await.unwrap()),
+                "one answer is not proof"
+            );
         }
         let mut restarted = suspended_controller(dir.path()).remembering().unwrap();
         assert!(suspended(&restarted.round().await.unwrap()));

@@ -2,12 +2,14 @@
 //! fences stale copies, places what is unplaced, then probes, decides and evacuates
 //! until it is told to stop. One daemon per state folder (the store's lock).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use jiff::Timestamp;
 use rand::RngExt;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiState, Heartbeat};
@@ -108,14 +110,30 @@ pub async fn run(
     }
 
     let mut drills = Scheduler::new(&config, build, Timestamp::now());
-    let mut controller = Controller::new(config.clone(), providers, store.clone(), executor)?.remembering()?;
+    let mut controller =
+        Controller::new(config.clone(), providers, store.clone(), executor)?.remembering()?;
     let mut last_plan = None;
+    // Evacuations run beside the loop, which goes on probing and deciding: a second
+    // vendor lost mid-evacuation is seen within its confirmations, the moves headed
+    // there fall through, and the workloads it held are planned again.
+    let mut running: JoinSet<anyhow::Result<Report>> = JoinSet::new();
+    let mut moving: BTreeMap<tokio::task::Id, BTreeSet<String>> = BTreeMap::new();
     loop {
         let round = controller.round().await?;
         let notices = store.notices(true)?;
         metrics.round(&round.probes, &round.conditions, &notices, Timestamp::now());
         heartbeat.beat();
-        let plan = controller.plan(&round.decision)?;
+        controller.executor().set_departing(
+            (round.decision.departures.iter())
+                .map(|d| d.provider.clone())
+                .collect(),
+        );
+        let mut plan = controller.plan(&round.decision)?;
+        // A workload already moving is its evacuation's business; the next round plans
+        // it again if it landed somewhere being left.
+        let busy: BTreeSet<&String> = moving.values().flatten().collect();
+        plan.moves.retain(|m| !busy.contains(&m.workload));
+        plan.stranded.retain(|s| !busy.contains(&s.workload));
         let verdict = control
             .approvals()
             .offer(config.policy.mode, &plan, Timestamp::now());
@@ -151,33 +169,46 @@ pub async fn run(
             // A drill never overlaps an evacuation: it stops and cleans up first.
             drills.cancel(&store, "an evacuation starts").await;
             metrics.evacuation_started();
-            heartbeat.evacuating(true);
-            // The evacuation runs to its end (or to the stop signal); the journal lets
-            // the next start finish what a stop interrupted.
-            let outcome = tokio::select! {
-                report = controller.executor().execute(&plan) => Some(report?),
-                _ = stop.cancelled() => None,
-            };
-            heartbeat.evacuating(false);
-            match outcome {
-                Some(report) => {
-                    metrics.evacuation_finished(&report);
-                    log_report("evacuation", &report);
-                }
-                None => {
-                    tracing::info!("stopping during an evacuation; the next start resumes it");
-                    break;
-                }
+            if !running.is_empty() {
+                tracing::info!(
+                    moves = plan.moves.len(),
+                    "more to move while an evacuation runs: a second one starts beside it"
+                );
             }
+            let workloads = plan.moves.iter().map(|m| m.workload.clone()).collect();
+            let executor = controller.executor().clone();
+            let task = running.spawn(async move { executor.execute(&plan).await });
+            moving.insert(task.id(), workloads);
         }
-        drills.tick(&config, &store, Timestamp::now()).await;
+        heartbeat.evacuating(!running.is_empty());
+        if running.is_empty() {
+            drills.tick(&config, &store, Timestamp::now()).await;
+        }
         let pause = jittered(config.policy.probe_interval);
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             // An operator acted (a notice, an approval, resume): take it now.
             _ = control.woken() => {}
+            Some(finished) = running.join_next_with_id(), if !running.is_empty() => {
+                let (id, report) = match finished {
+                    Ok((id, report)) => (id, report),
+                    Err(join) => (join.id(), Err(anyhow::anyhow!("an evacuation task failed: {join}"))),
+                };
+                moving.remove(&id);
+                // The store failed under the executor: stop rather than act without a
+                // journal.
+                let report = report?;
+                metrics.evacuation_finished(&report);
+                log_report("evacuation", &report);
+                heartbeat.evacuating(!running.is_empty());
+            }
             _ = stop.cancelled() => break,
         }
+    }
+    if !running.is_empty() {
+        // Dropped at an await point: the journal lets the next start finish them.
+        tracing::info!("stopping during an evacuation; the next start resumes it");
+        running.shutdown().await;
     }
     drills.shut_down(&store).await;
     api.stopped().await;

@@ -219,3 +219,92 @@ fn a_daemon_killed_mid_evacuation_is_finished_by_the_next_with_one_copy_each() {
     let stopped = second.wait();
     assert_eq!(stopped.code, Some(0), "{}", stopped.output());
 }
+
+/// Vendor `cloud` is lost; while its workloads move to `backup`, `backup` is lost too.
+/// The daemon goes on probing during the evacuation, sees the second loss within its
+/// confirmations, gives up the copies still starting at `backup` and moves them to
+/// `metal` instead: nothing serves from either lost vendor, nothing is left behind.
+#[test]
+fn a_second_vendor_lost_mid_evacuation_is_seen_and_its_moves_fall_through() {
+    let mut yaml: serde_yaml::Value = serde_yaml::from_str(
+        "
+vendors:
+  - name: cloud
+  - name: backup
+  - name: metal
+providers:
+  - name: cloud-1
+    vendor: cloud
+    capacity: { replicas: 10 }
+    adapter:
+      kind: sim
+      faults:
+        - { from: 3s, class: account-suspended, ops: [probe, deploy] }
+  - name: backup-1
+    vendor: backup
+    capacity: { replicas: 10 }
+    adapter:
+      kind: sim
+      # Its copies take a minute to start: the move is surely under way when it goes.
+      healthy_after: 60s
+      faults:
+        - { from: 8s, class: account-suspended, ops: [probe, deploy] }
+  - name: metal-1
+    vendor: metal
+    capacity: { replicas: 10 }
+    adapter: { kind: local, ports: 1-2 }
+workloads:
+  - name: db
+    health: { type: http, path: /healthz }
+    placement: [cloud-1, backup-1, metal-1]
+    public_name: db.second.test
+  - name: api
+    health: { type: http, path: /healthz }
+    depends_on: [db]
+    placement: [cloud-1, backup-1, metal-1]
+    public_name: api.second.test
+cutover: { kind: endpoints-file, path: endpoints.json }
+",
+    )
+    .unwrap();
+    for workload in yaml["workloads"].as_sequence_mut().unwrap() {
+        let name = workload["name"].as_str().unwrap().to_owned();
+        let command = serde_yaml::to_value([BIN.as_str(), "demo", "--name", &name]).unwrap();
+        workload
+            .as_mapping_mut()
+            .unwrap()
+            .insert("command".into(), command);
+    }
+    let lab = Lab::new(yaml, SHORT_POLICY);
+    let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+
+    let placed = wait_for(PATIENCE, "both workloads on metal-1", || {
+        let status = lab.status_when_ready()?;
+        let placed = placements(&status);
+        let done = placed.len() == 2
+            && placed.values().all(|(p, _)| p == "metal-1")
+            && status["in_flight"].as_array().is_some_and(Vec::is_empty);
+        done.then_some(status)
+    });
+    let log = daemon.stderr_so_far();
+    // The moves went to backup-1 first and were given up there because it was lost,
+    // not because they timed out.
+    assert!(
+        log.contains("backup-1 is being left now"),
+        "the evacuation did not fall through from backup-1\n{log}"
+    );
+    assert_eq!(placed["orphans"], 0, "{placed}");
+    let providers = placed["providers"].as_array().unwrap();
+    for lost in ["cloud-1", "backup-1"] {
+        let condition = providers
+            .iter()
+            .find(|p| p["provider"] == lost)
+            .map(|p| p["condition"]["condition"].clone());
+        assert_eq!(condition, Some("suspended".into()), "{lost}: {placed}");
+    }
+    let copies = wait_for(PATIENCE, "one live copy per workload", || {
+        let live = lab.live_copies();
+        (live.len() == 2 && live.iter().all(|c| listening(c.port))).then_some(live)
+    });
+    assert!(copies.iter().all(|c| c.provider == "metal-1"), "{copies:?}");
+}

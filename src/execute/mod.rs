@@ -26,7 +26,7 @@ mod steps;
 
 pub use stale::StaleReport;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,6 +142,20 @@ impl Report {
     }
 }
 
+impl Inner {
+    /// Whether the controller has decided to leave `provider` since the plan was made.
+    pub(crate) fn is_departing(&self, provider: &str) -> bool {
+        self.departing.borrow().contains(provider)
+    }
+
+    /// Resolves once the controller decides to leave `provider`.
+    pub(crate) async fn departed(&self, provider: &str) {
+        let mut departing = self.departing.subscribe();
+        // The sender lives as long as `self`: it cannot be dropped while we wait.
+        let _ = departing.wait_for(|d| d.contains(provider)).await;
+    }
+}
+
 /// Runs plans. Cheap to clone; clones share providers, store, limits and events.
 #[derive(Clone)]
 pub struct Executor {
@@ -159,6 +173,9 @@ pub(crate) struct Inner {
     options: ExecOptions,
     limits: Limits,
     events: broadcast::Sender<ExecEvent>,
+    /// Providers the controller decided to leave since the plans running now were
+    /// made: no move deploys to, or cuts over to, one of them.
+    departing: tokio::sync::watch::Sender<BTreeSet<String>>,
 }
 
 impl Executor {
@@ -193,6 +210,7 @@ impl Executor {
                 limits,
                 // Slow subscribers lose old events rather than slowing the moves down.
                 events: broadcast::channel(1024).0,
+                departing: tokio::sync::watch::Sender::new(BTreeSet::new()),
             }),
         }
     }
@@ -213,6 +231,17 @@ impl Executor {
             inner.options = options;
         }
         fresh
+    }
+
+    /// Tells the running moves which providers are being left now (the loop goes on
+    /// deciding while they run): a move not yet cut over to one of them gives that
+    /// target up and falls through to its next candidate.
+    pub fn set_departing(&self, providers: BTreeSet<String>) {
+        self.inner.departing.send_if_modified(|departing| {
+            let changed = *departing != providers;
+            *departing = providers;
+            changed
+        });
     }
 
     /// The owner this executor acts for.

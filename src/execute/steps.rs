@@ -96,15 +96,26 @@ impl TargetRun<'_> {
                 }
                 continue;
             }
+            let before_cutover = matches!(
+                step,
+                Step::Deploy | Step::WaitHealthy | Step::BeforeCutover | Step::Cutover
+            );
+            if before_cutover && !shadow && self.inner.is_departing(self.target) {
+                let error = self.being_left();
+                return Ok(TargetResult::Failed { step, error, copy });
+            }
             let pause = &self.inner.options.pause;
             if pause.is_paused() {
                 tracing::info!(workload = %self.mv.workload, target = %self.target, ?step, "paused: the step waits for resume");
                 pause.wait_resumed().await;
             }
             let result = match step {
-                Step::Deploy => self.deploy().await.map(|d| copy = Some(d)),
+                Step::Deploy => self
+                    .unless_departed(self.deploy())
+                    .await
+                    .map(|d| copy = Some(d)),
                 Step::WaitHealthy => match &copy {
-                    Some(dep) => self.wait_healthy(dep).await.map(|d| {
+                    Some(dep) => self.unless_departed(self.wait_healthy(dep)).await.map(|d| {
                         healthy_after = Some(self.start.elapsed());
                         // Deploy has returned, so the adapter's figures are complete.
                         phases = self.provider.timings(&d);
@@ -184,6 +195,30 @@ impl TargetRun<'_> {
             cutover_after,
             phases,
         })
+    }
+
+    /// `step`, cut short when the controller decides to leave this target meanwhile
+    /// (a second vendor lost mid-evacuation): the move falls through to its next
+    /// candidate instead of waiting on a provider it is leaving. Shadow moves go on:
+    /// they verify, they never serve.
+    async fn unless_departed<T>(
+        &self,
+        step: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        if self.inner.options.shadow {
+            return step.await;
+        }
+        tokio::select! {
+            result = step => result,
+            () = self.inner.departed(self.target) => Err(Failure::Step(self.being_left())),
+        }
+    }
+
+    fn being_left(&self) -> StepError {
+        StepError::new(
+            ErrorClass::Unavailable,
+            format!("{} is being left now", self.target),
+        )
     }
 
     async fn deploy(&self) -> Result<DeploymentRef, Failure> {

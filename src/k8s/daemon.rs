@@ -261,7 +261,8 @@ impl Term {
         for error in &stale.errors {
             tracing::warn!("{error}");
         }
-        let mut controller = Controller::new(config.clone(), providers, store.clone(), executor)?.remembering()?;
+        let mut controller =
+            Controller::new(config.clone(), providers, store.clone(), executor)?.remembering()?;
         loop {
             let resources = watched.snapshot();
             if self.assemble(&resources).map(|a| a.text).ok().as_ref() != Some(&assembled.text) {

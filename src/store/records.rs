@@ -257,7 +257,9 @@ impl Store {
     pub fn probe_memory(&self) -> anyhow::Result<BTreeMap<String, Health>> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT provider, health FROM probe_memory")?;
-        let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
         rows.map(|row| {
             let (provider, health) = row?;
             Ok((provider, from_json(&health)?))
