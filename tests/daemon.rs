@@ -85,6 +85,17 @@ fn run_places_shows_status_refuses_a_second_daemon_and_stops_on_sigterm() {
     assert_eq!(lab.live_copies().len(), 3, "no copy was started twice");
 }
 
+/// Gives every workload of `yaml` the command `command(name)`.
+fn set_commands(yaml: &mut serde_yaml::Value, command: impl Fn(&str) -> serde_yaml::Value) {
+    for workload in yaml["workloads"].as_sequence_mut().unwrap() {
+        let name = workload["name"].as_str().unwrap().to_owned();
+        workload
+            .as_mapping_mut()
+            .unwrap()
+            .insert("command".into(), command(&name));
+    }
+}
+
 /// A two-vendor config whose source is simulated and gets its account suspended three
 /// seconds after the daemon starts; the target runs real processes that take two
 /// seconds to become healthy, so the evacuation is in flight long enough to be killed.
@@ -131,13 +142,7 @@ cutover: { kind: endpoints-file, path: endpoints.json }
 ",
     )
     .unwrap();
-    for workload in yaml["workloads"].as_sequence_mut().unwrap() {
-        let name = workload["name"].as_str().unwrap().to_owned();
-        workload
-            .as_mapping_mut()
-            .unwrap()
-            .insert("command".into(), slow_demo(&name));
-    }
+    set_commands(&mut yaml, slow_demo);
     Lab::new(yaml, SHORT_POLICY)
 }
 
@@ -267,14 +272,9 @@ cutover: { kind: endpoints-file, path: endpoints.json }
 ",
     )
     .unwrap();
-    for workload in yaml["workloads"].as_sequence_mut().unwrap() {
-        let name = workload["name"].as_str().unwrap().to_owned();
-        let command = serde_yaml::to_value([BIN.as_str(), "demo", "--name", &name]).unwrap();
-        workload
-            .as_mapping_mut()
-            .unwrap()
-            .insert("command".into(), command);
-    }
+    set_commands(&mut yaml, |name| {
+        serde_yaml::to_value([BIN.as_str(), "demo", "--name", name]).unwrap()
+    });
     let lab = Lab::new(yaml, SHORT_POLICY);
     let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
 
