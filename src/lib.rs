@@ -28,7 +28,8 @@
 //! * [`k8s`] (feature `kubernetes`) is lifeboat inside a cluster: CRDs, and the daemon
 //!   that reads them, elects a leader and mirrors state into their status.
 //! * [`control`] is what an operator holds while the daemon runs (the kill switch,
-//!   approvals); [`api`] serves it, the state and [`metrics`] over HTTP.
+//!   approvals); [`api`] serves it, the state and [`metrics`] over HTTP; [`notify`]
+//!   tells people (webhooks) what happened.
 //! * [`cli`] is the command line; [`logging`] how it writes to stderr (text or JSON).
 //!
 //! Provider adapters live in their own crates behind the `lifeboat-provider` contract.
@@ -54,6 +55,7 @@ pub mod k8s;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod plan;
 pub mod probe;
 pub mod providers;
