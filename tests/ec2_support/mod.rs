@@ -213,6 +213,8 @@ pub fn lifeboat(session_token: bool) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env_remove("LIFEBOAT_LOG")
+        // Concurrent tests each run a daemon: each API gets a port of its own.
+        .env("LIFEBOAT_API_LISTEN", "127.0.0.1:0")
         .stdin(Stdio::null());
     if session_token {
         command.env("AWS_SESSION_TOKEN", SESSION_TOKEN);
