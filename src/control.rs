@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
 use crate::config::Mode;
+use crate::deadline::Schedule;
 use crate::model::{Move, Plan};
 use crate::store::{Pause, Store};
 
@@ -162,6 +163,7 @@ struct Inner {
     store: Arc<Store>,
     paused: watch::Sender<Option<Pause>>,
     approvals: Mutex<Approvals>,
+    schedules: Mutex<Vec<Schedule>>,
     wake: Notify,
 }
 
@@ -174,6 +176,7 @@ impl Control {
                 store,
                 paused: watch::Sender::new(paused),
                 approvals: Mutex::new(Approvals::default()),
+                schedules: Mutex::default(),
                 wake: Notify::new(),
             }),
         })
@@ -229,6 +232,24 @@ impl Control {
         self.approvals().reject(id)
     }
 
+    /// Records when the evacuations with a deadline start, for the API.
+    pub fn set_schedules(&self, schedules: Vec<Schedule>) {
+        *self
+            .inner
+            .schedules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = schedules;
+    }
+
+    /// When the evacuations with a deadline start (see [`crate::deadline`]).
+    pub fn schedules(&self) -> Vec<Schedule> {
+        self.inner
+            .schedules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Makes the loop start its next round now (a notice was raised, a plan approved).
     pub fn wake(&self) {
         self.inner.wake.notify_one();
@@ -276,6 +297,7 @@ mod tests {
                 generation: Generation(2),
                 wave: 0,
                 deadline: None,
+                priority: 0,
                 steps: Step::ALL.to_vec(),
             }],
             stranded: vec![],

@@ -16,6 +16,7 @@ use crate::api::{ApiState, Heartbeat};
 use crate::config::Config;
 use crate::control::{Control, Verdict};
 use crate::controller::{self, Controller};
+use crate::deadline;
 use crate::drill::scheduled::Scheduler;
 use crate::execute::{ExecOptions, Executor, Report};
 use crate::metrics::Metrics;
@@ -113,6 +114,7 @@ pub async fn run(
     let mut controller =
         Controller::new(config.clone(), providers, store.clone(), executor)?.remembering()?;
     let mut last_plan = None;
+    let mut last_schedules = Vec::new();
     // Evacuations run beside the loop, which goes on probing and deciding: a second
     // vendor lost mid-evacuation is seen within its confirmations, the moves headed
     // there fall through, and the workloads it held are planned again.
@@ -134,6 +136,23 @@ pub async fn run(
         let busy: BTreeSet<&String> = moving.values().flatten().collect();
         plan.moves.retain(|m| !busy.contains(&m.workload));
         plan.stranded.retain(|s| !busy.contains(&s.workload));
+        // Moves with a deadline wait for their time; the others go now.
+        let history = store.move_durations(20)?;
+        let (plan, schedules) = deadline::split(&config, plan, &history, Timestamp::now());
+        if schedules != last_schedules {
+            for s in &schedules {
+                if s.at_risk {
+                    tracing::error!(by = %s.by, estimated_finish = %s.estimated_finish, workloads = ?s.workloads,
+                        "deadline at risk: the evacuation is expected to finish after it; starting now");
+                } else {
+                    tracing::info!(by = %s.by, start_at = %s.start_at, estimate = ?s.estimate, workloads = ?s.workloads,
+                        "evacuation before a deadline scheduled");
+                }
+            }
+            metrics.schedules(&schedules);
+            control.set_schedules(schedules.clone());
+            last_schedules = schedules;
+        }
         let verdict = control
             .approvals()
             .offer(config.policy.mode, &plan, Timestamp::now());

@@ -11,7 +11,7 @@
 //!
 //! * [`config`] reads and validates `lifeboat.yaml`.
 //! * [`model`] is the plain data the pure core works on.
-//! * [`conditions`], [`decide`] and [`plan`] are the pure core: signals → each
+//! * [`conditions`], [`decide`], [`plan`] and [`deadline`] are the pure core: signals → each
 //!   provider's condition → which providers to leave → which workload goes where. No
 //!   I/O, no clock: `now` is a parameter.
 //! * [`probe`] turns providers' answers into signals; [`controller`] runs one round of
@@ -43,6 +43,7 @@ pub mod control;
 pub mod controller;
 pub mod cutover;
 pub mod daemon;
+pub mod deadline;
 pub mod decide;
 pub mod demo;
 pub mod drill;

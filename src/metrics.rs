@@ -55,6 +55,11 @@ struct NoticeLabels {
     scope: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeadlineLabels {
+    deadline: String,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Every metric of one daemon. Shared behind an `Arc`; all methods take `&self`.
@@ -74,6 +79,9 @@ pub struct Metrics {
     paused: Gauge,
     last_drill_success: Gauge,
     heartbeat: FloatGauge,
+    deadline_at_risk: Family<DeadlineLabels, Gauge>,
+    scheduled_start: Family<DeadlineLabels, FloatGauge>,
+    estimated_finish: Family<DeadlineLabels, FloatGauge>,
     /// When each move's current step started, to time it when it ends.
     started_steps: Mutex<std::collections::HashMap<(String, String, Step), tokio::time::Instant>>,
 }
@@ -190,6 +198,24 @@ impl Metrics {
                 "Unix time of the last completed round: alert when it stops moving",
                 FloatGauge::default(),
             ),
+            deadline_at_risk: add(
+                r,
+                "deadline_at_risk",
+                "1 when the evacuation before this deadline is expected to finish after it",
+                Family::default(),
+            ),
+            scheduled_start: add(
+                r,
+                "deadline_scheduled_start_timestamp_seconds",
+                "When the evacuation before this deadline starts (Unix time)",
+                Family::default(),
+            ),
+            estimated_finish: add(
+                r,
+                "deadline_estimated_finish_timestamp_seconds",
+                "When the evacuation before this deadline is expected to be done (Unix time)",
+                Family::default(),
+            ),
             started_steps: Mutex::default(),
             registry: Registry::default(),
         };
@@ -248,6 +274,28 @@ impl Metrics {
             }
         }
         self.heartbeat.set(now.as_millisecond() as f64 / 1000.0);
+    }
+
+    /// Records the schedules of the evacuations with a deadline, as they stand.
+    pub fn schedules(&self, schedules: &[crate::deadline::Schedule]) {
+        self.deadline_at_risk.clear();
+        self.scheduled_start.clear();
+        self.estimated_finish.clear();
+        let unix = |t: Timestamp| t.as_millisecond() as f64 / 1000.0;
+        for s in schedules {
+            let labels = DeadlineLabels {
+                deadline: s.by.to_string(),
+            };
+            self.deadline_at_risk
+                .get_or_create(&labels)
+                .set(i64::from(s.at_risk));
+            self.scheduled_start
+                .get_or_create(&labels)
+                .set(unix(s.start_at));
+            self.estimated_finish
+                .get_or_create(&labels)
+                .set(unix(s.estimated_finish));
+        }
     }
 
     /// Records the operator's switches as they stand.

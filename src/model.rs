@@ -428,6 +428,9 @@ pub struct Move {
     pub wave: u32,
     /// The deadline of the departure that caused it, if any.
     pub deadline: Option<Timestamp>,
+    /// The workload's `priority`: within a wave, higher goes first.
+    #[serde(default)]
+    pub priority: u32,
     /// The steps to run, in order.
     pub steps: Vec<Step>,
 }

@@ -19,11 +19,12 @@
 //!   notice or a fence moves it regardless.
 //! * Waves follow `depends_on` among the workloads that move: a dependency is in a
 //!   strictly earlier wave than its dependents. Moves are sorted by wave, then deadline
-//!   (`None`, meaning now, first), then name; capacity goes to moves in that order, so
-//!   the most urgent get it first.
+//!   (`None`, meaning now, first), then `priority` (higher first), then name; capacity
+//!   goes to moves in that order, so the most urgent and most critical get it first.
 //! * The new copy's generation is one above every generation the workload has had (1
 //!   for a first placement).
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
@@ -97,7 +98,8 @@ pub fn plan(
     assign_waves(&mut affected);
     let mut order: Vec<Affected> = affected.into_values().collect();
     order.sort_by(|a, b| {
-        (a.wave, a.deadline, &a.workload.name).cmp(&(b.wave, b.deadline, &b.workload.name))
+        let key = |x: &Affected| (x.wave, x.deadline, Reverse(x.workload.priority));
+        (key(a), &a.workload.name).cmp(&(key(b), &b.workload.name))
     });
 
     for a in order {
@@ -146,13 +148,16 @@ pub fn plan(
             generation: a.generation,
             wave: a.wave,
             deadline: a.deadline,
+            priority: a.workload.priority,
             steps: Step::ALL.to_vec(),
         });
     }
 
     compress_waves(&mut plan.moves);
-    plan.moves
-        .sort_by(|a, b| (a.wave, a.deadline, &a.workload).cmp(&(b.wave, b.deadline, &b.workload)));
+    plan.moves.sort_by(|a, b| {
+        let key = |m: &Move| (m.wave, m.deadline, Reverse(m.priority));
+        (key(a), &a.workload).cmp(&(key(b), &b.workload))
+    });
     plan.held.sort_by(|a, b| a.workload.cmp(&b.workload));
     plan
 }

@@ -319,3 +319,122 @@ fn confirm_mode_moves_nothing_until_approved_and_pause_holds_the_steps() {
         status.output()
     );
 }
+
+/// Three workloads on `cloud` (simulated) that can move to `metal` (simulated, each
+/// move about a second), one at a time, with `rto: 2s` as the prior estimate.
+fn notice_lab() -> Lab {
+    let yaml: serde_yaml::Value = serde_yaml::from_str(
+        "
+vendors: [{name: cloud}, {name: metal}]
+providers:
+  - {name: cloud-1, vendor: cloud, capacity: {replicas: 10}, adapter: {kind: sim}}
+  - name: metal-1
+    vendor: metal
+    capacity: {replicas: 10}
+    adapter: {kind: sim, latency: 50ms, healthy_after: 1s}
+workloads:
+  - {name: low, command: [serve], placement: [cloud-1, metal-1], rto: 2s}
+  - {name: high, command: [serve], placement: [cloud-1, metal-1], rto: 2s, priority: 10}
+  - {name: mid, command: [serve], placement: [cloud-1, metal-1], rto: 2s, priority: 5}
+cutover: {kind: endpoints-file, path: endpoints.json}
+",
+    )
+    .unwrap();
+    Lab::new(
+        yaml,
+        "{probe_interval: 250ms, probe_timeout: 250ms, notice_margin: 2s, parallelism: 1, \
+         step_timeout: 20s}",
+    )
+}
+
+fn raise_notice(api: &Api, target: &str, deadline: jiff::Timestamp) -> Json {
+    let (status, notice) = api.post(
+        "/api/v1/notices",
+        &json!({"target": target, "deadline": deadline.to_string(), "reason": "account closes"}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{notice}");
+    notice
+}
+
+#[test]
+fn a_notice_is_met_calmly_most_critical_first_and_a_hopeless_one_starts_at_once() {
+    let lab = notice_lab();
+    let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    let api = Api::of(&lab);
+    wait_for(PATIENCE, "the workloads placed on cloud-1", || {
+        let placed = placements(&lab.status_when_ready()?);
+        (placed.len() == 3 && placed.values().all(|(p, _)| p == "cloud-1")).then_some(())
+    });
+    let first_placement = api.get("/api/v1/evacuations")["evacuations"][0]["id"].clone();
+
+    // 24 s of notice, 2 s of margin: due in 22 s. Three moves of 2 s one after the
+    // other are 6 s, twice that is kept: the evacuation starts about 10 s from now.
+    let raised = jiff::Timestamp::now();
+    let deadline = raised + jiff::SignedDuration::from_secs(24);
+    let due = deadline - jiff::SignedDuration::from_secs(2);
+    let notice = raise_notice(&api, "cloud", deadline);
+    let view = wait_for(PATIENCE, "the schedule", || {
+        let view = api.get("/api/v1/evacuations");
+        (!view["scheduled"].as_array()?.is_empty()).then_some(view)
+    });
+    let schedule = &view["scheduled"][0];
+    assert_eq!(schedule["at_risk"], false, "{view}");
+    let start_at: jiff::Timestamp = schedule["start_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        start_at,
+        due - jiff::SignedDuration::from_secs(12),
+        "{view}"
+    );
+
+    let evacuation = wait_for(PATIENCE, "the evacuation to finish on metal-1", || {
+        let view = api.get("/api/v1/evacuations");
+        let latest = view["evacuations"][0].clone();
+        (latest["id"] != first_placement && !latest["finished"].is_null()).then_some(latest)
+    });
+    let started: jiff::Timestamp = evacuation["started"].as_str().unwrap().parse().unwrap();
+    let finished: jiff::Timestamp = evacuation["finished"].as_str().unwrap().parse().unwrap();
+    assert!(
+        started >= start_at,
+        "started {started}, before its time {start_at}"
+    );
+    assert!(
+        finished <= due,
+        "finished {finished}, after the due time {due}"
+    );
+    let placed = placements(&lab.status());
+    assert!(placed.values().all(|(p, _)| p == "metal-1"), "{placed:?}");
+    // Most critical first: the order the moves deployed in.
+    let events = api.get("/api/v1/events?limit=1000");
+    let id = evacuation["id"].as_str().unwrap();
+    let order: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["evacuation"] == id && e["step"] == "deploy" && e["status"] == "started")
+        .map(|e| e["workload"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["high", "mid", "low"], "{events}");
+
+    // Then cloud is fine again, and metal gives a second's notice, less than the
+    // margin: the moves back start at once, and the deadline is at risk.
+    let (status, _) = api.call(
+        Method::DELETE,
+        &format!("/api/v1/notices/{}", notice["id"]),
+        Some(&api.token),
+        None,
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let hopeless = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    raise_notice(&api, "metal", hopeless);
+    wait_for(PATIENCE, "the workloads back on cloud-1", || {
+        let placed = placements(&lab.status());
+        placed.values().all(|(p, _)| p == "cloud-1").then_some(())
+    });
+    // The at-risk gauge is back at 0 as soon as that short evacuation is done: the log
+    // keeps the alert.
+    assert!(
+        daemon.stderr_so_far().contains("deadline at risk"),
+        "{}",
+        daemon.stderr_so_far()
+    );
+}

@@ -154,6 +154,9 @@ pub struct EvacuationsView {
     pub pending: Option<crate::control::Pending>,
     /// The kill switch, when thrown.
     pub paused: Option<Pause>,
+    /// When the moves with a deadline start, and whether the deadline is at risk.
+    #[serde(default)]
+    pub scheduled: Vec<crate::deadline::Schedule>,
     /// Every evacuation, newest first.
     pub evacuations: Vec<Evacuation>,
 }
@@ -164,6 +167,7 @@ pub(super) async fn evacuations(State(state): State<Arc<ApiState>>) -> Answer<Ev
     Ok(Json(EvacuationsView {
         pending: state.control.approvals().pending().cloned(),
         paused: state.control.paused(),
+        scheduled: state.control.schedules(),
         evacuations,
     }))
 }

@@ -270,6 +270,7 @@ async fn list_evacuations(args: &DaemonArgs, daemon: &Daemon) -> anyhow::Result<
             serde_json::to_value(EvacuationsView {
                 pending: None,
                 paused: store.paused()?,
+                scheduled: Vec::new(),
                 evacuations,
             })?
         }
@@ -282,6 +283,17 @@ async fn list_evacuations(args: &DaemonArgs, daemon: &Daemon) -> anyhow::Result<
         serde_json::from_value(view).context("reading the daemon's list of evacuations")?;
     if let Some(pause) = &view.paused {
         println!("PAUSED since {}: {}", pause.since, pause.reason);
+    }
+    for s in &view.scheduled {
+        let when = if s.at_risk {
+            format!("AT RISK: expected done {}", s.estimated_finish)
+        } else {
+            format!(
+                "starts {}, expected done {}",
+                s.start_at, s.estimated_finish
+            )
+        };
+        println!("due by {}: {} ({when})", s.by, s.workloads.join(", "));
     }
     match &view.pending {
         Some(p) => {

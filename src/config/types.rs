@@ -197,6 +197,10 @@ pub struct WorkloadConfig {
     /// Recovery time objective: a drill fails when the move takes longer.
     #[serde(default, with = "duration::option")]
     pub rto: Option<Duration>,
+    /// Within a dependency wave, workloads of higher priority move first and get
+    /// capacity first (default 0).
+    #[serde(default)]
+    pub priority: u32,
     /// The name clients use (a DNS name or the endpoints-file key).
     #[serde(default)]
     pub public_name: Option<String>,

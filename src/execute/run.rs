@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use jiff::Timestamp;
 use lifeboat_provider::{DeploymentRef, Provider, Timing};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -38,9 +39,13 @@ pub(crate) async fn run_evacuation(
             continue;
         }
         let p = progress.remove(&mv.workload).unwrap_or_default();
+        // Taken here, in plan order, rather than inside the task: tasks start in no
+        // particular order, and the plan's order (waves, deadline, priority) is the
+        // order moves get to run in when the parallelism limit holds some back.
+        let global = inner.limits.global().await;
         let (inner, ev) = (inner.clone(), ev.clone());
         tasks.spawn(async move {
-            let report = run_move(&inner, &ev, index, ticket, p, start).await;
+            let report = run_move(&inner, &ev, index, ticket, global, p, start).await;
             (index, report)
         });
     }
@@ -87,6 +92,7 @@ async fn run_move(
     ev: &Evacuation,
     index: usize,
     mut ticket: Ticket,
+    global: OwnedSemaphorePermit,
     progress: Progress,
     start: Instant,
 ) -> anyhow::Result<MoveReport> {
@@ -112,7 +118,7 @@ async fn run_move(
         clean_up(inner, mv, target, Some(dep)).await?;
     }
     let mut permits = Permits {
-        global: Some(inner.limits.global().await),
+        global: Some(global),
         provider: None,
     };
     let mut errors = Vec::new();

@@ -198,6 +198,42 @@ impl Store {
         self.journal_where("evacuation = ?1", params![evacuation], None)
     }
 
+    /// How long the completed moves of the latest `evacuations` took, from the first
+    /// deploy to the cutover, by (workload, target), oldest first: what
+    /// [`crate::deadline`] estimates from.
+    pub fn move_durations(
+        &self,
+        evacuations: u32,
+    ) -> anyhow::Result<BTreeMap<(String, String), Vec<std::time::Duration>>> {
+        let entries = self.journal_where(
+            "evacuation IN (SELECT id FROM evacuations WHERE shadow = 0
+                            ORDER BY rowid DESC LIMIT ?1)
+             AND ((step = 'deploy' AND status = 'started') OR (step = 'cutover' AND status = 'done'))",
+            params![evacuations],
+            None,
+        )?;
+        let mut started: BTreeMap<(&str, &str), Timestamp> = BTreeMap::new();
+        let mut durations: BTreeMap<(String, String), Vec<std::time::Duration>> = BTreeMap::new();
+        for e in &entries {
+            let key = (e.evacuation.as_str(), e.workload.as_str());
+            match e.step {
+                Step::Deploy => {
+                    started.entry(key).or_insert(e.at);
+                }
+                _ => {
+                    if let Some(from) = started.get(&key)
+                        && let Ok(took) = std::time::Duration::try_from(e.at.duration_since(*from))
+                    {
+                        (durations.entry((e.workload.clone(), e.target.clone())))
+                            .or_default()
+                            .push(took);
+                    }
+                }
+            }
+        }
+        Ok(durations)
+    }
+
     /// Journal lines of every evacuation written after line `after`, oldest first, at
     /// most `limit`: the event feed of the API, paged by the last id seen.
     pub fn events(&self, after: i64, limit: u32) -> anyhow::Result<Vec<JournalEntry>> {

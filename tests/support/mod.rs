@@ -212,6 +212,7 @@ pub fn plan(workloads: &[(&str, u32)], from: &str, targets: &[&str]) -> Plan {
                 generation: Generation(2),
                 wave: *wave,
                 deadline: None,
+                priority: 0,
                 steps: Step::ALL.to_vec(),
             })
             .collect(),
