@@ -20,6 +20,8 @@ use crate::deadline;
 use crate::drill::scheduled::Scheduler;
 use crate::execute::{ExecOptions, Executor, Report};
 use crate::metrics::Metrics;
+use crate::model::Condition;
+use crate::notify::{Event, Notifier};
 use crate::providers::{self, BuildOptions};
 use crate::store::Store;
 
@@ -60,6 +62,16 @@ pub async fn run(
         heartbeat: heartbeat.clone(),
     });
     let api = crate::api::serve(api_state, token, stop.clone()).await?;
+    let notifier = {
+        let metrics = metrics.clone();
+        let options = crate::notify::Options {
+            observe: Some(Arc::new(move |webhook, delivery| {
+                metrics.notification(webhook, delivery)
+            })),
+            ..crate::notify::Options::default()
+        };
+        Notifier::from_config(&config, &owner.installation, options)?
+    };
     let mut steps = executor.subscribe();
     let step_metrics = metrics.clone();
     tokio::spawn(async move {
@@ -89,6 +101,7 @@ pub async fn run(
         .context("resuming unfinished evacuations")?
     {
         log_report("resumed evacuation", &report);
+        notifier.send(&Event::evacuation_finished(&report));
     }
     let stale = executor
         .retire_stale()
@@ -114,7 +127,13 @@ pub async fn run(
     let mut controller =
         Controller::new(config.clone(), providers, store.clone(), executor)?.remembering()?;
     let mut last_plan = None;
-    let mut last_schedules = Vec::new();
+    let mut last_schedules: Vec<deadline::Schedule> = Vec::new();
+    // What webhooks were last told, so each change is told once: notices by id (those
+    // in force at start are not news), and the workloads known to be stranded.
+    let mut notices_told: BTreeMap<i64, String> = (store.notices(true)?.into_iter())
+        .map(|n| (n.id, n.notice.scope.to_string()))
+        .collect();
+    let mut stranded_told: BTreeSet<String> = BTreeSet::new();
     // Evacuations run beside the loop, which goes on probing and deciding: a second
     // vendor lost mid-evacuation is seen within its confirmations, the moves headed
     // there fall through, and the workloads it held are planned again.
@@ -125,6 +144,22 @@ pub async fn run(
         let notices = store.notices(true)?;
         metrics.round(&round.probes, &round.conditions, &notices, Timestamp::now());
         heartbeat.beat();
+        for (provider, from, to) in &round.changes {
+            // A first sight of a healthy provider is no news, nor is a new reason for
+            // the same condition (a degraded probe's message).
+            let news = match from {
+                Some(from) => from.kind() != to.kind(),
+                None => *to != Condition::Healthy,
+            };
+            if news {
+                notifier.send(&Event::ConditionChanged {
+                    provider: provider.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                });
+            }
+        }
+        tell_notices(&notifier, &notices, &mut notices_told);
         controller.executor().set_departing(
             (round.decision.departures.iter())
                 .map(|d| d.provider.clone())
@@ -141,6 +176,14 @@ pub async fn run(
         let (plan, schedules) = deadline::split(&config, plan, &history, Timestamp::now());
         if schedules != last_schedules {
             for s in &schedules {
+                let was_at_risk = (last_schedules.iter()).any(|l| l.at_risk && l.by == s.by);
+                if s.at_risk && !was_at_risk {
+                    notifier.send(&Event::DeadlineAtRisk {
+                        by: s.by,
+                        estimated_finish: s.estimated_finish,
+                        workloads: s.workloads.clone(),
+                    });
+                }
                 if s.at_risk {
                     tracing::error!(by = %s.by, estimated_finish = %s.estimated_finish, workloads = ?s.workloads,
                         "deadline at risk: the evacuation is expected to finish after it; starting now");
@@ -157,6 +200,15 @@ pub async fn run(
             .approvals()
             .offer(config.policy.mode, &plan, Timestamp::now());
         let summary = Some((plan.moves.clone(), plan.stranded.clone()));
+        for stranded in &plan.stranded {
+            if stranded_told.insert(stranded.workload.clone()) {
+                notifier.send(&Event::Stranded {
+                    workload: stranded.workload.clone(),
+                    reason: stranded.reason.clone(),
+                });
+            }
+        }
+        stranded_told.retain(|w| plan.stranded.iter().any(|s| &s.workload == w));
         if summary != last_plan {
             for stranded in &plan.stranded {
                 tracing::error!(workload = %stranded.workload, reason = %stranded.reason, "workload stranded: nowhere to go");
@@ -186,8 +238,11 @@ pub async fn run(
         );
         if verdict == Verdict::Act {
             // A drill never overlaps an evacuation: it stops and cleans up first.
-            drills.cancel(&store, "an evacuation starts").await;
+            if let Some(result) = drills.cancel(&store, "an evacuation starts").await {
+                drill_finished(&notifier, &metrics, &result);
+            }
             metrics.evacuation_started();
+            notifier.send(&Event::evacuation_started(&plan));
             if !running.is_empty() {
                 tracing::info!(
                     moves = plan.moves.len(),
@@ -200,8 +255,10 @@ pub async fn run(
             moving.insert(task.id(), workloads);
         }
         heartbeat.evacuating(!running.is_empty());
-        if running.is_empty() {
-            drills.tick(&config, &store, Timestamp::now()).await;
+        if running.is_empty()
+            && let Some(result) = drills.tick(&config, &store, Timestamp::now()).await
+        {
+            drill_finished(&notifier, &metrics, &result);
         }
         let pause = jittered(config.policy.probe_interval);
         tokio::select! {
@@ -219,6 +276,7 @@ pub async fn run(
                 let report = report?;
                 metrics.evacuation_finished(&report);
                 log_report("evacuation", &report);
+                notifier.send(&Event::evacuation_finished(&report));
                 heartbeat.evacuating(!running.is_empty());
             }
             _ = stop.cancelled() => break,
@@ -229,8 +287,14 @@ pub async fn run(
         tracing::info!("stopping during an evacuation; the next start resumes it");
         running.shutdown().await;
     }
-    drills.shut_down(&store).await;
+    if let Some(result) = drills.shut_down(&store).await {
+        drill_finished(&notifier, &metrics, &result);
+    }
     api.stopped().await;
+    // The last events (an evacuation's end) are worth a short wait, never a hang.
+    if !notifier.flush(Duration::from_secs(5)).await {
+        tracing::warn!("stopping with webhook events undelivered");
+    }
     tracing::info!("lifeboat stopped");
     Ok(())
 }
@@ -240,6 +304,45 @@ pub async fn run(
 fn jittered(interval: Duration) -> Duration {
     let jitter = interval.mul_f64(rand::rng().random_range(0.0..0.1));
     interval + jitter
+}
+
+/// Tells the webhooks of notices raised and lifted since the last round.
+fn tell_notices(
+    notifier: &Notifier,
+    notices: &[crate::store::NoticeRecord],
+    told: &mut BTreeMap<i64, String>,
+) {
+    for record in notices {
+        if let std::collections::btree_map::Entry::Vacant(entry) = told.entry(record.id) {
+            entry.insert(record.notice.scope.to_string());
+            notifier.send(&Event::NoticeRaised {
+                id: record.id,
+                scope: record.notice.scope.to_string(),
+                deadline: record.notice.deadline,
+                reason: record.notice.reason.clone(),
+            });
+        }
+    }
+    told.retain(|id, scope| {
+        let in_force = notices.iter().any(|n| n.id == *id);
+        if !in_force {
+            notifier.send(&Event::NoticeCleared {
+                id: *id,
+                scope: std::mem::take(scope),
+            });
+        }
+        in_force
+    });
+}
+
+/// A scheduled drill ended: its verdict goes to the metrics and the webhooks.
+fn drill_finished(
+    notifier: &Notifier,
+    metrics: &Metrics,
+    result: &crate::drill::scheduled::ScheduledResult,
+) {
+    metrics.drill(result.report.as_ref().is_some_and(|r| r.objectives_met));
+    notifier.send(&Event::drill_finished(result));
 }
 
 fn log_report(what: &str, report: &Report) {

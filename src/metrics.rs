@@ -56,6 +56,12 @@ struct NoticeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    webhook: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeadlineLabels {
     deadline: String,
 }
@@ -82,6 +88,7 @@ pub struct Metrics {
     deadline_at_risk: Family<DeadlineLabels, Gauge>,
     scheduled_start: Family<DeadlineLabels, FloatGauge>,
     estimated_finish: Family<DeadlineLabels, FloatGauge>,
+    notifications: Family<NotificationLabels, Counter>,
     /// When each move's current step started, to time it when it ends.
     started_steps: Mutex<std::collections::HashMap<(String, String, Step), tokio::time::Instant>>,
 }
@@ -214,6 +221,13 @@ impl Metrics {
                 r,
                 "deadline_estimated_finish_timestamp_seconds",
                 "When the evacuation before this deadline is expected to be done (Unix time)",
+                Family::default(),
+            ),
+            notifications: add(
+                r,
+                "notifications",
+                "Webhook events by outcome: delivered, failed (refused or out of retries), \
+                 dropped (the webhook's queue was full)",
                 Family::default(),
             ),
             started_steps: Mutex::default(),
@@ -354,6 +368,16 @@ impl Metrics {
     /// Records a scheduled drill's verdict.
     pub fn drill(&self, objectives_met: bool) {
         self.last_drill_success.set(i64::from(objectives_met));
+    }
+
+    /// Records how one event ended at one webhook.
+    pub fn notification(&self, webhook: &str, outcome: crate::notify::Delivery) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                webhook: webhook.to_owned(),
+                outcome: outcome.as_str().to_owned(),
+            })
+            .inc();
     }
 
     /// The metrics in the Prometheus text format.

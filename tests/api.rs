@@ -6,6 +6,8 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/webhook.rs"]
+mod webhook;
 
 use std::time::Duration;
 
@@ -82,6 +84,13 @@ impl Api {
             status,
             serde_json::from_str(&body).unwrap_or(Json::String(body)),
         )
+    }
+
+    /// Lifts the notice the API answered a raise with.
+    fn clear_notice(&self, notice: &Json) {
+        let path = format!("/api/v1/notices/{}", notice["id"]);
+        let (status, body) = self.call(Method::DELETE, &path, Some(&self.token), None);
+        assert_eq!(status, StatusCode::NO_CONTENT, "DELETE {path}: {body}");
     }
 
     /// `/metrics`, parsed.
@@ -323,7 +332,11 @@ fn confirm_mode_moves_nothing_until_approved_and_pause_holds_the_steps() {
 /// Three workloads on `cloud` (simulated) that can move to `metal` (simulated, each
 /// move about a second), one at a time, with `rto: 2s` as the prior estimate.
 fn notice_lab() -> Lab {
-    let yaml: serde_yaml::Value = serde_yaml::from_str(
+    notice_lab_with(|_| {})
+}
+
+fn notice_lab_with(edit: impl FnOnce(&mut serde_yaml::Value)) -> Lab {
+    let mut yaml: serde_yaml::Value = serde_yaml::from_str(
         "
 vendors: [{name: cloud}, {name: metal}]
 providers:
@@ -340,6 +353,7 @@ cutover: {kind: endpoints-file, path: endpoints.json}
 ",
     )
     .unwrap();
+    edit(&mut yaml);
     Lab::new(
         yaml,
         "{probe_interval: 250ms, probe_timeout: 250ms, notice_margin: 2s, parallelism: 1, \
@@ -417,13 +431,7 @@ fn a_notice_is_met_calmly_most_critical_first_and_a_hopeless_one_starts_at_once(
 
     // Then cloud is fine again, and metal gives a second's notice, less than the
     // margin: the moves back start at once, and the deadline is at risk.
-    let (status, _) = api.call(
-        Method::DELETE,
-        &format!("/api/v1/notices/{}", notice["id"]),
-        Some(&api.token),
-        None,
-    );
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    api.clear_notice(&notice);
     let hopeless = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
     raise_notice(&api, "metal", hopeless);
     wait_for(PATIENCE, "the workloads back on cloud-1", || {
@@ -436,5 +444,106 @@ fn a_notice_is_met_calmly_most_critical_first_and_a_hopeless_one_starts_at_once(
         daemon.stderr_so_far().contains("deadline at risk"),
         "{}",
         daemon.stderr_so_far()
+    );
+}
+
+#[test]
+fn webhooks_hear_of_the_notice_the_evacuation_and_its_end() {
+    let receiver = webhook::Receiver::start();
+    // The team's chat fails twice before it takes anything: the daemon retries.
+    receiver.script("chat", &[503, 503]);
+    let lab = notice_lab_with(|yaml| {
+        yaml["notify"] = serde_yaml::from_str(&format!(
+            "[{{name: pager, url: '{}'}}, \
+              {{name: chat, format: slack, events: [notice_raised], url: '{}'}}]",
+            receiver.url("pager"),
+            receiver.url("chat"),
+        ))
+        .unwrap();
+    });
+    let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    let api = Api::of(&lab);
+    wait_for(PATIENCE, "the workloads placed on cloud-1", || {
+        let placed = placements(&lab.status_when_ready()?);
+        (placed.len() == 3 && placed.values().all(|(p, _)| p == "cloud-1")).then_some(())
+    });
+    let (status, notice) = api.post(
+        "/api/v1/notices",
+        &json!({"target": "cloud", "reason": "the vendor suspends us tonight"}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{notice}");
+    wait_for(PATIENCE, "the workloads on metal-1", || {
+        let placed = placements(&lab.status());
+        placed.values().all(|(p, _)| p == "metal-1").then_some(())
+    });
+    api.clear_notice(&notice);
+
+    let kinds = |bodies: &[Json]| -> Vec<String> {
+        (bodies.iter())
+            .map(|b| b["event"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    };
+    let pager = wait_for(PATIENCE, "the pager to hear of the lifted notice", || {
+        let got = receiver.got("pager");
+        kinds(&got)
+            .contains(&"notice_cleared".to_owned())
+            .then_some(got)
+    });
+    // The first placement is an evacuation of its own; from the notice on, in order:
+    let from_notice: Vec<String> = kinds(&pager)
+        .into_iter()
+        .skip_while(|k| k != "notice_raised")
+        .filter(|k| k != "condition_changed")
+        .collect();
+    assert_eq!(
+        from_notice,
+        [
+            "notice_raised",
+            "evacuation_started",
+            "evacuation_finished",
+            "notice_cleared"
+        ],
+        "{pager:?}"
+    );
+    let fenced = (pager.iter())
+        .find(|b| b["event"] == "condition_changed" && b["provider"] == "cloud-1")
+        .unwrap_or_else(|| panic!("no condition change for cloud-1: {pager:?}"));
+    assert_eq!(fenced["to"]["condition"], "fenced", "{fenced}");
+    let finished = (pager.iter())
+        .rfind(|b| b["event"] == "evacuation_finished")
+        .unwrap();
+    let mut moved: Vec<&str> = (finished["moved"].as_array().unwrap().iter())
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    moved.sort();
+    assert_eq!(moved, ["high", "low", "mid"], "{finished}");
+    assert!(
+        pager.iter().all(|b| b["installation"].is_string()),
+        "{pager:?}"
+    );
+
+    // The chat took one message, at the third attempt, and heard only of the notice.
+    let chat = receiver.wait_for("chat", 3, PATIENCE);
+    assert_eq!(chat.len(), 3, "{chat:?}");
+    assert!(
+        chat[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("the vendor suspends us tonight"),
+        "{chat:?}"
+    );
+    let delivered = wait_for(PATIENCE, "the deliveries counted in /metrics", || {
+        let scrape = api.metrics();
+        sample(
+            &scrape,
+            "lifeboat_notifications_total",
+            &[("webhook", "chat"), ("outcome", "delivered")],
+        )
+    });
+    assert_eq!(delivered, 1.0);
+    let log = daemon.stderr_so_far();
+    assert!(
+        !log.contains(&receiver.url("chat")),
+        "a webhook URL in the log:\n{log}"
     );
 }

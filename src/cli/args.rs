@@ -98,12 +98,9 @@ pub enum Command {
     Run {
         /// The configuration file (not with `--kubernetes`, which reads the cluster's
         /// resources instead).
-        #[arg(
-            short = 'c',
-            long = "config",
-            value_name = "CONFIG",
-            required_unless_present = "kubernetes"
-        )]
+        #[arg(short = 'c', long = "config", value_name = "CONFIG")]
+        #[cfg_attr(feature = "kubernetes", arg(required_unless_present = "kubernetes"))]
+        #[cfg_attr(not(feature = "kubernetes"), arg(required = true))]
         config: Option<PathBuf>,
         /// The state folder (default: the config's `state_dir`; with `--kubernetes`,
         /// `/var/lib/lifeboat`).

@@ -77,6 +77,7 @@ pub fn validate(raw: RawConfig, text: &str, source: &Path) -> Result<Config, Con
         installation: raw.installation,
         drills: raw.drills,
         api: raw.api,
+        notify: raw.notify,
         text: text.to_owned(),
     };
     let problems = validate::check(&config);
@@ -117,6 +118,8 @@ pub struct Config {
     pub drills: Vec<ScheduledDrillConfig>,
     /// The daemon's HTTP API.
     pub api: ApiConfig,
+    /// Webhooks the daemon notifies.
+    pub notify: Vec<WebhookConfig>,
     /// The text it was read from, to point findings at lines. Private, which also keeps
     /// a `Config` from being built without validation.
     text: String,
@@ -149,6 +152,7 @@ impl Config {
             installation: None,
             drills: Vec::new(),
             api: ApiConfig::default(),
+            notify: Vec::new(),
             text: String::new(),
         }
     }

@@ -48,6 +48,72 @@ pub struct RawConfig {
     /// The daemon's HTTP API and metrics.
     #[serde(default)]
     pub api: ApiConfig,
+    /// Webhooks told what the daemon sees and does (condition changes, notices,
+    /// evacuations, stranded workloads, deadlines at risk, drill results).
+    #[serde(default)]
+    pub notify: Vec<WebhookConfig>,
+}
+
+/// One webhook of `notify:`. The URL often carries a token (a Slack incoming webhook
+/// is one), so it can live in a file or the environment instead of the config, and no
+/// `Debug`, log line or error ever shows it: only the webhook's name.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Unique name, shown in logs and metrics in place of the URL.
+    pub name: String,
+    /// The URL, written in the config.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file holding the URL (relative paths are relative to the config file).
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
+    /// An environment variable holding the URL.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// The body's shape.
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// The events it is told about; empty (the default) means every event.
+    #[serde(default)]
+    pub events: Vec<crate::notify::EventKind>,
+    /// How long one delivery attempt may take.
+    #[serde(default = "default_webhook_timeout", with = "duration")]
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match (&self.url, &self.url_file, &self.url_env) {
+            (Some(_), _, _) => "<in the config, redacted>".to_owned(),
+            (_, Some(file), _) => format!("<in {}>", file.display()),
+            (_, _, Some(var)) => format!("<in ${var}>"),
+            _ => "<unset>".to_owned(),
+        };
+        f.debug_struct("WebhookConfig")
+            .field("name", &self.name)
+            .field("url", &url)
+            .field("format", &self.format)
+            .field("events", &self.events)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// The body a webhook receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// The event as a JSON object (`event`, `installation`, `at`, `summary` and the
+    /// event's own fields), for receivers that route on fields.
+    #[default]
+    Json,
+    /// `{"text": "..."}`, what Slack's (and Mattermost's) incoming webhooks post.
+    Slack,
 }
 
 /// `api:`: where `lifeboat run` serves `/healthz`, `/readyz`, `/metrics` and `/api/v1`,

@@ -26,6 +26,7 @@ pub(crate) fn check(config: &Config) -> Problems {
         problems.push((FieldPath::root().key("installation"), why));
     }
     scheduled_drills(config, &mut problems);
+    webhooks(config, &mut problems);
     if let Some(drill) = &config.drill
         && config.resolve_scope(&drill.lose).is_none()
     {
@@ -69,6 +70,35 @@ fn scheduled_drills(config: &Config, problems: &mut Problems) {
                  a second controller over the traffic it moves"
                     .into(),
             ));
+        }
+    }
+}
+
+/// Every webhook has a unique name, exactly one source for its URL, an http(s) URL
+/// when it is written inline, and a timeout that lets a request be made.
+fn webhooks(config: &Config, problems: &mut Problems) {
+    let at = |i: usize| FieldPath::root().key("notify").index(i);
+    unique(
+        "webhook",
+        (config.notify.iter().enumerate()).map(|(i, w)| (at(i).key("name"), w.name.as_str())),
+        problems,
+    );
+    for (i, w) in config.notify.iter().enumerate() {
+        let sources = [w.url.is_some(), w.url_file.is_some(), w.url_env.is_some()];
+        if sources.iter().filter(|&&set| set).count() != 1 {
+            problems.push((
+                at(i).key("name"),
+                "give exactly one of url, url_file and url_env".into(),
+            ));
+        }
+        // The message never repeats the URL: it may carry a token.
+        if let Some(url) = &w.url
+            && let Err(why) = crate::notify::check_url(url)
+        {
+            problems.push((at(i).key("url"), why));
+        }
+        if w.timeout.is_zero() {
+            problems.push((at(i).key("timeout"), "must be longer than 0s".into()));
         }
     }
 }

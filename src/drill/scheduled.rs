@@ -89,15 +89,22 @@ impl Scheduler {
     /// Between rounds, with no evacuation running: records a drill that ended, then
     /// starts the first drill that is due, if none runs. A drill that came due while
     /// another ran starts next; runs missed while the daemon was down are not made up.
-    pub async fn tick(&mut self, config: &Arc<Config>, store: &Store, now: Timestamp) {
+    /// Returns the result of the drill that ended, if one did.
+    pub async fn tick(
+        &mut self,
+        config: &Arc<Config>,
+        store: &Store,
+        now: Timestamp,
+    ) -> Option<ScheduledResult> {
+        let mut finished = None;
         if self.running.as_ref().is_some_and(|r| r.task.is_finished())
             && let Some(done) = self.running.take()
         {
             let outcome = done.task.await;
-            record(store, &done.name, done.started_at, flatten(outcome));
+            finished = Some(record(store, &done.name, done.started_at, flatten(outcome)));
         }
         if self.running.is_some() {
-            return;
+            return finished;
         }
         let Some(entry) = self
             .entries
@@ -105,7 +112,7 @@ impl Scheduler {
             .filter(|e| e.next.is_some_and(|n| n <= now))
             .min_by_key(|e| e.next)
         else {
-            return;
+            return finished;
         };
         entry.next = entry.schedule.next_after(now);
         let options = DrillOptions {
@@ -134,26 +141,26 @@ impl Scheduler {
             interrupts,
             task,
         });
+        finished
     }
 
     /// Stops a running drill and waits until it has cleaned up, so an evacuation
-    /// starts with no drill copy in its way. Records it as cancelled with `why`.
-    pub async fn cancel(&mut self, store: &Store, why: &str) {
-        let Some(running) = self.running.take() else {
-            return;
-        };
+    /// starts with no drill copy in its way. Records it as cancelled with `why`, and
+    /// returns that record when a drill was running.
+    pub async fn cancel(&mut self, store: &Store, why: &str) -> Option<ScheduledResult> {
+        let running = self.running.take()?;
         tracing::warn!(drill = %running.name, "cancelling the scheduled drill: {why}");
         running.interrupts.stop.cancel();
         let outcome = match running.task.await {
             Ok(Ok(report)) => Ok(report),
             _ => Err(format!("cancelled: {why}")),
         };
-        record(store, &running.name, running.started_at, outcome);
+        Some(record(store, &running.name, running.started_at, outcome))
     }
 
     /// Stops a running drill (the daemon is stopping) and waits for its cleanup.
-    pub async fn shut_down(&mut self, store: &Store) {
-        self.cancel(store, "the daemon is stopping").await;
+    pub async fn shut_down(&mut self, store: &Store) -> Option<ScheduledResult> {
+        self.cancel(store, "the daemon is stopping").await
     }
 }
 
@@ -167,7 +174,12 @@ fn flatten(
     }
 }
 
-fn record(store: &Store, name: &str, started: Timestamp, outcome: Result<DrillReport, String>) {
+fn record(
+    store: &Store,
+    name: &str,
+    started: Timestamp,
+    outcome: Result<DrillReport, String>,
+) -> ScheduledResult {
     let result = match outcome {
         Ok(report) => ScheduledResult {
             schedule: name.to_owned(),
@@ -190,4 +202,5 @@ fn record(store: &Store, name: &str, started: Timestamp, outcome: Result<DrillRe
     if let Err(e) = store.put_drill(&result, Timestamp::now()) {
         tracing::error!(drill = %name, "recording the scheduled drill's result: {e:#}");
     }
+    result
 }

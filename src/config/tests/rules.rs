@@ -332,3 +332,34 @@ fn dns_switched_workloads_need_a_port() {
     let text = text.replace("    public_name:", "    port: 8080\n    public_name:");
     assert_findings(&text, &[]);
 }
+
+#[test]
+fn webhooks_need_one_url_that_is_http_and_a_name_of_their_own() {
+    let text = format!(
+        "{BASE}notify:
+  - {{name: chat, url: 'https://hooks.example/T/B/tok3n', events: [stranded]}}
+  - {{name: chat, url_env: HOOK}}
+  - {{name: none}}
+  - {{name: both, url: 'https://h.example/x', url_env: HOOK}}
+  - {{name: ftp, url: 'ftp://h.example/tok3n', timeout: 0s}}
+"
+    );
+    assert_findings(
+        &text,
+        &[
+            "t.yaml:20:12: notify[1].name: duplicate webhook \"chat\" (first at notify[0].name)",
+            "t.yaml:21:12: notify[2].name: give exactly one of url, url_file and url_env",
+            "t.yaml:22:12: notify[3].name: give exactly one of url, url_file and url_env",
+            "t.yaml:23:22: notify[4].url: the URL's scheme is \"ftp\"; webhooks are http or https",
+            "t.yaml:23:56: notify[4].timeout: must be longer than 0s",
+        ],
+    );
+    let typo = format!("{BASE}notify:\n  - {{name: chat, url_env: H, events: [strandedd]}}\n");
+    let found = findings(&typo);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("t.yaml:19:"), "{found:?}");
+    assert!(
+        found[0].contains("unknown variant `strandedd`"),
+        "{found:?}"
+    );
+}
