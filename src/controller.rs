@@ -151,11 +151,22 @@ impl Controller {
     /// The plan for a decision: moves off the providers being left, plus the first
     /// placement of every workload that has none.
     pub fn plan(&self, decision: &Decision) -> anyhow::Result<Plan> {
+        self.plan_replacing(decision, &std::collections::BTreeSet::new())
+    }
+
+    /// [`Controller::plan`], plus a replacement of each workload of `replace`, whose
+    /// live copy is dead (see [`plan::plan_with_replacements`]).
+    pub fn plan_replacing(
+        &self,
+        decision: &Decision,
+        replace: &std::collections::BTreeSet<String>,
+    ) -> anyhow::Result<Plan> {
         let placements: Vec<_> = self.store.placements()?.into_values().collect();
-        Ok(plan::plan(
+        Ok(plan::plan_with_replacements(
             &self.config,
             &placements,
             &decision.departures,
+            replace,
             Timestamp::now(),
         ))
     }

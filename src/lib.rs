@@ -14,6 +14,8 @@
 //! * [`conditions`], [`decide`], [`plan`] and [`deadline`] are the pure core: signals → each
 //!   provider's condition → which providers to leave → which workload goes where. No
 //!   I/O, no clock: `now` is a parameter.
+//! * [`watch`] (pure too) follows each workload's live copy: unhealthy past its grace
+//!   period, it is replaced, within a limit.
 //! * [`probe`] turns providers' answers into signals; [`controller`] runs one round of
 //!   probe → conditions → decide → plan → execute, which [`daemon`] repeats and
 //!   [`drill`] measures.
@@ -65,4 +67,5 @@ pub mod store;
 pub(crate) mod table;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod watch;
 pub mod workload;

@@ -51,6 +51,10 @@ pub enum EventKind {
     DeadlineAtRisk,
     /// A scheduled drill ended.
     DrillFinished,
+    /// A workload's unhealthy copy is being replaced.
+    CopyReplaced,
+    /// A workload's copy is unhealthy but was replaced too often to be replaced again.
+    ReplacementsLimited,
 }
 
 /// One move of an evacuation that starts, as a webhook sees it.
@@ -137,6 +141,26 @@ pub enum Event {
         /// Whether it met its objectives, when it ran to its end.
         objectives_met: Option<bool>,
     },
+    /// A workload's copy stayed unhealthy past `policy.replace_after`: a new copy
+    /// starts, on the same provider first.
+    CopyReplaced {
+        /// The workload.
+        workload: String,
+        /// Where the unhealthy copy runs.
+        provider: String,
+        /// What its adapter said.
+        detail: String,
+    },
+    /// A workload's copy is unhealthy, but it was replaced `policy.max_replacements`
+    /// times within the window already: a human must look.
+    ReplacementsLimited {
+        /// The workload.
+        workload: String,
+        /// Replacements counted within the window.
+        replacements: usize,
+        /// When it may be replaced again.
+        until: Timestamp,
+    },
 }
 
 impl Event {
@@ -151,6 +175,8 @@ impl Event {
             Event::Stranded { .. } => EventKind::Stranded,
             Event::DeadlineAtRisk { .. } => EventKind::DeadlineAtRisk,
             Event::DrillFinished { .. } => EventKind::DrillFinished,
+            Event::CopyReplaced { .. } => EventKind::CopyReplaced,
+            Event::ReplacementsLimited { .. } => EventKind::ReplacementsLimited,
         }
     }
 
@@ -267,6 +293,19 @@ impl Event {
             Event::DrillFinished { drill, outcome, .. } => {
                 format!("scheduled drill {drill}: {outcome}")
             }
+            Event::CopyReplaced {
+                workload,
+                provider,
+                detail,
+            } => format!("workload {workload}: replacing its copy on {provider} ({detail})"),
+            Event::ReplacementsLimited {
+                workload,
+                replacements,
+                until,
+            } => format!(
+                "workload {workload} is unhealthy and was replaced {replacements} times \
+                 recently: left alone until {until}; look at it"
+            ),
         }
     }
 }

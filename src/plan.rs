@@ -21,6 +21,8 @@
 //!   strictly earlier wave than its dependents. Moves are sorted by wave, then deadline
 //!   (`None`, meaning now, first), then `priority` (higher first), then name; capacity
 //!   goes to moves in that order, so the most urgent and most critical get it first.
+//! * A workload whose live copy is dead ([`plan_with_replacements`]) is replaced: its
+//!   own provider first (unless it is being left), then the rest of its placement.
 //! * The new copy's generation is one above every generation the workload has had (1
 //!   for a first placement).
 
@@ -40,6 +42,20 @@ pub fn plan(
     config: &Config,
     placements: &[Placement],
     departures: &[Departure],
+    now: Timestamp,
+) -> Plan {
+    plan_with_replacements(config, placements, departures, &BTreeSet::new(), now)
+}
+
+/// [`plan`], plus a replacement for each workload of `replace` (its live copy is dead
+/// or failing): a move at a new generation whose first target is the provider it runs
+/// on, then the other eligible providers of its placement. A workload whose provider
+/// is being left moves as [`plan`] moves it, whether listed here or not.
+pub fn plan_with_replacements(
+    config: &Config,
+    placements: &[Placement],
+    departures: &[Departure],
+    replace: &BTreeSet<String>,
     now: Timestamp,
 ) -> Plan {
     let leaving = leaving_by_provider(departures);
@@ -65,6 +81,15 @@ pub fn plan(
             continue;
         };
         let Some(dep) = leaving.get(current.provider.as_str()) else {
+            if replace.contains(&w.name) {
+                affected.insert(
+                    &w.name,
+                    Affected {
+                        replacing: true,
+                        ..Affected::first(w, generation).from(&current.provider)
+                    },
+                );
+            }
             continue;
         };
         if dep.cause.is_transient() && !at_least(current.since, now, config.policy.quiet_period) {
@@ -86,11 +111,8 @@ pub fn plan(
         affected.insert(
             &w.name,
             Affected {
-                workload: w,
-                from: Some(current.provider.clone()),
-                generation,
                 deadline: dep.deadline,
-                wave: 0,
+                ..Affected::first(w, generation).from(&current.provider)
             },
         );
     }
@@ -107,7 +129,10 @@ pub fn plan(
         let mut eligible: Vec<String> = Vec::new();
         let mut refusals: Vec<String> = Vec::new();
         let mut seen = BTreeSet::new();
-        for name in &a.workload.placement {
+        // A replacement tries its own provider first, where the dead copy's room is
+        // its own again.
+        let own = a.from.as_ref().filter(|_| a.replacing);
+        for name in own.into_iter().chain(&a.workload.placement) {
             if !seen.insert(name.as_str()) {
                 continue;
             }
@@ -119,7 +144,10 @@ pub fn plan(
                 refusals.push(format!("{name}: being left ({})", dep.reason));
                 continue;
             }
-            let used = usage.get(name.as_str()).copied().unwrap_or_default();
+            let mut used = usage.get(name.as_str()).copied().unwrap_or_default();
+            if own == Some(name) {
+                used = used.minus(need);
+            }
             if let Some(full) = used.refusal(need, &provider.capacity) {
                 refusals.push(format!("{name}: full ({full})"));
                 continue;
@@ -162,13 +190,15 @@ pub fn plan(
     plan
 }
 
-/// A workload that has to move (or be placed for the first time).
+/// A workload that has to move (or be placed for the first time, or replaced).
 struct Affected<'a> {
     workload: &'a WorkloadConfig,
     from: Option<String>,
     generation: Generation,
     deadline: Option<Timestamp>,
     wave: u32,
+    /// Its copy is dead: it may go back to its own provider.
+    replacing: bool,
 }
 
 impl<'a> Affected<'a> {
@@ -179,6 +209,14 @@ impl<'a> Affected<'a> {
             generation,
             deadline: None,
             wave: 0,
+            replacing: false,
+        }
+    }
+
+    fn from(self, provider: &str) -> Self {
+        Affected {
+            from: Some(provider.to_owned()),
+            ..self
         }
     }
 }
@@ -240,6 +278,14 @@ impl Usage {
             replicas: self.replicas.saturating_add(o.replicas),
             cpu_millis: self.cpu_millis.saturating_add(o.cpu_millis),
             memory_mib: self.memory_mib.saturating_add(o.memory_mib),
+        }
+    }
+
+    fn minus(self, o: Usage) -> Usage {
+        Usage {
+            replicas: self.replicas.saturating_sub(o.replicas),
+            cpu_millis: self.cpu_millis.saturating_sub(o.cpu_millis),
+            memory_mib: self.memory_mib.saturating_sub(o.memory_mib),
         }
     }
 

@@ -308,3 +308,147 @@ cutover: { kind: endpoints-file, path: endpoints.json }
     });
     assert!(copies.iter().all(|c| c.provider == "metal-1"), "{copies:?}");
 }
+
+/// The quickstart with a policy that replaces a dead copy after a second.
+fn watch_lab(edit: impl FnOnce(&mut serde_yaml::Value)) -> Lab {
+    let mut yaml = cli::quickstart_yaml();
+    edit(&mut yaml);
+    Lab::new(
+        yaml,
+        "{probe_interval: 250ms, probe_timeout: 250ms, confirmations: 2, step_timeout: 20s, \
+         step_attempts: 3, replace_after: 1s, max_replacements: 2}",
+    )
+}
+
+#[test]
+fn a_copy_killed_by_hand_is_replaced_on_its_provider_and_its_dependents_reach_it() {
+    let lab = watch_lab(|_| {});
+    let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    let placed = wait_for(PATIENCE, "three placements", || {
+        let placed = placements(&lab.status_when_ready()?);
+        (placed.len() == 3).then_some(placed)
+    });
+    let (provider, generation) = placed["api"].clone();
+    let api = (lab.live_copies().into_iter())
+        .find(|c| c.workload == "api")
+        .expect("api's copy runs");
+    api.kill();
+
+    let (now_on, now_generation) = wait_for(PATIENCE, "api replaced", || {
+        let placed = placements(&lab.status());
+        let api = placed.get("api")?.clone();
+        (api.1 > generation).then_some(api)
+    });
+    assert_eq!(
+        now_on, provider,
+        "a replacement tries the copy's own provider first"
+    );
+    assert_eq!(now_generation, generation + 1);
+    // web reaches the new api through the cutover, and api its db.
+    let web = lab.endpoints()["www.quickstart.test"].clone();
+    let answer: serde_json::Value = wait_for(PATIENCE, "web to reach the new api", || {
+        let answer: serde_json::Value = serde_json::from_str(&cli::http_get(&web)?).ok()?;
+        let upstream = &answer["upstream"];
+        (upstream["reachable"] == true
+            && upstream["answered_by"]
+                .as_str()?
+                .contains(&format!("{now_generation}")))
+        .then_some(answer)
+    });
+    assert_eq!(answer["name"], "web", "{answer}");
+    let live: Vec<_> = lab
+        .live_copies()
+        .into_iter()
+        .filter(|c| c.workload == "api")
+        .collect();
+    assert_eq!(live.len(), 1, "one copy of api: {live:?}");
+    assert_eq!(live[0].generation, now_generation);
+
+    // status tells what happened, in words and in JSON.
+    let text = wait_for(PATIENCE, "status to show the replacement", || {
+        let out = lab.run(&["status", "--state", lab.state_arg()]);
+        (out.stdout.contains("replaced 1×") && out.stdout.contains("healthy at"))
+            .then_some(out.stdout)
+    });
+    assert!(
+        text.contains(&format!("daemon: running, pid {}", daemon.pid())),
+        "{text}"
+    );
+    assert!(text.contains("last round 20"), "{text}");
+    let status = lab.status();
+    assert_eq!(
+        status["copies"]["api"]["last"]["health"], "healthy",
+        "{status}"
+    );
+    assert_eq!(
+        status["copies"]["db"]["replacements"],
+        serde_json::json!([])
+    );
+    let log = daemon.stderr_so_far();
+    assert!(log.contains("the workload's copy is unhealthy"), "{log}");
+    assert!(
+        log.contains("replacing the workload's unhealthy copy"),
+        "{log}"
+    );
+
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait().code, Some(0));
+    let out = lab.run(&["status", "--state", lab.state_arg()]);
+    assert!(
+        out.stdout.contains("daemon: NOT RUNNING"),
+        "{}",
+        out.output()
+    );
+    assert!(
+        out.stdout.contains("the last one was pid"),
+        "{}",
+        out.output()
+    );
+}
+
+#[test]
+fn a_copy_that_keeps_dying_is_replaced_no_more_often_than_the_limit_and_reported() {
+    // `web` serves for two seconds, then exits: every copy of it dies.
+    let lab = watch_lab(|yaml| {
+        let web = (yaml["workloads"].as_sequence_mut().unwrap().iter_mut())
+            .find(|w| w["name"] == "web")
+            .unwrap();
+        web["command"] = serde_yaml::to_value(vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            "exec timeout 2 \"$0\" demo --name web".to_owned(),
+            BIN.clone(),
+        ])
+        .unwrap();
+    });
+    let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    wait_for(PATIENCE, "the limit to be reached and reported", || {
+        daemon
+            .stderr_so_far()
+            .contains("replaced too often already")
+            .then_some(())
+    });
+    wait_for(PATIENCE, "the second replacement in place", || {
+        (placements(&lab.status())["web"].1 == 3).then_some(())
+    });
+    // Held back from here: a few more rounds change nothing.
+    std::thread::sleep(Duration::from_secs(3));
+    let status = lab.status();
+    assert_eq!(placements(&status)["web"].1, 3);
+    assert_eq!(
+        status["copies"]["web"]["replacements"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{status}"
+    );
+    assert!(
+        status["copies"]["web"]["unhealthy_since"].is_string(),
+        "{status}"
+    );
+    // The others were never touched.
+    assert_eq!(placements(&status)["api"].1, 1);
+    assert_eq!(placements(&status)["db"].1, 1);
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait().code, Some(0));
+}

@@ -130,10 +130,14 @@ pub struct WorkloadView {
     pub name: String,
     /// Where it runs, if placed.
     pub placement: Option<Placement>,
+    /// The watch over its live copy: the last health check, since when it has been
+    /// unhealthy, the replacements made.
+    pub copy: Option<crate::watch::CopyWatch>,
 }
 
 pub(super) async fn workloads(State(state): State<Arc<ApiState>>) -> Answer<Vec<WorkloadView>> {
     let mut placements = state.store.placements()?;
+    let mut watches = state.store.copy_watches()?;
     Ok(Json(
         state
             .config
@@ -142,6 +146,7 @@ pub(super) async fn workloads(State(state): State<Arc<ApiState>>) -> Answer<Vec<
             .map(|w| WorkloadView {
                 name: w.name.clone(),
                 placement: placements.remove(&w.name),
+                copy: watches.remove(&w.name),
             })
             .collect(),
     ))

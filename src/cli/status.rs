@@ -8,21 +8,27 @@ use serde::Serialize;
 
 use crate::model::Placement;
 use crate::store::{
-    ConditionRecord, DrillRecord, DrillRun, JournalEntry, NoticeRecord, Pause, Store,
+    ConditionRecord, DaemonRecord, DrillRecord, DrillRun, JournalEntry, NoticeRecord, Pause, Store,
 };
 use crate::table;
+use crate::watch::{CopyWatch, Seen};
 
 /// Everything `status` shows, also as JSON.
 #[derive(Debug, Serialize)]
 struct Status {
     /// The daemon of this state folder, when one runs.
     daemon: Option<Daemon>,
+    /// The daemon that ran here last (this one, when one runs): pid, start, last round.
+    last_daemon: Option<DaemonRecord>,
     /// The kill switch, when thrown.
     paused: Option<Pause>,
     /// Notices and fences in force.
     notices: Vec<NoticeRecord>,
     providers: Vec<ConditionRecord>,
     placements: Vec<Placement>,
+    /// The daemon's watch over each placed workload's copy: its last health check and
+    /// the replacements it made.
+    copies: std::collections::BTreeMap<String, CopyWatch>,
     in_flight: Vec<InFlight>,
     orphans: usize,
     /// Results of the daemon's scheduled drills, oldest first.
@@ -69,6 +75,8 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
     });
     let status = Status {
         daemon,
+        last_daemon: store.daemon()?,
+        copies: store.copy_watches()?,
         paused: store.paused()?,
         notices: store.notices(true)?,
         providers: store.conditions()?.into_values().collect(),
@@ -82,16 +90,32 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let rounds = match &status.last_daemon {
+        Some(DaemonRecord {
+            started,
+            last_round,
+            ..
+        }) => format!(
+            ", started {started}, last round {}",
+            last_round.map_or("none yet".to_owned(), |r| r.to_string())
+        ),
+        None => String::new(),
+    };
     match &status.daemon {
         Some(Daemon {
             pid,
             api: Some(api),
-        }) => println!("daemon: running, pid {pid}, API {api}"),
+        }) => println!("daemon: running, pid {pid}, API {api}{rounds}"),
         // A drill holds the state folder too, without an API.
         Some(Daemon { pid, api: None }) => {
             println!("daemon: none; pid {pid} holds the state folder")
         }
-        None => println!("daemon: NOT RUNNING (nothing watches the providers)"),
+        None => {
+            println!("daemon: NOT RUNNING (nothing watches the providers or the workloads)");
+            if let Some(last) = &status.last_daemon {
+                println!("  the last one was pid {}{rounds}", last.pid);
+            }
+        }
     }
     if let Some(pause) = &status.paused {
         println!(
@@ -127,7 +151,10 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
     if status.placements.is_empty() {
         println!("  (none placed)");
     } else {
-        let mut t = table::table(&["workload", "provider", "generation", "endpoint"], &[2]);
+        let mut t = table::table(
+            &["workload", "provider", "generation", "endpoint", "health"],
+            &[2],
+        );
         for p in &status.placements {
             let endpoint = p
                 .deployment
@@ -140,6 +167,7 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 p.provider.clone(),
                 p.generation.0.to_string(),
                 endpoint,
+                health(status.copies.get(&p.workload), p),
             ]);
         }
         print!("{}", table::indented(&t, "  "));
@@ -196,6 +224,36 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last health check of `placement`'s copy, and the replacements made.
+fn health(watch: Option<&CopyWatch>, placement: &Placement) -> String {
+    let Some(watch) =
+        watch.filter(|w| w.provider == placement.provider && w.generation == placement.generation)
+    else {
+        return "-".into();
+    };
+    let mut text = match (&watch.last, watch.unhealthy_since) {
+        (None, _) => "not checked yet".to_owned(),
+        (Some(last), Some(since)) => {
+            let detail = match &last.seen {
+                Seen::Unhealthy { detail } | Seen::Unknown { detail } => detail.as_str(),
+                Seen::Healthy => "",
+            };
+            format!("UNHEALTHY since {since}: {detail} (checked {})", last.at)
+        }
+        (Some(last), None) => match &last.seen {
+            Seen::Unknown { detail } => format!("unknown at {}: {detail}", last.at),
+            _ => format!("healthy at {}", last.at),
+        },
+    };
+    if let Some(latest) = watch.replacements.last() {
+        text.push_str(&format!(
+            "; replaced {}× (latest {latest})",
+            watch.replacements.len()
+        ));
+    }
+    text
 }
 
 /// The drill runs recorded below `state`, if any drill ever ran there.

@@ -342,6 +342,27 @@ pub struct PolicyConfig {
     pub step_attempts: u32,
     /// Auto, confirm or observe.
     pub mode: Mode,
+    /// A workload's live copy that fails its health check (or has died) this long is
+    /// replaced: on its own provider first, elsewhere if that fails.
+    #[serde(with = "duration")]
+    pub replace_after: Duration,
+    /// Replacements of one workload allowed within `replacement_window`; past it the
+    /// copy is reported and left alone (no restart storm). `0` only watches.
+    pub max_replacements: u32,
+    /// The window `max_replacements` counts over.
+    #[serde(with = "duration")]
+    pub replacement_window: Duration,
+}
+
+impl PolicyConfig {
+    /// How patient the workload watch is.
+    pub fn patience(&self) -> crate::watch::Patience {
+        crate::watch::Patience {
+            replace_after: self.replace_after,
+            limit: self.max_replacements,
+            window: self.replacement_window,
+        }
+    }
 }
 
 impl Default for PolicyConfig {
@@ -358,6 +379,9 @@ impl Default for PolicyConfig {
             step_timeout: Duration::from_secs(120),
             step_attempts: 3,
             mode: Mode::Auto,
+            replace_after: Duration::from_secs(30),
+            max_replacements: 3,
+            replacement_window: Duration::from_secs(3600),
         }
     }
 }

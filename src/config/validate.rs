@@ -456,6 +456,8 @@ fn policy(policy: &PolicyConfig, problems: &mut Problems) {
         ("probe_interval", policy.probe_interval),
         ("probe_timeout", policy.probe_timeout),
         ("step_timeout", policy.step_timeout),
+        ("replace_after", policy.replace_after),
+        ("replacement_window", policy.replacement_window),
     ] {
         if value.is_zero() {
             problems.push((at.key(field), format!("{field} must be longer than 0s")));

@@ -333,3 +333,37 @@ fn losing_a_vendor_from_the_command_line_excludes_all_of_it() {
     );
     assert_eq!(moved(&p, "web").targets, ["self-2"]);
 }
+
+#[test]
+fn a_dead_copy_is_replaced_on_its_own_provider_first_even_when_it_is_full() {
+    let c = estate()
+        .workload_with("a", &["self-2", "self-1", "acme-eu"], 1, 0, &[])
+        .workload_with("b", &["self-1"], 1, 0, &[])
+        .workload_with("c", &["acme-eu", "self-2"], 1, 0, &[])
+        .build();
+    // self-1 holds two replicas and is full: `a`'s dead copy gives its room back.
+    let placements = [
+        placed("a", "self-1", 3, t(0)),
+        placed("b", "self-1", 1, t(0)),
+        placed("c", "acme-eu", 1, t(0)),
+    ];
+    let replace = BTreeSet::from(["a".to_owned(), "c".to_owned()]);
+    let p = plan_with_replacements(&c, &placements, &[fenced("acme-eu")], &replace, t(100));
+    let a = moved(&p, "a");
+    assert_eq!(a.from.as_deref(), Some("self-1"));
+    assert_eq!(
+        a.targets,
+        ["self-1", "self-2"],
+        "own provider first, then the placement"
+    );
+    assert_eq!(a.generation, Generation(4));
+    // `c`'s provider is being left: it moves as any workload there does.
+    assert_eq!(moved(&p, "c").targets, ["self-2"]);
+    // `b` is fine and stays.
+    assert!(p.moves.iter().all(|m| m.workload != "b"), "{p:#?}");
+    // Nothing to replace: the plain plan.
+    assert_eq!(
+        plan_with_replacements(&c, &placements, &[], &BTreeSet::new(), t(100)),
+        plan(&c, &placements, &[], t(100))
+    );
+}

@@ -1,5 +1,5 @@
-//! The state store: placements, the journal, orphans, provider conditions, notices and
-//! drill records, in one embedded SQLite database under the state directory.
+//! The state store: placements, the journal, orphans, provider conditions, notices,
+//! drill records and the watch over workloads' copies, in one embedded SQLite database under the state directory.
 //!
 //! Why SQLite (through `rusqlite`, bundled so no system library is needed):
 //! * **crash-safe**: in WAL mode with `synchronous = FULL` a committed transaction
@@ -25,11 +25,13 @@ mod intents;
 mod journal;
 mod records;
 mod schema;
+mod watches;
 
 pub use drill_runs::DrillRun;
 pub use intents::Pause;
 pub use journal::{Evacuation, JournalEntry, Outcome, Status};
 pub use records::{ConditionRecord, DrillRecord, NoticeRecord, Orphan};
+pub use watches::DaemonRecord;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};

@@ -94,6 +94,19 @@ const MIGRATIONS: &[&str] = &[
          health   TEXT NOT NULL,     -- conditions::Health as JSON
          at       TEXT NOT NULL
      );",
+    // 5: the watch over each workload's live copy (last health look, unhealthy since,
+    // replacements), and the running daemon's pid, start and last round, for `status`.
+    "CREATE TABLE copy_watches (
+         workload TEXT PRIMARY KEY,
+         watch    TEXT NOT NULL,     -- watch::CopyWatch as JSON
+         at       TEXT NOT NULL
+     );
+     CREATE TABLE daemon (
+         id         INTEGER PRIMARY KEY CHECK (id = 1),
+         pid        INTEGER NOT NULL,
+         started    TEXT NOT NULL,
+         last_round TEXT
+     );",
 ];
 
 /// The schema version this build writes.

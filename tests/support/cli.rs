@@ -435,6 +435,20 @@ pub fn listening(port: u16) -> bool {
     .is_ok()
 }
 
+/// The body of `GET /` at `endpoint` (`host:port`), or `None` when nothing answers.
+pub fn http_get(endpoint: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr: SocketAddr = endpoint.parse().ok()?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}
+
 /// Polls `ready` every 100 ms until it returns `Some`, failing the test with `what`
 /// after `limit` (a hang, not slowness: keep limits generous).
 pub fn wait_for<T>(limit: Duration, what: &str, mut ready: impl FnMut() -> Option<T>) -> T {

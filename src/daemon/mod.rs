@@ -2,6 +2,8 @@
 //! fences stale copies, places what is unplaced, then probes, decides and evacuates
 //! until it is told to stop. One daemon per state folder (the store's lock).
 
+mod copies;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,8 +126,15 @@ pub async fn run(
     }
 
     let mut drills = Scheduler::new(&config, build, Timestamp::now());
+    let watched = providers.clone();
     let mut controller =
         Controller::new(config.clone(), providers, store.clone(), executor)?.remembering()?;
+    store.daemon_started(std::process::id(), Timestamp::now())?;
+    // The watch over the workloads' copies, kept across restarts: a grace period under
+    // way goes on, and the replacement limit still counts what the last daemon did.
+    let mut watches = store.copy_watches()?;
+    let patience = config.policy.patience();
+    let mut limited_told: BTreeSet<String> = BTreeSet::new();
     let mut last_plan = None;
     let mut last_schedules: Vec<deadline::Schedule> = Vec::new();
     // What webhooks were last told, so each change is told once: notices by id (those
@@ -144,6 +153,7 @@ pub async fn run(
         let notices = store.notices(true)?;
         metrics.round(&round.probes, &round.conditions, &notices, Timestamp::now());
         heartbeat.beat();
+        store.daemon_round(Timestamp::now())?;
         for (provider, from, to) in &round.changes {
             // A first sight of a healthy provider is no news, nor is a new reason for
             // the same condition (a degraded probe's message).
@@ -165,10 +175,36 @@ pub async fn run(
                 .map(|d| d.provider.clone())
                 .collect(),
         );
-        let mut plan = controller.plan(&round.decision)?;
         // A workload already moving is its evacuation's business; the next round plans
         // it again if it landed somewhere being left.
         let busy: BTreeSet<&String> = moving.values().flatten().collect();
+        copies::look(
+            &mut watches,
+            &store.placements()?,
+            &watched,
+            &round.conditions,
+            &busy,
+            config.policy.probe_timeout,
+        )
+        .await;
+        let mut assessment = crate::watch::assess(&watches, &patience, Timestamp::now());
+        // A moving workload's old copy is not looked at any more: its move decides.
+        assessment.replace.retain(|w, _| !busy.contains(w));
+        assessment.limited.retain(|w, _| !busy.contains(w));
+        for (workload, (until, replacements)) in &assessment.limited {
+            if limited_told.insert(workload.clone()) {
+                tracing::error!(%workload, replacements, %until,
+                    "the workload's copy is unhealthy and was replaced too often already: left as it is");
+                notifier.send(&Event::ReplacementsLimited {
+                    workload: workload.clone(),
+                    replacements: *replacements,
+                    until: *until,
+                });
+            }
+        }
+        limited_told.retain(|w| assessment.limited.contains_key(w));
+        let replace: BTreeSet<String> = assessment.replace.keys().cloned().collect();
+        let mut plan = controller.plan_replacing(&round.decision, &replace)?;
         plan.moves.retain(|m| !busy.contains(&m.workload));
         plan.stranded.retain(|s| !busy.contains(&s.workload));
         // Moves with a deadline wait for their time; the others go now.
@@ -243,6 +279,19 @@ pub async fn run(
             }
             metrics.evacuation_started();
             notifier.send(&Event::evacuation_started(&plan));
+            for m in plan.moves.iter().filter(|m| replace.contains(&m.workload)) {
+                let (since, detail) = &assessment.replace[&m.workload];
+                tracing::warn!(workload = %m.workload, from = ?m.from, targets = ?m.targets,
+                    unhealthy_since = %since, "replacing the workload's unhealthy copy: {detail}");
+                if let Some(watch) = watches.get_mut(&m.workload) {
+                    watch.replaced(patience.window, Timestamp::now());
+                }
+                notifier.send(&Event::CopyReplaced {
+                    workload: m.workload.clone(),
+                    provider: m.from.clone().unwrap_or_default(),
+                    detail: detail.clone(),
+                });
+            }
             if !running.is_empty() {
                 tracing::info!(
                     moves = plan.moves.len(),
@@ -254,6 +303,7 @@ pub async fn run(
             let task = running.spawn(async move { executor.execute(&plan).await });
             moving.insert(task.id(), workloads);
         }
+        store.put_copy_watches(&watches, Timestamp::now())?;
         heartbeat.evacuating(!running.is_empty());
         if running.is_empty()
             && let Some(result) = drills.tick(&config, &store, Timestamp::now()).await
