@@ -17,12 +17,13 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ApiState, Heartbeat};
 use crate::config::Config;
 use crate::control::{Control, Verdict};
-use crate::controller::{self, Controller};
+use crate::controller::{self, Controller, Round};
 use crate::deadline;
+use crate::decide::Decision;
 use crate::drill::scheduled::Scheduler;
 use crate::execute::{ExecOptions, Executor, Report};
 use crate::metrics::Metrics;
-use crate::model::Condition;
+use crate::model::{Condition, Plan};
 use crate::notify::{Event, Notifier};
 use crate::providers::{self, BuildOptions};
 use crate::store::Store;
@@ -74,6 +75,128 @@ pub async fn run(
         };
         Notifier::from_config(&config, &owner.installation, options)?
     };
+    let parts = Parts {
+        config,
+        store,
+        providers,
+        executor,
+        control,
+        metrics,
+        heartbeat,
+        notifier,
+    };
+    let ended = reconcile(parts, build, &mut Standalone, &stop).await;
+    api.stopped().await;
+    ended.map(|_| ())
+}
+
+/// What the loop runs on: one configuration, its store, adapters and executor, and
+/// the operator's and the monitoring's handles on it.
+pub struct Parts {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Its store (this process holds its lock).
+    pub store: Arc<Store>,
+    /// Its providers' adapters.
+    pub providers: BTreeMap<String, Arc<dyn lifeboat_provider::Provider>>,
+    /// The executor over them (with the kill switch of `control`).
+    pub executor: Executor,
+    /// The kill switch and approvals.
+    pub control: Control,
+    /// Where the loop records what it sees.
+    pub metrics: Arc<Metrics>,
+    /// What `/readyz` reads.
+    pub heartbeat: Arc<Heartbeat>,
+    /// The webhooks.
+    pub notifier: Notifier,
+}
+
+/// Why [`reconcile`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// `stop` was cancelled.
+    Stopped,
+    /// The host said the configuration changed: build new [`Parts`] and go on.
+    Reload,
+}
+
+/// What the host of the loop says happened outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Something bears on the decisions (a Notice): start the next round now.
+    Wake,
+    /// The configuration changed: end the loop with [`Ended::Reload`].
+    Reload,
+}
+
+/// Where the loop runs: a standalone process ([`Standalone`]) or a cluster, whose
+/// resources bring notices and configuration in and show state in their status.
+/// The loop calls these at its edges; every method but [`Host::changed`] may fail,
+/// which ends the loop with that error (a lost lease, a store gone).
+#[async_trait::async_trait]
+pub trait Host: Send {
+    /// Before each round: bring in what the surroundings say (the cluster's Notices),
+    /// and make sure this daemon may still act.
+    async fn before_round(&mut self, _store: &Store) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// After each round: show what it found.
+    async fn after_round(&mut self, _round: &Round, _store: &Store) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Just before an evacuation starts, with the departures that caused it: the last
+    /// chance to refuse (this replica no longer leads).
+    async fn evacuation_starts(
+        &mut self,
+        _plan: &Plan,
+        _decision: &Decision,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// An evacuation (started, or resumed at start) finished.
+    async fn evacuation_finished(&mut self, _report: &Report) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Resolves when something outside changed; never, by default. Must be cancel
+    /// safe: the loop waits on it beside its timers and drops it each round.
+    async fn changed(&mut self) -> Change {
+        std::future::pending().await
+    }
+}
+
+/// `lifeboat run` on its own: the config file is the whole configuration, and the
+/// API the whole surface.
+pub struct Standalone;
+
+#[async_trait::async_trait]
+impl Host for Standalone {}
+
+/// The daemon's loop over `parts` until `stop` (or a [`Change::Reload`] from `host`):
+/// finishes what a crashed predecessor left, fences stale copies, cleans up after dead
+/// drills, then probes, decides, plans and evacuates every round, watching the
+/// workloads' copies and running the scheduled drills, with evacuations running beside
+/// the rounds.
+pub async fn reconcile(
+    parts: Parts,
+    build: &BuildOptions,
+    host: &mut dyn Host,
+    stop: &CancellationToken,
+) -> anyhow::Result<Ended> {
+    let Parts {
+        config,
+        store,
+        providers,
+        executor,
+        control,
+        metrics,
+        heartbeat,
+        notifier,
+    } = parts;
+    let owner = executor.owner().clone();
     let mut steps = executor.subscribe();
     let step_metrics = metrics.clone();
     tokio::spawn(async move {
@@ -104,6 +227,7 @@ pub async fn run(
     {
         log_report("resumed evacuation", &report);
         notifier.send(&Event::evacuation_finished(&report));
+        host.evacuation_finished(&report).await?;
     }
     let stale = executor
         .retire_stale()
@@ -148,7 +272,9 @@ pub async fn run(
     // there fall through, and the workloads it held are planned again.
     let mut running: JoinSet<anyhow::Result<Report>> = JoinSet::new();
     let mut moving: BTreeMap<tokio::task::Id, BTreeSet<String>> = BTreeMap::new();
+    let mut ended = Ended::Stopped;
     loop {
+        host.before_round(&store).await?;
         let round = controller.round().await?;
         let notices = store.notices(true)?;
         metrics.round(&round.probes, &round.conditions, &notices, Timestamp::now());
@@ -170,6 +296,7 @@ pub async fn run(
             }
         }
         tell_notices(&notifier, &notices, &mut notices_told);
+        host.after_round(&round, &store).await?;
         controller.executor().set_departing(
             (round.decision.departures.iter())
                 .map(|d| d.provider.clone())
@@ -273,6 +400,7 @@ pub async fn run(
             usize::from(control.approvals().pending().is_some()),
         );
         if verdict == Verdict::Act {
+            host.evacuation_starts(&plan, &round.decision).await?;
             // A drill never overlaps an evacuation: it stops and cleans up first.
             if let Some(result) = drills.cancel(&store, "an evacuation starts").await {
                 drill_finished(&notifier, &metrics, &result);
@@ -327,8 +455,14 @@ pub async fn run(
                 metrics.evacuation_finished(&report);
                 log_report("evacuation", &report);
                 notifier.send(&Event::evacuation_finished(&report));
+                host.evacuation_finished(&report).await?;
                 heartbeat.evacuating(!running.is_empty());
             }
+            change = host.changed() => if change == Change::Reload {
+                tracing::info!("the configuration changed; reloading");
+                ended = Ended::Reload;
+                break;
+            },
             _ = stop.cancelled() => break,
         }
     }
@@ -340,13 +474,14 @@ pub async fn run(
     if let Some(result) = drills.shut_down(&store).await {
         drill_finished(&notifier, &metrics, &result);
     }
-    api.stopped().await;
     // The last events (an evacuation's end) are worth a short wait, never a hang.
     if !notifier.flush(Duration::from_secs(5)).await {
         tracing::warn!("stopping with webhook events undelivered");
     }
-    tracing::info!("lifeboat stopped");
-    Ok(())
+    if ended == Ended::Stopped {
+        tracing::info!("lifeboat stopped");
+    }
+    Ok(ended)
 }
 
 /// The probe interval plus up to 10 % random jitter, so many controllers (or many

@@ -2,8 +2,8 @@
 //!
 //! Several replicas run; a `coordination.k8s.io` Lease (through `kube-lease-manager`)
 //! picks one leader. Only the leader acts: it reads `Provider`, `Workload`, `Policy` and
-//! `Notice` resources, assembles a [`crate::config::Config`] from them, and runs the same controller
-//! loop as `lifeboat run` ([`Controller`]) with its SQLite journal in the state folder
+//! `Notice` resources, assembles a [`crate::config::Config`] from them, and runs the same
+//! loop as `lifeboat run` ([`crate::daemon::reconcile`]) with its SQLite journal in the state folder
 //! (an emptyDir in the Deployment). It mirrors what the journal knows into the
 //! resources' status — provider conditions, workload placements, one `Evacuation` per
 //! evacuation with its steps — and records Events on condition changes, moves and
@@ -29,9 +29,16 @@ use super::resources::Notice;
 use super::sync;
 use super::watched::{Resources, Watched};
 use super::writer::{Writer, progress};
-use crate::config::Mode;
-use crate::controller::{self, Controller};
-use crate::execute::{ExecEvent, Executor};
+use crate::config::Config;
+use crate::control::Control;
+use crate::controller::{self, Round};
+use crate::daemon::{Change, Host, Parts};
+use crate::decide::Decision;
+use crate::execute::{ExecEvent, ExecOptions, Executor, Report};
+use crate::metrics::Metrics;
+use crate::model::Plan;
+use crate::notify::Notifier;
+use crate::providers::BuildOptions;
 use crate::store::Store;
 
 /// How the in-cluster daemon connects and elects its leader.
@@ -208,7 +215,8 @@ impl Term {
         Ok(())
     }
 
-    /// Runs the controller on one configuration until it changes (Ok) or `stop`.
+    /// Runs the shared loop ([`crate::daemon::reconcile`]) on one configuration until
+    /// it changes (Ok) or `stop`.
     async fn run_config(
         &self,
         assembled: Assembled,
@@ -222,14 +230,19 @@ impl Term {
         let config = Arc::new(config);
         let store = Arc::new(Store::open(&config.state_dir)?);
         let providers = crate::providers::build_all(&config).await?;
+        let control = Control::new(store.clone())?;
         let executor = Executor::new(
-            owner,
+            owner.clone(),
             providers.clone(),
             crate::cutover::build(&config)?,
             store.clone(),
             config.policy.clone(),
             &controller::workloads(&config),
-        );
+        )
+        .with_options(ExecOptions {
+            pause: control.switch(),
+            ..ExecOptions::default()
+        });
         let (finished, finished_rx) = mpsc::unbounded_channel();
         let reasons = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mirror = Mirror {
@@ -238,97 +251,110 @@ impl Term {
             reasons: reasons.clone(),
         };
         let _mirror = AbortOnDrop(tokio::spawn(mirror.run(executor.subscribe(), finished_rx)));
-        tracing::info!(
-            providers = providers.len(),
-            workloads = config.workloads.len(),
-            "leading with the cluster's configuration"
-        );
-
         sync::seed_placements(&store, &watched.snapshot().workloads, executor.owner())?;
         self.writer.ensure_leader()?;
-        for report in executor
-            .resume()
-            .await
-            .context("resuming unfinished evacuations")?
-        {
-            let _ = finished.send((report.evacuation.clone(), report.all_moved()));
+        let parts = Parts {
+            notifier: Notifier::from_config(&config, &owner.installation, Default::default())?,
+            config: config.clone(),
+            store,
+            providers,
+            executor,
+            control,
+            metrics: Arc::new(Metrics::new()),
+            heartbeat: Arc::default(),
+        };
+        let mut host = ClusterHost {
+            term: self,
+            watched,
+            config,
+            assembled: assembled.text,
+            notices_seen: Vec::new(),
+            finished,
+            reasons,
+        };
+        crate::daemon::reconcile(parts, &BuildOptions::default(), &mut host, stop).await?;
+        Ok(())
+    }
+}
+
+/// The shared loop's edges in a cluster: Notices come in from their resources, the
+/// conditions and placements go out to the resources' status, every action checks the
+/// lease first, and a change of the resources reloads the configuration.
+struct ClusterHost<'a> {
+    term: &'a Term,
+    watched: &'a mut Watched,
+    config: Arc<Config>,
+    /// The configuration the loop runs, as assembled: another one means reload.
+    assembled: String,
+    /// The Notices the last round took in.
+    notices_seen: Vec<(String, String)>,
+    finished: mpsc::UnboundedSender<(String, bool)>,
+    reasons: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[async_trait::async_trait]
+impl Host for ClusterHost<'_> {
+    async fn before_round(&mut self, store: &Store) -> anyhow::Result<()> {
+        let resources = self.watched.snapshot();
+        sync::sync_notices(store, &resources.notices, &self.config)?;
+        self.notices_seen = notice_specs(&resources.notices);
+        self.term.writer.ensure_leader()
+    }
+
+    async fn after_round(&mut self, round: &Round, store: &Store) -> anyhow::Result<()> {
+        let resources = self.watched.snapshot();
+        let now = Timestamp::now();
+        for provider in &resources.providers {
+            let name = provider.name_any();
+            let Some(condition) = round.conditions.get(&name) else {
+                continue;
+            };
+            let change = round.changes.iter().find(|(p, _, _)| *p == name);
+            let shown = provider.status.as_ref().and_then(|s| s.condition.clone());
+            if change.is_some() || shown != Some(condition.to_string()) {
+                let old = change.map(|(_, old, _)| old.as_ref());
+                (self.term.writer)
+                    .provider_condition(provider, condition, old, now)
+                    .await?;
+            }
         }
-        self.writer.ensure_leader()?;
-        let stale = executor
-            .retire_stale()
-            .await
-            .context("fencing stale copies")?;
-        for error in &stale.errors {
-            tracing::warn!("{error}");
+        let placements = store.placements()?;
+        for workload in &resources.workloads {
+            if let Some(placement) = placements.get(&workload.name_any()) {
+                (self.term.writer)
+                    .workload_placement(workload, placement, now)
+                    .await?;
+            }
         }
-        let mut controller =
-            Controller::new(config.clone(), providers, store.clone(), executor)?.remembering()?;
+        Ok(())
+    }
+
+    async fn evacuation_starts(&mut self, _plan: &Plan, decision: &Decision) -> anyhow::Result<()> {
+        *self.reasons.lock().unwrap_or_else(|p| p.into_inner()) = (decision.departures.iter())
+            .map(|d| format!("{}: {}", d.provider, d.reason))
+            .collect();
+        self.term.writer.ensure_leader()
+    }
+
+    async fn evacuation_finished(&mut self, report: &Report) -> anyhow::Result<()> {
+        let _ = self
+            .finished
+            .send((report.evacuation.clone(), report.all_moved()));
+        Ok(())
+    }
+
+    async fn changed(&mut self) -> Change {
+        // The daemon's own status writes wake the watches too, and change neither the
+        // configuration nor a Notice.
         loop {
-            let resources = watched.snapshot();
-            if self.assemble(&resources).map(|a| a.text).ok().as_ref() != Some(&assembled.text) {
-                tracing::info!("the cluster's resources changed; reloading");
-                return Ok(());
+            self.watched.changed().await;
+            let now = self.watched.snapshot();
+            let text = self.term.assemble(&now).map(|a| a.text).ok();
+            if text.as_ref() != Some(&self.assembled) {
+                return Change::Reload;
             }
-            sync::sync_notices(&store, &resources.notices, &config)?;
-            let notices_seen = notice_specs(&resources.notices);
-            self.writer.ensure_leader()?;
-            let round = controller.round().await?;
-            let now = Timestamp::now();
-            for provider in &resources.providers {
-                let name = provider.name_any();
-                let Some(condition) = round.conditions.get(&name) else {
-                    continue;
-                };
-                let change = round.changes.iter().find(|(p, _, _)| *p == name);
-                let shown = provider.status.as_ref().and_then(|s| s.condition.clone());
-                if change.is_some() || shown != Some(condition.to_string()) {
-                    let old = change.map(|(_, old, _)| old.as_ref());
-                    self.writer
-                        .provider_condition(provider, condition, old, now)
-                        .await?;
-                }
-            }
-            let plan = controller.plan(&round.decision)?;
-            if config.policy.mode == Mode::Auto && !plan.moves.is_empty() {
-                *reasons.lock().unwrap_or_else(|p| p.into_inner()) =
-                    (round.decision.departures.iter())
-                        .map(|d| format!("{}: {}", d.provider, d.reason))
-                        .collect();
-                self.writer.ensure_leader()?;
-                tokio::select! {
-                    report = controller.executor().execute(&plan) => {
-                        let report = report?;
-                        let _ = finished.send((report.evacuation.clone(), report.all_moved()));
-                    }
-                    _ = stop.cancelled() => return Ok(()),
-                }
-            }
-            let placements = store.placements()?;
-            for workload in &resources.workloads {
-                if let Some(placement) = placements.get(&workload.name_any()) {
-                    self.writer
-                        .workload_placement(workload, placement, Timestamp::now())
-                        .await?;
-                }
-            }
-            // The next round comes after the probe interval, or at once when the
-            // configuration or a Notice changes; the daemon's own status writes also
-            // wake the watches, and change neither.
-            let next_round = tokio::time::Instant::now() + config.policy.probe_interval;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(next_round) => break,
-                    _ = watched.changed() => {
-                        let now = watched.snapshot();
-                        let text = self.assemble(&now).map(|a| a.text).ok();
-                        if text.as_ref() != Some(&assembled.text)
-                            || notice_specs(&now.notices) != notices_seen
-                        {
-                            break;
-                        }
-                    }
-                    _ = stop.cancelled() => return Ok(()),
-                }
+            if notice_specs(&now.notices) != self.notices_seen {
+                return Change::Wake;
             }
         }
     }
