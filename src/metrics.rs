@@ -89,6 +89,7 @@ pub struct Metrics {
     scheduled_start: Family<DeadlineLabels, FloatGauge>,
     estimated_finish: Family<DeadlineLabels, FloatGauge>,
     notifications: Family<NotificationLabels, Counter>,
+    leader: Gauge,
     /// When each move's current step started, to time it when it ends.
     started_steps: Mutex<std::collections::HashMap<(String, String, Step), tokio::time::Instant>>,
 }
@@ -230,6 +231,13 @@ impl Metrics {
                  dropped (the webhook's queue was full)",
                 Family::default(),
             ),
+            leader: add(
+                r,
+                "leader",
+                "1 while this process runs the loop (a standalone daemon, or the replica \
+                 holding the lease), 0 while another replica leads",
+                Gauge::default(),
+            ),
             started_steps: Mutex::default(),
             registry: Registry::default(),
         };
@@ -368,6 +376,11 @@ impl Metrics {
     /// Records a scheduled drill's verdict.
     pub fn drill(&self, objectives_met: bool) {
         self.last_drill_success.set(i64::from(objectives_met));
+    }
+
+    /// Records whether this process runs the loop.
+    pub fn leading(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// Records how one event ended at one webhook.

@@ -22,6 +22,7 @@ const API: &str = "/apis/lifeboat.dev/v1alpha1/namespaces/lifeboat";
 struct Daemon {
     child: Option<Child>,
     log: PathBuf,
+    state: PathBuf,
 }
 
 impl Daemon {
@@ -42,6 +43,8 @@ impl Daemon {
             .arg(dir.join(format!("state-{identity}")))
             .args(["--lease-duration", &lease_secs.to_string()])
             .env("LIFEBOAT_LOG", "info,lifeboat=debug")
+            // Each replica its own free port, written to its state folder's api.json.
+            .env("LIFEBOAT_API_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -49,7 +52,35 @@ impl Daemon {
         Daemon {
             child: Some(child),
             log,
+            state: dir.join(format!("state-{identity}")),
         }
+    }
+
+    /// `GET path` on the replica's probe port: (status, body); `None` until it serves.
+    fn probe(&self, path: &str) -> Option<(u16, String)> {
+        use std::io::{Read, Write};
+        let endpoint: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.state.join("api.json")).ok()?)
+                .ok()?;
+        let addr = endpoint["url"]
+            .as_str()?
+            .strip_prefix("http://")?
+            .to_owned();
+        let mut stream = std::net::TcpStream::connect(addr).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        let status = text.split(' ').nth(1)?.parse().ok()?;
+        Some((status, text.split_once("\r\n\r\n")?.1.to_owned()))
+    }
+
+    /// The value of the sample `line_start` (name and labels as written) in `/metrics`.
+    fn metric(&self, line_start: &str) -> Option<f64> {
+        let (_, text) = self.probe("/metrics")?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(line_start))
+            .and_then(|rest| rest.trim().parse().ok())
     }
 
     fn log_text(&self) -> String {
@@ -408,6 +439,27 @@ fn only_the_leader_acts_and_the_other_takes_over_when_it_dies() {
     });
     std::thread::sleep(Duration::from_secs(lease_secs));
     assert_eq!(lease_holder(&home).as_deref(), Some(leader.as_str()));
+    // Both replicas answer the kubelet; the metrics say which one leads, and the
+    // leader's show what its rounds found.
+    for (daemon, leading) in [(&daemons[lead], 1.0), (&daemons[follow], 0.0)] {
+        let healthz = wait_for("the probes served", &logs_both, || daemon.probe("/healthz"));
+        assert_eq!(healthz.0, 200, "{healthz:?}");
+        let readyz = daemon.probe("/readyz").unwrap();
+        assert_eq!(readyz.0, 200, "{readyz:?}");
+        assert_eq!(daemon.metric("lifeboat_leader "), Some(leading));
+    }
+    assert!(
+        daemons[follow]
+            .probe("/readyz")
+            .unwrap()
+            .1
+            .contains("standing by")
+    );
+    assert_eq!(
+        daemons[lead]
+            .metric(r#"lifeboat_provider_condition{provider="sim-1",condition="healthy"} "#),
+        Some(1.0)
+    );
     assert!(
         !daemons[follow].log_text().contains("acquired the lease"),
         "{}",

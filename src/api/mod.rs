@@ -46,15 +46,45 @@ pub struct Endpoint {
     pub pid: u32,
 }
 
-/// How the loop is doing, for `/readyz`: when it last finished a round, and whether an
-/// evacuation runs (a long one is no reason to take the daemon out of service).
+/// How the loop is doing, for `/readyz`: when it last finished a round, how often it
+/// should, whether an evacuation runs (a long one is no reason to take the daemon out
+/// of service), and, in a cluster, whether this replica leads.
 #[derive(Debug, Default)]
 pub struct Heartbeat {
     last_round: Mutex<Option<Instant>>,
     evacuating: AtomicBool,
+    every: Mutex<Option<Duration>>,
+    role: Mutex<Role>,
+}
+
+/// A replica's part in leader election.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Role {
+    /// The only daemon of its state folder (`lifeboat run`).
+    #[default]
+    Alone,
+    /// Holds the lease: runs the loop.
+    Leading,
+    /// Another replica holds the lease: this one watches it, ready to take over.
+    Following,
 }
 
 impl Heartbeat {
+    /// The loop finishes a round at least this often when all is well (three probe
+    /// intervals, say): longer without one and `/readyz` says the loop is stuck.
+    pub fn expect_every(&self, within: Duration) {
+        *self.every.lock().unwrap_or_else(|p| p.into_inner()) = Some(within);
+    }
+
+    /// This replica's role changed.
+    pub fn role(&self, role: Role) {
+        *self.role.lock().unwrap_or_else(|p| p.into_inner()) = role;
+    }
+
+    fn current_role(&self) -> Role {
+        *self.role.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A round finished now.
     pub fn beat(&self) {
         *self.last_round.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
@@ -65,11 +95,14 @@ impl Heartbeat {
         self.evacuating.store(running, Ordering::Relaxed);
     }
 
-    /// Why the loop is not ready, if it is not: no round yet, or none for `within`.
-    fn stale(&self, within: Duration) -> Option<String> {
+    /// Why the loop is not ready, if it is not: no round yet, or none for as long as
+    /// [`Heartbeat::expect_every`] allows.
+    fn stale(&self) -> Option<String> {
         if self.evacuating.load(Ordering::Relaxed) {
             return None;
         }
+        let within = (*self.every.lock().unwrap_or_else(|p| p.into_inner()))
+            .unwrap_or(Duration::from_secs(60));
         match *self.last_round.lock().unwrap_or_else(|p| p.into_inner()) {
             None => Some("no probe round has finished yet".into()),
             Some(at) if at.elapsed() > within => Some(format!(
@@ -79,6 +112,29 @@ impl Heartbeat {
             Some(_) => None,
         }
     }
+}
+
+/// What `/healthz`, `/readyz` and `/metrics` read: the same in a standalone daemon and
+/// in every replica in a cluster, whether it leads or not.
+#[derive(Clone)]
+pub struct Probes {
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// The loop's heartbeat.
+    pub heartbeat: Arc<Heartbeat>,
+    /// The store `/readyz` checks is writable, when the process has one for good (a
+    /// cluster replica opens its store anew each term).
+    pub store: Option<Arc<Store>>,
+}
+
+/// `/healthz`, `/readyz` and `/metrics`, open to anyone who can reach them (a kubelet,
+/// a scraper): they carry no secret.
+pub fn probe_routes(probes: Probes) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(probes)
 }
 
 /// Everything a handler may touch.
@@ -113,24 +169,33 @@ pub fn router(state: Arc<ApiState>, token: Token) -> Router {
             token,
             auth::require_token,
         ));
+    let probes = Probes {
+        metrics: state.metrics.clone(),
+        heartbeat: state.heartbeat.clone(),
+        store: Some(state.store.clone()),
+    };
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .nest("/api/v1", api)
+        .nest("/api/v1", api.with_state(state))
+        .merge(probe_routes(probes))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
 }
 
-async fn readyz(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
-    let policy = &state.config.policy;
-    // Three intervals (and their probes) without a round means the loop is stuck.
-    let within = (policy.probe_interval + policy.probe_timeout) * 3;
+async fn readyz(State(probes): State<Probes>) -> impl IntoResponse {
+    // A replica standing by does its job by watching the lease; were it not ready, a
+    // Deployment of two would never finish rolling out.
+    if probes.heartbeat.current_role() == Role::Following {
+        return (
+            StatusCode::OK,
+            "ready: standing by (another replica leads)\n".to_owned(),
+        );
+    }
     let mut problems = Vec::new();
-    if let Err(e) = state.store.check_writable() {
+    if let Some(store) = &probes.store
+        && let Err(e) = store.check_writable()
+    {
         problems.push(format!("the store is not writable: {e:#}"));
     }
-    problems.extend(state.heartbeat.stale(within));
+    problems.extend(probes.heartbeat.stale());
     if problems.is_empty() {
         (StatusCode::OK, "ready\n".to_owned())
     } else {
@@ -138,13 +203,13 @@ async fn readyz(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
+async fn metrics(State(probes): State<Probes>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.encode(),
+        probes.metrics.encode(),
     )
 }
 
@@ -172,21 +237,50 @@ pub async fn serve(
     stop: CancellationToken,
 ) -> anyhow::Result<Server> {
     let api = state.config.api.clone();
-    let listener = tokio::net::TcpListener::bind(api.listen)
+    let tls = (api.tls.as_ref()).map(|tls| {
+        (
+            state.config.resolve_path(&tls.cert_file),
+            state.config.resolve_path(&tls.key_file),
+        )
+    });
+    let dir = state.store.dir().to_owned();
+    let app = router(state, token);
+    start(app, api.listen, tls, &dir, stop).await
+}
+
+/// Serves only the probes and metrics (a replica in a cluster, whose operators use the
+/// resources rather than `/api`) on `listen`, writing `state_dir/api.json`.
+pub async fn serve_probes(
+    probes: Probes,
+    listen: SocketAddr,
+    state_dir: &Path,
+    stop: CancellationToken,
+) -> anyhow::Result<Server> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    start(probe_routes(probes), listen, None, state_dir, stop).await
+}
+
+/// Binds `listen`, serves `app` over HTTP, or HTTPS with the (certificate, key) files
+/// of `tls`, until `stop`, and says where in `dir/api.json`.
+async fn start(
+    app: Router,
+    listen: SocketAddr,
+    tls: Option<(PathBuf, PathBuf)>,
+    dir: &Path,
+    stop: CancellationToken,
+) -> anyhow::Result<Server> {
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding the API to {} (api.listen)", api.listen))?;
+        .with_context(|| format!("binding the API to {listen} (api.listen)"))?;
     let addr = listener.local_addr()?;
-    let app = router(state.clone(), token);
-    let (scheme, task) = match &api.tls {
+    let (scheme, task) = match tls {
         None => {
             let server = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
             ("http", tokio::spawn(async move { log_end(server.await) }))
         }
-        Some(tls) => {
-            let acceptor = tls::acceptor(
-                &state.config.resolve_path(&tls.cert_file),
-                &state.config.resolve_path(&tls.key_file),
-            )?;
+        Some((cert, key)) => {
+            let acceptor = tls::acceptor(&cert, &key)?;
             let listener = tls::TlsListener::new(listener, acceptor)?;
             let server = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
             ("https", tokio::spawn(async move { log_end(server.await) }))
@@ -196,7 +290,7 @@ pub async fn serve(
         url: format!("{scheme}://{addr}"),
         pid: std::process::id(),
     };
-    let endpoint_file = state.store.dir().join(ENDPOINT_FILE);
+    let endpoint_file = dir.join(ENDPOINT_FILE);
     write_endpoint(&endpoint_file, &endpoint)?;
     tracing::info!(url = %endpoint.url, "API listening");
     Ok(Server {

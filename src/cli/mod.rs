@@ -53,8 +53,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Report { dir, compare } => report(&dir, compare.as_deref()),
         #[cfg(feature = "kubernetes")]
         Command::Run {
-            state, kubernetes, ..
-        } if kubernetes.kubernetes => run_kubernetes(kubernetes, state).await,
+            state,
+            kubernetes,
+            api_listen,
+            ..
+        } if kubernetes.kubernetes => run_kubernetes(kubernetes, state, api_listen).await,
         #[cfg(feature = "kubernetes")]
         Command::Crds => {
             print!("{}", crate::k8s::crds::yaml()?);
@@ -119,6 +122,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 async fn run_kubernetes(
     args: args::KubernetesArgs,
     state: Option<std::path::PathBuf>,
+    api_listen: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<ExitCode> {
     let identity = args.identity.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
@@ -135,6 +139,7 @@ async fn run_kubernetes(
         // Renew a third of the way before expiry: two renewals can fail before the
         // lease is lost.
         lease_grace: duration / 3,
+        api_listen: api_listen.unwrap_or(crate::config::ApiConfig::default().listen),
     };
     crate::k8s::daemon::run(options, stop_on_signals()).await?;
     Ok(ExitCode::SUCCESS)

@@ -197,6 +197,9 @@ pub async fn reconcile(
         notifier,
     } = parts;
     let owner = executor.owner().clone();
+    // Three intervals (and their probes) without a round means the loop is stuck.
+    metrics.leading(true);
+    heartbeat.expect_every((config.policy.probe_interval + config.policy.probe_timeout) * 3);
     let mut steps = executor.subscribe();
     let step_metrics = metrics.clone();
     tokio::spawn(async move {

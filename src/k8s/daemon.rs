@@ -29,6 +29,7 @@ use super::resources::Notice;
 use super::sync;
 use super::watched::{Resources, Watched};
 use super::writer::{Writer, progress};
+use crate::api::Role;
 use crate::config::Config;
 use crate::control::Control;
 use crate::controller::{self, Round};
@@ -58,6 +59,9 @@ pub struct Options {
     pub lease_duration: Duration,
     /// How long before expiry the leader renews.
     pub lease_grace: Duration,
+    /// Where every replica serves `/healthz`, `/readyz` and `/metrics` (`0.0.0.0:7480`
+    /// in the Deployment, for the kubelet and the scraper).
+    pub api_listen: std::net::SocketAddr,
 }
 
 /// Runs until `stop` is cancelled: follows while another replica leads, leads while it
@@ -75,7 +79,20 @@ pub async fn run(options: Options, stop: CancellationToken) -> anyhow::Result<()
         .with_context(|| format!("setting up the Lease {namespace}/{}", options.lease_name))?;
     let (leader, lease_task) = manager.watch().await;
     tracing::info!(identity = %options.identity, %namespace, lease = %options.lease_name, "waiting for the lease");
-    let result = elect_and_lead(&client, &namespace, &options, leader, &stop).await;
+    // One registry and heartbeat for the process, across terms: a scrape sees one
+    // series whether this replica leads now, led before, or never did.
+    let watch = Watch::default();
+    let probes = crate::api::Probes {
+        metrics: watch.metrics.clone(),
+        heartbeat: watch.heartbeat.clone(),
+        store: None,
+    };
+    let server =
+        crate::api::serve_probes(probes, options.api_listen, &options.state_dir, stop.clone())
+            .await?;
+    let result = elect_and_lead(&client, &namespace, &options, leader, &watch, &stop).await;
+    stop.cancel();
+    server.stopped().await;
     // Closing the channel (the receiver went with `elect_and_lead`) makes the lease task
     // release the Lease, so a clean stop hands over without waiting for expiry.
     match tokio::time::timeout(Duration::from_secs(5), lease_task).await {
@@ -105,14 +122,30 @@ async fn connect(options: &Options) -> anyhow::Result<(Client, String)> {
     Ok((client, namespace))
 }
 
+/// What the probes and metrics read, shared by every term of one process.
+#[derive(Clone, Default)]
+struct Watch {
+    metrics: Arc<Metrics>,
+    heartbeat: Arc<crate::api::Heartbeat>,
+}
+
+impl Watch {
+    fn role(&self, role: Role) {
+        self.heartbeat.role(role);
+        self.metrics.leading(role == Role::Leading);
+    }
+}
+
 async fn elect_and_lead(
     client: &Client,
     namespace: &str,
     options: &Options,
     mut leader: watch::Receiver<bool>,
+    shared: &Watch,
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
     loop {
+        shared.role(Role::Following);
         while !*leader.borrow_and_update() {
             tokio::select! {
                 changed = leader.changed() => changed.map_err(|_| anyhow!("the lease task ended"))?,
@@ -120,6 +153,7 @@ async fn elect_and_lead(
             }
         }
         tracing::info!(identity = %options.identity, "acquired the lease: leading");
+        shared.role(Role::Leading);
         let writer = Writer::new(client.clone(), namespace, leader.clone(), &options.identity);
         let mut watch_loss = leader.clone();
         let lost = async move {
@@ -138,6 +172,7 @@ async fn elect_and_lead(
             namespace: namespace.to_owned(),
             state_dir: options.state_dir.clone(),
             writer,
+            watch: shared.clone(),
         };
         tokio::select! {
             result = term.lead(stop) => match result {
@@ -166,6 +201,7 @@ struct Term {
     namespace: String,
     state_dir: PathBuf,
     writer: Writer,
+    watch: Watch,
 }
 
 impl Term {
@@ -260,8 +296,8 @@ impl Term {
             providers,
             executor,
             control,
-            metrics: Arc::new(Metrics::new()),
-            heartbeat: Arc::default(),
+            metrics: self.watch.metrics.clone(),
+            heartbeat: self.watch.heartbeat.clone(),
         };
         let mut host = ClusterHost {
             term: self,
