@@ -581,3 +581,84 @@ async fn a_status_write_over_a_newer_version_reads_again_and_keeps_both() {
         .collect();
     assert_eq!(types, ["Audited", "Ready"], "{status:#}");
 }
+
+/// `policy.mode: confirm` in a cluster: the first placement waits for approval; an
+/// approval given while the Policy's pause annotation is set starts nothing; lifting
+/// the pause lets it run.
+#[test]
+fn in_a_cluster_the_policy_annotations_pause_and_approve() {
+    require_kube!();
+    let dir = tempfile::tempdir().unwrap();
+    let home = KubeApiServer::start().unwrap();
+    let kubeconfig = install(&home);
+    let sim = json!({"vendor": "self", "adapter": {"kind": "sim"}});
+    post(
+        &home,
+        &format!("{API}/providers"),
+        &resource("Provider", "sim-1", sim),
+    );
+    let spec = json!({"command": ["sleep", "1000"], "placement": ["sim-1"]});
+    post(
+        &home,
+        &format!("{API}/workloads"),
+        &resource("Workload", "job", spec),
+    );
+    let policy = json!({"probe_interval": "500ms", "probe_timeout": "500ms", "mode": "confirm",
+                        "cutover": {"kind": "endpoints-file", "path": "endpoints.json"}});
+    post(
+        &home,
+        &format!("{API}/policies"),
+        &resource("Policy", "default", policy.clone()),
+    );
+    let annotate = |annotations: Value| {
+        let object = json!({
+            "apiVersion": "lifeboat.dev/v1alpha1", "kind": "Policy",
+            "metadata": {"name": "default", "namespace": NS, "annotations": annotations},
+        });
+        home.apply(&format!("{API}/policies/default"), &object)
+            .unwrap();
+    };
+
+    let daemon = Daemon::start(&kubeconfig, dir.path(), "one", 10);
+    let logs = || daemon.log_text();
+    let id = wait_for("the placement to wait for approval", &logs, || {
+        let log = daemon.log_text();
+        let line = log.lines().find(|l| l.contains("waits for approval"))?;
+        let id = line
+            .split("evacuation=")
+            .nth(1)?
+            .split_whitespace()
+            .next()?;
+        Some(id.to_owned())
+    });
+    assert!(
+        placement(&home, "job").is_none(),
+        "nothing moves before approval"
+    );
+
+    annotate(json!({"lifeboat.dev/pause": "vendor call", "lifeboat.dev/approve": id}));
+    wait_for("the pause and the approval taken in", &logs, || {
+        let log = daemon.log_text();
+        (log.contains("paused by the Policy's lifeboat.dev/pause annotation")
+            && log.contains("approved by the Policy's lifeboat.dev/approve annotation"))
+        .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        placement(&home, "job").is_none(),
+        "paused: no step starts\n{}",
+        logs()
+    );
+
+    annotate(json!({"lifeboat.dev/approve": id}));
+    wait_for(
+        "the workload placed once the pause is lifted",
+        &logs,
+        || placement(&home, "job"),
+    );
+    assert!(
+        daemon
+            .log_text()
+            .contains("resumed: the Policy's lifeboat.dev/pause annotation is gone")
+    );
+}

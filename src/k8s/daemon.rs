@@ -25,6 +25,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::cluster::{self, Assembled};
+use super::intents;
 use super::resources::Notice;
 use super::sync;
 use super::watched::{Resources, Watched};
@@ -302,9 +303,11 @@ impl Term {
         let mut host = ClusterHost {
             term: self,
             watched,
+            control: parts.control.clone(),
             config,
             assembled: assembled.text,
             notices_seen: Vec::new(),
+            intents_seen: intents::Intents::default(),
             finished,
             reasons,
         };
@@ -319,13 +322,49 @@ impl Term {
 struct ClusterHost<'a> {
     term: &'a Term,
     watched: &'a mut Watched,
+    control: Control,
     config: Arc<Config>,
     /// The configuration the loop runs, as assembled: another one means reload.
     assembled: String,
     /// The Notices the last round took in.
     notices_seen: Vec<(String, String)>,
+    /// The Policy's annotations the last round took in.
+    intents_seen: intents::Intents,
     finished: mpsc::UnboundedSender<(String, bool)>,
     reasons: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ClusterHost<'_> {
+    /// Follows the Policy's annotations: the kill switch as they say, and an approval
+    /// or rejection of the evacuation they name when it is the one pending.
+    fn apply(&mut self, wanted: intents::Intents) -> anyhow::Result<()> {
+        match (&wanted.pause, self.control.paused()) {
+            (Some(reason), None) => {
+                self.control.pause(reason, Timestamp::now())?;
+                tracing::warn!(%reason, "paused by the Policy's {} annotation: no step starts", intents::PAUSE);
+            }
+            (None, Some(_)) => {
+                self.control.resume()?;
+                tracing::warn!(
+                    "resumed: the Policy's {} annotation is gone",
+                    intents::PAUSE
+                );
+            }
+            _ => {}
+        }
+        let pending = (self.control.approvals().pending()).map(|p| (p.id.clone(), p.approved));
+        if let Some((id, approved)) = pending {
+            if wanted.reject.as_deref() == Some(id.as_str()) {
+                self.control.reject(&id)?;
+                tracing::warn!(evacuation = %id, "rejected by the Policy's {} annotation", intents::REJECT);
+            } else if !approved && wanted.approve.as_deref() == Some(id.as_str()) {
+                self.control.approve(&id)?;
+                tracing::warn!(evacuation = %id, "approved by the Policy's {} annotation", intents::APPROVE);
+            }
+        }
+        self.intents_seen = wanted;
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -334,6 +373,7 @@ impl Host for ClusterHost<'_> {
         let resources = self.watched.snapshot();
         sync::sync_notices(store, &resources.notices, &self.config)?;
         self.notices_seen = notice_specs(&resources.notices);
+        self.apply(intents::read(cluster::chosen_policy(&resources.policies)))?;
         self.term.writer.ensure_leader()
     }
 
@@ -389,7 +429,9 @@ impl Host for ClusterHost<'_> {
             if text.as_ref() != Some(&self.assembled) {
                 return Change::Reload;
             }
-            if notice_specs(&now.notices) != self.notices_seen {
+            if notice_specs(&now.notices) != self.notices_seen
+                || intents::read(cluster::chosen_policy(&now.policies)) != self.intents_seen
+            {
                 return Change::Wake;
             }
         }

@@ -6,6 +6,7 @@
 //! * [`cluster`]: the resources → a validated [`crate::config::Config`] (pure).
 //! * [`conditions`]: status conditions in the usual Kubernetes shape (pure).
 //! * [`watched`]: the resources as reflectors fed by watches.
+//! * [`intents`]: the kill switch and approvals, as annotations on the Policy (pure).
 //! * [`sync`]: placements from `Workload` status and `Notice` resources into the store.
 //! * [`daemon`]: leader election, the controller loop, status mirroring and Events.
 
@@ -13,6 +14,7 @@ pub mod cluster;
 pub mod conditions;
 pub mod crds;
 pub mod daemon;
+pub mod intents;
 pub mod resources;
 pub mod sync;
 pub mod watched;

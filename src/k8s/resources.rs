@@ -225,6 +225,16 @@ pub struct PolicySpec {
     /// `auto`, `confirm` or `observe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
+    /// A workload's live copy unhealthy this long is replaced (`30s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_after: Option<String>,
+    /// Replacements of one workload allowed within `replacement_window`; `0` only
+    /// watches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replacements: Option<u32>,
+    /// The window `max_replacements` counts over (`1h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement_window: Option<String>,
     /// How traffic follows a move (`kind: dns`, `exec`, `endpoints-file`), as in
     /// `lifeboat.yaml`.
     #[schemars(schema_with = "adapter_object")]
