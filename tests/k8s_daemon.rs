@@ -386,6 +386,28 @@ fn lease_holder(home: &KubeApiServer) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// One simulated provider `sim-1`, one workload `job` placed there, and the Policy
+/// `default` with `policy` as its spec.
+fn one_job(home: &KubeApiServer, policy: Value) {
+    let sim = json!({"vendor": "self", "adapter": {"kind": "sim"}});
+    post(
+        home,
+        &format!("{API}/providers"),
+        &resource("Provider", "sim-1", sim),
+    );
+    let spec = json!({"command": ["sleep", "1000"], "placement": ["sim-1"]});
+    post(
+        home,
+        &format!("{API}/workloads"),
+        &resource("Workload", "job", spec),
+    );
+    post(
+        home,
+        &format!("{API}/policies"),
+        &resource("Policy", "default", policy),
+    );
+}
+
 /// On a real Lease: kube-lease-manager's writes carry the Lease's resourceVersion, so of
 /// two replicas that found it free at the same instant only one wins (the other's write
 /// answers 409). Both start together here.
@@ -395,23 +417,9 @@ fn only_the_leader_acts_and_the_other_takes_over_when_it_dies() {
     let dir = tempfile::tempdir().unwrap();
     let home = KubeApiServer::start().unwrap();
     let kubeconfig = install(&home);
-    let sim = json!({"vendor": "self", "adapter": {"kind": "sim"}});
-    post(
+    one_job(
         &home,
-        &format!("{API}/providers"),
-        &resource("Provider", "sim-1", sim),
-    );
-    let spec = json!({"command": ["sleep", "1000"], "placement": ["sim-1"]});
-    post(
-        &home,
-        &format!("{API}/workloads"),
-        &resource("Workload", "job", spec),
-    );
-    let policy = json!({"probe_interval": "1s", "probe_timeout": "1s", "cutover": {"kind": "endpoints-file", "path": "endpoints.json"}});
-    post(
-        &home,
-        &format!("{API}/policies"),
-        &resource("Policy", "default", policy),
+        json!({"probe_interval": "1s", "probe_timeout": "1s", "cutover": {"kind": "endpoints-file", "path": "endpoints.json"}}),
     );
 
     let lease_secs = 4;
@@ -591,24 +599,10 @@ fn in_a_cluster_the_policy_annotations_pause_and_approve() {
     let dir = tempfile::tempdir().unwrap();
     let home = KubeApiServer::start().unwrap();
     let kubeconfig = install(&home);
-    let sim = json!({"vendor": "self", "adapter": {"kind": "sim"}});
-    post(
+    one_job(
         &home,
-        &format!("{API}/providers"),
-        &resource("Provider", "sim-1", sim),
-    );
-    let spec = json!({"command": ["sleep", "1000"], "placement": ["sim-1"]});
-    post(
-        &home,
-        &format!("{API}/workloads"),
-        &resource("Workload", "job", spec),
-    );
-    let policy = json!({"probe_interval": "500ms", "probe_timeout": "500ms", "mode": "confirm",
-                        "cutover": {"kind": "endpoints-file", "path": "endpoints.json"}});
-    post(
-        &home,
-        &format!("{API}/policies"),
-        &resource("Policy", "default", policy.clone()),
+        json!({"probe_interval": "500ms", "probe_timeout": "500ms", "mode": "confirm",
+               "cutover": {"kind": "endpoints-file", "path": "endpoints.json"}}),
     );
     let annotate = |annotations: Value| {
         let object = json!({
