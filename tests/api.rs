@@ -547,3 +547,86 @@ fn webhooks_hear_of_the_notice_the_evacuation_and_its_end() {
         "a webhook URL in the log:\n{log}"
     );
 }
+
+#[test]
+fn with_api_tls_the_daemon_speaks_https_and_the_commands_trust_its_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("tls.crt"), certs.path().join("tls.key"));
+    // A self-signed server certificate (not a CA: rustls refuses a CA as the server's).
+    let openssl_config = certs.path().join("req.cnf");
+    std::fs::write(
+        &openssl_config,
+        "[req]\ndistinguished_name = dn\nx509_extensions = leaf\nprompt = no\n\
+         [dn]\nCN = lifeboat-test\n\
+         [leaf]\nbasicConstraints = critical,CA:FALSE\nsubjectAltName = IP:127.0.0.1\n\
+         keyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\n",
+    )
+    .unwrap();
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-config"])
+        .arg(&openssl_config)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (tests/peers/install.sh installs it)");
+    assert!(made.status.success(), "{made:?}");
+    let mut yaml = quickstart_yaml();
+    yaml["api"] = serde_yaml::to_value(json!({
+        "tls": {"cert_file": cert, "key_file": key},
+    }))
+    .unwrap();
+    let lab = Lab::new(yaml, cli::SHORT_POLICY);
+    let _daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    let endpoint: Json = wait_for(PATIENCE, "the daemon to write api.json", || {
+        serde_json::from_str(&std::fs::read_to_string(lab.state.join("api.json")).ok()?).ok()
+    });
+    let url = endpoint["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pem = std::fs::read(&cert).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let status = runtime.block_on(async {
+        let answer = trusting.get(format!("{url}/healthz")).send().await.unwrap();
+        answer.status()
+    });
+    assert_eq!(status, StatusCode::OK);
+    // A client that does not trust the certificate is refused, and plain HTTP on the
+    // port gets no answer.
+    runtime.block_on(async {
+        assert!(reqwest::get(format!("{url}/healthz")).await.is_err());
+        let plain = url.replace("https://", "http://");
+        assert!(reqwest::get(format!("{plain}/healthz")).await.is_err());
+    });
+    // The commands read the same config, and so trust the daemon's certificate.
+    let listed = lab.run(&["notice", "list", "-c", lab.config_arg()]);
+    assert_eq!(listed.code, Some(0), "{}", listed.output());
+    assert!(
+        listed.stdout.contains("no notice in force"),
+        "{}",
+        listed.output()
+    );
+    let paused = lab.run(&["pause", "-c", lab.config_arg(), "--reason", "tls check"]);
+    assert_eq!(paused.code, Some(0), "{}", paused.output());
+    let view: Json = runtime.block_on(async {
+        let token = std::fs::read_to_string(lab.state.join("api-token")).unwrap();
+        (trusting.get(format!("{url}/api/v1/evacuations")))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(view["paused"]["reason"], "tls check", "{view}");
+}

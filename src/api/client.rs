@@ -15,12 +15,21 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the daemon at `url` (`http://127.0.0.1:7480`).
-    pub fn new(url: &str, token: Token) -> anyhow::Result<Client> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .context("building the HTTP client")?;
+    /// A client of the daemon at `url` (`http://127.0.0.1:7480`). With `trust`, a PEM
+    /// certificate file, HTTPS also accepts a server certificate it signs (or is): the
+    /// daemon's own `api.tls.cert_file`, typically self-signed.
+    pub fn new(url: &str, token: Token, trust: Option<&std::path::Path>) -> anyhow::Result<Client> {
+        let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+        if let Some(file) = trust {
+            let pem = std::fs::read(file)
+                .with_context(|| format!("reading the API certificate {}", file.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("reading the API certificate {}", file.display()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().context("building the HTTP client")?;
         Ok(Client {
             base: format!("{}/api/v1", url.trim_end_matches('/')),
             token,

@@ -36,7 +36,9 @@ fn reach(args: &DaemonArgs) -> anyhow::Result<Option<(Config, Daemon)>> {
     let daemon = match url {
         Some(url) => {
             let token = crate::api::auth::client_token(&config, &config.state_dir)?;
-            Daemon::Api(Client::new(&url, token)?)
+            // The daemon's own certificate, when the config gives it one.
+            let trust = (config.api.tls.as_ref()).map(|tls| config.resolve_path(&tls.cert_file));
+            Daemon::Api(Client::new(&url, token, trust.as_deref())?)
         }
         None => Daemon::State(Store::open(&config.state_dir).context(
             "no daemon's API answers for this state folder, so the command writes it itself",
