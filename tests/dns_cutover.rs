@@ -170,6 +170,8 @@ async fn a_record_changed_behind_lifeboats_back_is_not_overwritten() {
         text.contains("changed behind lifeboat's back: expected A 192.0.2.1, found A 198.51.100.7"),
         "{text}"
     );
+    // Classified, so the executor gives up at once instead of retrying as `Internal`.
+    assert_eq!(err.class, lifeboat_provider::ErrorClass::InvalidRequest);
     assert_eq!(bind.dig(APP, "A").unwrap(), ["198.51.100.7"]);
 
     // A first placement refuses to take over a record lifeboat never wrote.

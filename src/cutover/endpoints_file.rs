@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use lifeboat_provider::Endpoint;
 
-use super::{Cutover, CutoverRequest, Resolved};
+use super::{Cutover, CutoverError, CutoverRequest, Resolved};
 
 /// The endpoints-file backend. Switches within one process are serialised by a lock,
 /// so concurrent cutovers of different workloads never lose each other's update; one
@@ -131,14 +131,15 @@ fn apply(
     }
     if current != req.old.as_ref() {
         let shown = |e: Option<&Endpoint>| e.map_or("nothing".to_owned(), |e| e.to_string());
-        bail!(
+        return Err(CutoverError::changed(format!(
             "{}: {} points at {}, expected {}; refusing to overwrite a change made by \
              someone else (fix the file or the placement, then retry)",
             file.display(),
             req.public_name,
             shown(current),
             shown(req.old.as_ref()),
-        );
+        ))
+        .into());
     }
     let mut next = map.clone();
     next.insert(req.public_name.clone(), req.new.clone());
@@ -147,11 +148,11 @@ fn apply(
 
 #[async_trait]
 impl Cutover for EndpointsFile {
-    async fn switch(&self, req: &CutoverRequest) -> Result<()> {
+    async fn switch(&self, req: &CutoverRequest) -> Result<(), CutoverError> {
         let _guard = self.lock.lock().await;
         let path = self.path.clone();
         let req = req.clone();
-        tokio::task::spawn_blocking(move || {
+        let written: Result<()> = tokio::task::spawn_blocking(move || {
             let map = read(&path)?;
             if let Some(next) = apply(&map, &req, &path)? {
                 write(&path, &next)?;
@@ -159,7 +160,8 @@ impl Cutover for EndpointsFile {
             Ok(())
         })
         .await
-        .context("the endpoints-file writer task failed")?
+        .context("the endpoints-file writer task failed")?;
+        Ok(written?)
     }
 
     async fn resolve(&self, public_name: &str) -> Result<Resolved> {
@@ -234,6 +236,7 @@ mod tests {
         );
         let e = file.switch(&req("db", Some(3000), 2000)).await.unwrap_err();
         assert!(e.to_string().contains("expected 127.0.0.1:3000"), "{e}");
+        assert_eq!(e.class, lifeboat_provider::ErrorClass::InvalidRequest);
 
         file.switch(&req("db", Some(1000), 2000)).await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

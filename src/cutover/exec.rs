@@ -22,7 +22,7 @@ use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 
 use super::endpoints_file::parse_endpoint;
-use super::{Cutover, CutoverRequest, Resolved};
+use super::{Cutover, CutoverError, CutoverRequest, Resolved};
 
 /// The exec backend.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ async fn run(argv: &[String], env: &[(&str, String)], timeout: Duration) -> Resu
 
 #[async_trait]
 impl Cutover for Exec {
-    async fn switch(&self, req: &CutoverRequest) -> Result<()> {
+    async fn switch(&self, req: &CutoverRequest) -> Result<(), CutoverError> {
         let env = [
             ("LIFEBOAT_WORKLOAD", req.workload.clone()),
             ("LIFEBOAT_PUBLIC_NAME", req.public_name.clone()),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lifeboat_provider::{Endpoint, Generation};
+use lifeboat_provider::{Endpoint, ErrorClass, Generation};
 
 use crate::config::{Config, CutoverConfig};
 pub use endpoints_file::EndpointsFile;
@@ -42,14 +42,55 @@ pub struct Resolved {
     pub ttl: Option<Duration>,
 }
 
+/// Why a switch failed, classified in the adapter contract's terms so the executor
+/// decides between retrying and giving the target up without reading the message:
+/// a name changed behind lifeboat's back is `InvalidRequest` (never overwritten, so
+/// never retried), a server that does not answer `Unavailable` or `Timeout`, a refused
+/// key `PermissionDenied`; anything unforeseen is `Internal` (retried).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CutoverError {
+    /// How the executor treats it.
+    pub class: ErrorClass,
+    /// What happened, for humans.
+    pub message: String,
+}
+
+impl CutoverError {
+    /// An error of `class`.
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> CutoverError {
+        CutoverError {
+            class,
+            message: message.into(),
+        }
+    }
+
+    /// The name no longer points where lifeboat left it: someone else changed it.
+    pub fn changed(message: impl Into<String>) -> CutoverError {
+        CutoverError::new(ErrorClass::InvalidRequest, message)
+    }
+}
+
+/// An error raised with context on its way up keeps the class of the [`CutoverError`]
+/// inside it; any other error is `Internal`.
+impl From<anyhow::Error> for CutoverError {
+    fn from(error: anyhow::Error) -> CutoverError {
+        let class = (error.chain())
+            .find_map(|cause| cause.downcast_ref::<CutoverError>())
+            .map_or(ErrorClass::Internal, |inner| inner.class);
+        CutoverError::new(class, format!("{error:#}"))
+    }
+}
+
 /// A way to move traffic.
 #[async_trait]
 pub trait Cutover: Send + Sync {
     /// Points `req.public_name` at `req.new` and returns once the change is in effect
     /// at the source of truth. Idempotent: repeating a switch that already happened
     /// succeeds. Refuses (with an error) when the name no longer points at `req.old`,
-    /// so a concurrent manual change is never overwritten silently.
-    async fn switch(&self, req: &CutoverRequest) -> anyhow::Result<()>;
+    /// so a concurrent manual change is never overwritten silently; that refusal is
+    /// classified `InvalidRequest`.
+    async fn switch(&self, req: &CutoverRequest) -> Result<(), CutoverError>;
 
     /// Resolves `public_name` the way a client would (read the file, query DNS).
     async fn resolve(&self, public_name: &str) -> anyhow::Result<Resolved>;
@@ -63,7 +104,7 @@ pub struct Skipped;
 
 #[async_trait]
 impl Cutover for Skipped {
-    async fn switch(&self, _: &CutoverRequest) -> anyhow::Result<()> {
+    async fn switch(&self, _: &CutoverRequest) -> Result<(), CutoverError> {
         Ok(())
     }
 
@@ -143,6 +184,18 @@ pub fn build_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn a_class_survives_context_and_anything_else_is_internal() {
+        let changed: anyhow::Result<()> =
+            Err(CutoverError::changed("db.test points elsewhere").into());
+        let e = CutoverError::from(changed.context("switching db.test").unwrap_err());
+        assert_eq!(e.class, ErrorClass::InvalidRequest);
+        assert_eq!(e.message, "switching db.test: db.test points elsewhere");
+        let other = CutoverError::from(anyhow::anyhow!("disk full"));
+        assert_eq!(other.class, ErrorClass::Internal);
+    }
 
     #[tokio::test]
     async fn builds_each_backend_with_paths_relative_to_the_config() {

@@ -431,9 +431,10 @@ impl TargetRun<'_> {
                         new: new.clone(),
                         generation: placement.generation,
                     };
-                    cutover.switch(&req).await.map_err(|e| {
-                        Failure::Step(StepError::new(ErrorClass::Internal, format!("{e:#}")))
-                    })?;
+                    cutover
+                        .switch(&req)
+                        .await
+                        .map_err(|e| Failure::Step(StepError::new(e.class, e.message)))?;
                 }
                 Ok(Done {
                     value: (),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use lifeboat::config::{PolicyConfig, WorkloadConfig};
-use lifeboat::cutover::{Cutover, CutoverRequest, Resolved};
+use lifeboat::cutover::{Cutover, CutoverError, CutoverRequest, Resolved};
 use lifeboat::execute::{ExecOptions, Executor};
 use lifeboat::model::{Move, Placement, Plan, Step};
 use lifeboat::store::Store;
@@ -36,18 +36,17 @@ pub struct RecordingCutover {
 
 #[async_trait]
 impl Cutover for RecordingCutover {
-    async fn switch(&self, req: &CutoverRequest) -> anyhow::Result<()> {
+    async fn switch(&self, req: &CutoverRequest) -> Result<(), CutoverError> {
         if let Some(check) = &*self.on_switch.lock().unwrap() {
             check(req);
         }
         let mut names = self.names.lock().unwrap();
         let current = names.get(&req.public_name);
         if current != req.old.as_ref() && current != Some(&req.new) {
-            anyhow::bail!(
+            return Err(CutoverError::changed(format!(
                 "{} points at {current:?}, not {:?}",
-                req.public_name,
-                req.old
-            );
+                req.public_name, req.old
+            )));
         }
         names.insert(req.public_name.clone(), req.new.clone());
         self.switches.lock().unwrap().push(req.clone());
@@ -55,7 +54,10 @@ impl Cutover for RecordingCutover {
             .fail_after_switch
             .load(std::sync::atomic::Ordering::SeqCst)
         {
-            anyhow::bail!("connection reset after the update was sent");
+            return Err(CutoverError::new(
+                lifeboat_provider::ErrorClass::Unavailable,
+                "connection reset after the update was sent",
+            ));
         }
         Ok(())
     }

@@ -31,7 +31,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::config::{Config, DnsConfig, RecordKind, WorkloadConfig};
-use crate::cutover::{Cutover, CutoverRequest, Resolved};
+use crate::cutover::{Cutover, CutoverError, CutoverRequest, Resolved};
+use lifeboat_provider::ErrorClass;
 use record::{RecordValue, absolute_name, show, swap_message};
 use secret::Signer;
 
@@ -198,11 +199,17 @@ impl Dns {
             .await
             .map_err(|e| {
                 if e.refused {
-                    anyhow!("DNS update of {name}: {e}; the old record is unchanged")
+                    CutoverError::new(
+                        ErrorClass::PermissionDenied,
+                        format!("DNS update of {name}: {e}; the old record is unchanged"),
+                    )
                 } else {
-                    anyhow!(
-                        "DNS update of {name}: {e}; it may or may not have been applied \
-                         (a retry is safe: it checks the record first)"
+                    CutoverError::new(
+                        ErrorClass::Unavailable,
+                        format!(
+                            "DNS update of {name}: {e}; it may or may not have been applied \
+                             (a retry is safe: it checks the record first)"
+                        ),
                     )
                 }
             })?;
@@ -212,11 +219,28 @@ impl Dns {
                 self.explain_prerequisite(&name, old.as_ref(), &new).await?;
                 true
             }
-            code => bail!(
-                "DNS update of {name} refused by {}: {}; the old record is unchanged",
-                self.primary,
-                wire::rcode_text(code)
-            ),
+            code => {
+                let class = match code {
+                    ResponseCode::Refused
+                    | ResponseCode::NotAuth
+                    | ResponseCode::BADSIG
+                    | ResponseCode::BADKEY
+                    | ResponseCode::BADTIME => ErrorClass::PermissionDenied,
+                    ResponseCode::NotZone | ResponseCode::FormErr | ResponseCode::NotImp => {
+                        ErrorClass::InvalidRequest
+                    }
+                    _ => ErrorClass::Unavailable,
+                };
+                return Err(CutoverError::new(
+                    class,
+                    format!(
+                        "DNS update of {name} refused by {}: {}; the old record is unchanged",
+                        self.primary,
+                        wire::rcode_text(code)
+                    ),
+                )
+                .into());
+            }
         };
 
         // The step counts as done only once the source of truth answers the new value.
@@ -284,11 +308,12 @@ impl Dns {
             Some(old) => old.to_string(),
             None => format!("no {} record", new.record_type()),
         };
-        bail!(
+        Err(CutoverError::changed(format!(
             "the record {name} was changed behind lifeboat's back: expected {expected}, found {}; \
              lifeboat did not overwrite it (fix the record or the placement, then retry)",
             show(&found)
-        )
+        ))
+        .into())
     }
 
     /// Polls one secondary until it answers `new`, up to the propagation timeout.
@@ -342,8 +367,8 @@ impl Dns {
 
 #[async_trait]
 impl Cutover for Dns {
-    async fn switch(&self, req: &CutoverRequest) -> Result<()> {
-        self.switch_detailed(req).await.map(|_| ())
+    async fn switch(&self, req: &CutoverRequest) -> Result<(), CutoverError> {
+        Ok(self.switch_detailed(req).await.map(|_| ())?)
     }
 
     /// Asks the configured servers directly (the primary first, then the secondaries if
