@@ -615,16 +615,12 @@ fn in_a_cluster_the_policy_annotations_pause_and_approve() {
 
     let daemon = Daemon::start(&kubeconfig, dir.path(), "one", 10);
     let logs = || daemon.log_text();
+    // The Policy's status names the evacuation that waits, for `kubectl annotate`.
+    let policy_status = || get(&home, &format!("{API}/policies/default"))["status"].clone();
     let id = wait_for("the placement to wait for approval", &logs, || {
-        let log = daemon.log_text();
-        let line = log.lines().find(|l| l.contains("waits for approval"))?;
-        let id = line
-            .split("evacuation=")
-            .nth(1)?
-            .split_whitespace()
-            .next()?;
-        Some(id.to_owned())
+        (policy_status()["pendingEvacuation"].as_str()).map(str::to_owned)
     });
+    assert!(id.starts_with("pe-"), "{id}");
     assert!(
         placement(&home, "job").is_none(),
         "nothing moves before approval"
@@ -636,6 +632,9 @@ fn in_a_cluster_the_policy_annotations_pause_and_approve() {
         (log.contains("paused by the Policy's lifeboat.dev/pause annotation")
             && log.contains("approved by the Policy's lifeboat.dev/approve annotation"))
         .then_some(())
+    });
+    wait_for("the pause shown in the Policy's status", &logs, || {
+        (policy_status()["paused"] == "vendor call").then_some(())
     });
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -650,6 +649,10 @@ fn in_a_cluster_the_policy_annotations_pause_and_approve() {
         &logs,
         || placement(&home, "job"),
     );
+    wait_for("the Policy's status to show nothing pending", &logs, || {
+        let status = policy_status();
+        (status["pendingEvacuation"].is_null() && status["paused"].is_null()).then_some(())
+    });
     assert!(
         daemon
             .log_text()

@@ -394,6 +394,15 @@ impl Host for ClusterHost<'_> {
                     .await?;
             }
         }
+        if let Some(policy) = cluster::chosen_policy(&resources.policies) {
+            let pending = (self.control.approvals().pending())
+                .filter(|p| !p.approved)
+                .map(|p| p.id.clone());
+            let paused = self.control.paused().map(|p| p.reason);
+            (self.term.writer)
+                .policy_switches(policy, pending.as_deref(), paused.as_deref())
+                .await?;
+        }
         let placements = store.placements()?;
         for workload in &resources.workloads {
             if let Some(placement) = placements.get(&workload.name_any()) {

@@ -241,7 +241,8 @@ pub struct PolicySpec {
     pub cutover: serde_json::Value,
 }
 
-/// Whether the daemon accepted the configuration it assembled.
+/// Whether the daemon accepted the configuration it assembled, and the operator's
+/// switches as the leader holds them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyStatus {
@@ -249,6 +250,14 @@ pub struct PolicyStatus {
     /// lists the problems when they do not.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The evacuation waiting for approval (`mode: confirm`): annotate this Policy
+    /// with `lifeboat.dev/approve: ID` to start it, `lifeboat.dev/reject: ID` to drop it.
+    /// Written as null when none waits, so a merge patch removes it.
+    #[serde(default)]
+    pub pending_evacuation: Option<String>,
+    /// Why the kill switch is thrown, while it is (`lifeboat.dev/pause`).
+    #[serde(default)]
+    pub paused: Option<String>,
 }
 
 /// A vendor's notice: leave `scope` before `deadline`.

@@ -221,6 +221,25 @@ impl Writer {
         Ok(())
     }
 
+    /// Shows the pending evacuation and the kill switch in the Policy's status.
+    pub async fn policy_switches(
+        &self,
+        policy: &Policy,
+        pending: Option<&str>,
+        paused: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.ensure_leader()?;
+        self.write_status(policy, |policy: &Policy| {
+            let mut status = policy.status.clone().unwrap_or_default();
+            let before = status.clone();
+            status.pending_evacuation = pending.map(str::to_owned);
+            status.paused = paused.map(str::to_owned);
+            (before != status).then(|| (json!(status), ()))
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Creates the Evacuation resource of an evacuation the executor just began.
     pub async fn begin_evacuation(
         &self,
