@@ -42,18 +42,7 @@ pub async fn run(
     let owner = crate::installation::owner(&config)?;
     let providers = providers::build_all_with(&config, build).await?;
     let control = Control::new(store.clone())?;
-    let executor = Executor::new(
-        owner.clone(),
-        providers.clone(),
-        crate::cutover::build(&config)?,
-        store.clone(),
-        config.policy.clone(),
-        &controller::workloads(&config),
-    )
-    .with_options(ExecOptions {
-        pause: control.switch(),
-        ..ExecOptions::default()
-    });
+    let executor = executor(&config, owner.clone(), &providers, &store, &control)?;
     let metrics = Arc::new(Metrics::new());
     let heartbeat = Arc::new(Heartbeat::default());
     let token = crate::api::auth::daemon_token(&config, &config.state_dir)?;
@@ -88,6 +77,30 @@ pub async fn run(
     let ended = reconcile(parts, build, &mut Standalone, &stop).await;
     api.stopped().await;
     ended.map(|_| ())
+}
+
+/// The executor a daemon acts through: `config`'s cutover and policy, over
+/// `providers` and `store`, for `owner`, holding every step while `control`'s kill
+/// switch is thrown.
+pub fn executor(
+    config: &Config,
+    owner: lifeboat_provider::Owner,
+    providers: &BTreeMap<String, Arc<dyn lifeboat_provider::Provider>>,
+    store: &Arc<Store>,
+    control: &Control,
+) -> anyhow::Result<Executor> {
+    Ok(Executor::new(
+        owner,
+        providers.clone(),
+        crate::cutover::build(config)?,
+        store.clone(),
+        config.policy.clone(),
+        &controller::workloads(config),
+    )
+    .with_options(ExecOptions {
+        pause: control.switch(),
+        ..ExecOptions::default()
+    }))
 }
 
 /// What the loop runs on: one configuration, its store, adapters and executor, and

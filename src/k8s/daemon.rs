@@ -33,10 +33,10 @@ use super::writer::{Writer, progress};
 use crate::api::Role;
 use crate::config::Config;
 use crate::control::Control;
-use crate::controller::{self, Round};
+use crate::controller::Round;
 use crate::daemon::{Change, Host, Parts};
 use crate::decide::Decision;
-use crate::execute::{ExecEvent, ExecOptions, Executor, Report};
+use crate::execute::{ExecEvent, Report};
 use crate::metrics::Metrics;
 use crate::model::Plan;
 use crate::notify::Notifier;
@@ -268,18 +268,8 @@ impl Term {
         let store = Arc::new(Store::open(&config.state_dir)?);
         let providers = crate::providers::build_all(&config).await?;
         let control = Control::new(store.clone())?;
-        let executor = Executor::new(
-            owner.clone(),
-            providers.clone(),
-            crate::cutover::build(&config)?,
-            store.clone(),
-            config.policy.clone(),
-            &controller::workloads(&config),
-        )
-        .with_options(ExecOptions {
-            pause: control.switch(),
-            ..ExecOptions::default()
-        });
+        let executor =
+            crate::daemon::executor(&config, owner.clone(), &providers, &store, &control)?;
         let (finished, finished_rx) = mpsc::unbounded_channel();
         let reasons = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mirror = Mirror {
