@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use jiff::Timestamp;
-use lifeboat_provider::Provider;
+use lifeboat_provider::{Capacity, Provider};
 
 use crate::conditions::{self, Health};
 use crate::config::Config;
@@ -40,6 +40,9 @@ pub struct Controller {
     executor: Executor,
     healths: BTreeMap<String, Health>,
     conditions: BTreeMap<String, Condition>,
+    /// The free room each provider's last successful probe reported: the planner's
+    /// second bound beside the configured capacity.
+    free: BTreeMap<String, Capacity>,
     /// Whether the probe memory is stored every round (the daemons) or kept in memory
     /// only (a drill, whose memory must start empty each time).
     remember: bool,
@@ -66,6 +69,7 @@ impl Controller {
             executor,
             healths: BTreeMap::new(),
             conditions,
+            free: BTreeMap::new(),
             remember: false,
         })
     }
@@ -112,6 +116,12 @@ impl Controller {
                 .entry(result.signal.provider.clone())
                 .or_default();
             *health = conditions::observe(health, &result.signal, policy);
+            if let Some(report) = &result.report {
+                match report.capacity {
+                    Some(free) => self.free.insert(result.signal.provider.clone(), free),
+                    None => self.free.remove(&result.signal.provider),
+                };
+            }
             if let Some(error) = &result.error {
                 tracing::debug!(provider = %result.signal.provider, %error, "probe failed");
             }
@@ -155,18 +165,23 @@ impl Controller {
     }
 
     /// [`Controller::plan`], plus a replacement of each workload of `replace`, whose
-    /// live copy is dead (see [`plan::plan_with_replacements`]).
+    /// live copy is dead; both bounded by the room the last probes reported free (see
+    /// [`plan::plan_observed`]).
     pub fn plan_replacing(
         &self,
         decision: &Decision,
         replace: &std::collections::BTreeSet<String>,
     ) -> anyhow::Result<Plan> {
         let placements: Vec<_> = self.store.placements()?.into_values().collect();
-        Ok(plan::plan_with_replacements(
+        let observed = plan::Observed {
+            replace: replace.clone(),
+            free: self.free.clone(),
+        };
+        Ok(plan::plan_observed(
             &self.config,
             &placements,
             &decision.departures,
-            replace,
+            &observed,
             Timestamp::now(),
         ))
     }

@@ -11,8 +11,11 @@
 //!   being left (a vendor- or account-wide departure names every provider of it, so a
 //!   provider that looks healthy at a lost account is skipped too) and any provider
 //!   without room: capacity (replicas, CPU, memory) against `replicas × resources` of
-//!   everything placed there plus everything this plan already sends there. The first
-//!   eligible provider is reserved; the other eligible ones follow as fall-through.
+//!   everything placed there plus everything this plan already sends there. When the
+//!   provider's last probe said how much room is free (the vendor's own count, which
+//!   sees what the configuration cannot: a quota lowered, hosts gone, someone else's
+//!   instances), what this plan sends there must fit in that too. The first eligible
+//!   provider is reserved; the other eligible ones follow as fall-through.
 //! * No candidate left → [`Stranded`], with each candidate's refusal spelled out.
 //! * No move twice in one flap: a workload that moved within the quiet period stays
 //!   ([`Held`]) when its provider is left only for being unreachable; an account loss, a
@@ -21,8 +24,8 @@
 //!   strictly earlier wave than its dependents. Moves are sorted by wave, then deadline
 //!   (`None`, meaning now, first), then `priority` (higher first), then name; capacity
 //!   goes to moves in that order, so the most urgent and most critical get it first.
-//! * A workload whose live copy is dead ([`plan_with_replacements`]) is replaced: its
-//!   own provider first (unless it is being left), then the rest of its placement.
+//! * A workload whose live copy is dead ([`Observed::replace`]) is replaced: its own
+//!   provider first (unless it is being left), then the rest of its placement.
 //! * The new copy's generation is one above every generation the workload has had (1
 //!   for a first placement).
 
@@ -44,21 +47,36 @@ pub fn plan(
     departures: &[Departure],
     now: Timestamp,
 ) -> Plan {
-    plan_with_replacements(config, placements, departures, &BTreeSet::new(), now)
+    plan_observed(config, placements, departures, &Observed::default(), now)
 }
 
-/// [`plan`], plus a replacement for each workload of `replace` (its live copy is dead
-/// or failing): a move at a new generation whose first target is the provider it runs
-/// on, then the other eligible providers of its placement. A workload whose provider
-/// is being left moves as [`plan`] moves it, whether listed here or not.
-pub fn plan_with_replacements(
+/// What the daemon saw beyond placements and departures, for [`plan_observed`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Workloads whose live copy is dead or failing: each gets a move at a new
+    /// generation whose first target is the provider it runs on, then the other
+    /// eligible providers of its placement. A workload whose provider is being left
+    /// moves as [`plan`] moves it, whether listed here or not.
+    pub replace: BTreeSet<String>,
+    /// Free room per provider, as its last successful probe reported it
+    /// (`ProbeReport::capacity`); a provider absent here is bounded by its configured
+    /// capacity alone.
+    pub free: BTreeMap<String, Capacity>,
+}
+
+/// [`plan`], with what the daemon observed: dead copies to replace, and the room the
+/// vendors say is free.
+pub fn plan_observed(
     config: &Config,
     placements: &[Placement],
     departures: &[Departure],
-    replace: &BTreeSet<String>,
+    observed: &Observed,
     now: Timestamp,
 ) -> Plan {
+    let replace = &observed.replace;
     let leaving = leaving_by_provider(departures);
+    // What this plan sends to each provider, against the free room its probe reported.
+    let mut added: BTreeMap<String, Usage> = BTreeMap::new();
     let mut usage = current_usage(config, placements);
     let mut plan = Plan::default();
 
@@ -152,6 +170,15 @@ pub fn plan_with_replacements(
                 refusals.push(format!("{name}: full ({full})"));
                 continue;
             }
+            let sent = added.get(name.as_str()).copied().unwrap_or_default();
+            if let Some(short) = observed
+                .free
+                .get(name.as_str())
+                .and_then(|free| sent.shortfall(need, free))
+            {
+                refusals.push(format!("{name}: no room by its last probe ({short})"));
+                continue;
+            }
             eligible.push(name.clone());
         }
         let Some(first) = eligible.first() else {
@@ -167,8 +194,10 @@ pub fn plan_with_replacements(
             });
             continue;
         };
-        let slot = usage.entry(first.clone()).or_default();
-        *slot = slot.plus(need);
+        for taken in [&mut usage, &mut added] {
+            let slot = taken.entry(first.clone()).or_default();
+            *slot = slot.plus(need);
+        }
         plan.moves.push(Move {
             workload: a.workload.name.clone(),
             from: a.from,
@@ -289,9 +318,10 @@ impl Usage {
         }
     }
 
-    /// Why `need` more does not fit under `cap`, or `None` when it fits.
-    fn refusal(self, need: Usage, cap: &Capacity) -> Option<String> {
-        let dims = [
+    /// The first dimension in which `need` more does not fit beside `self` under
+    /// `cap`: (dimension, taken, needed, cap).
+    fn exceeds(self, need: Usage, cap: &Capacity) -> Option<(&'static str, u64, u64, u64)> {
+        [
             ("replicas", self.replicas, need.replicas, cap.replicas),
             (
                 "cpu_millis",
@@ -305,11 +335,25 @@ impl Usage {
                 need.memory_mib,
                 cap.memory_mib,
             ),
-        ];
-        dims.into_iter().find_map(|(dim, used, need, cap)| {
+        ]
+        .into_iter()
+        .find_map(|(dim, taken, need, cap)| {
             let cap = cap?;
-            (used.saturating_add(need) > cap)
-                .then(|| format!("{used}/{cap} {dim} in use, {need} needed"))
+            (taken.saturating_add(need) > cap).then_some((dim, taken, need, cap))
+        })
+    }
+
+    /// Why `need` more does not fit under the configured `cap`, or `None` when it fits.
+    fn refusal(self, need: Usage, cap: &Capacity) -> Option<String> {
+        self.exceeds(need, cap)
+            .map(|(dim, used, need, cap)| format!("{used}/{cap} {dim} in use, {need} needed"))
+    }
+
+    /// Why `need` more does not fit beside `self` (what this plan already sends) in the
+    /// room a probe reported `free`, or `None` when it fits.
+    fn shortfall(self, need: Usage, free: &Capacity) -> Option<String> {
+        self.exceeds(need, free).map(|(dim, sent, need, free)| {
+            format!("{free} {dim} free, {sent} already planned there, {need} needed")
         })
     }
 }

@@ -26,6 +26,13 @@ pub enum Seen {
         /// What the adapter said.
         detail: String,
     },
+    /// Its provider's probe reported it lost: the vendor stopped or removed it without
+    /// lifeboat asking (an instance terminated, a process that died). It will not come
+    /// back, so it is replaced without the grace period (but within the limit).
+    Lost {
+        /// What the provider said.
+        detail: String,
+    },
     /// Its provider did not answer: nothing is known about the copy.
     Unknown {
         /// The provider's error.
@@ -34,6 +41,16 @@ pub enum Seen {
 }
 
 impl Seen {
+    /// What the adapter or the provider said, unless the copy is healthy.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Seen::Healthy => None,
+            Seen::Unhealthy { detail } | Seen::Lost { detail } | Seen::Unknown { detail } => {
+                Some(detail)
+            }
+        }
+    }
+
     /// How an adapter's view of a deployment reads as a health result. A copy still
     /// starting (`Pending`, or `Running` before its first passing check) counts as
     /// unhealthy: a copy that never becomes healthy must be replaced too, and the grace
@@ -117,6 +134,9 @@ pub struct CopyWatch {
     pub last: Option<Check>,
     /// Since when it has been unhealthy without a healthy look in between.
     pub unhealthy_since: Option<Timestamp>,
+    /// Its provider reported it lost since then: no grace period to wait out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lost: bool,
     /// When lifeboat replaced one of this workload's copies, oldest first (pruned to
     /// the window).
     #[serde(default)]
@@ -133,11 +153,19 @@ impl CopyWatch {
             self.generation = generation;
             self.last = None;
             self.unhealthy_since = None;
+            self.lost = false;
         }
         match &seen {
-            Seen::Healthy => self.unhealthy_since = None,
+            Seen::Healthy => {
+                self.unhealthy_since = None;
+                self.lost = false;
+            }
             Seen::Unhealthy { .. } => {
                 self.unhealthy_since.get_or_insert(at);
+            }
+            Seen::Lost { .. } => {
+                self.unhealthy_since.get_or_insert(at);
+                self.lost = true;
             }
             Seen::Unknown { .. } => {}
         }
@@ -149,7 +177,11 @@ impl CopyWatch {
         let Some(since) = self.unhealthy_since else {
             return Verdict::Fine;
         };
-        let until = add(since, patience.replace_after);
+        let until = if self.lost {
+            since
+        } else {
+            add(since, patience.replace_after)
+        };
         if now < until {
             return Verdict::Waiting { until };
         }
@@ -163,13 +195,10 @@ impl CopyWatch {
                 replacements: recent.len(),
             };
         }
-        let detail = match &self.last {
-            Some(Check {
-                seen: Seen::Unhealthy { detail } | Seen::Unknown { detail },
-                ..
-            }) => detail.clone(),
-            _ => "unhealthy".into(),
-        };
+        let detail = (self.last.as_ref())
+            .and_then(|last| last.seen.detail())
+            .unwrap_or("unhealthy")
+            .to_owned();
         Verdict::Replace { since, detail }
     }
 
@@ -276,6 +305,40 @@ mod tests {
         watch.observe("q", Generation(2), Seen::Healthy, t(70));
         assert_eq!(watch.verdict(&PATIENCE, t(70)), Verdict::Fine);
         assert_eq!(watch.replacements, [t(60)]);
+    }
+
+    #[test]
+    fn a_copy_its_provider_reports_lost_is_replaced_at_once_but_within_the_limit() {
+        let lost = Seen::Lost {
+            detail: "terminated by the vendor".into(),
+        };
+        let mut watch = CopyWatch::default();
+        watch.observe("p", Generation(1), Seen::Healthy, t(0));
+        watch.observe("p", Generation(1), lost.clone(), t(10));
+        // A later look through `inspect` saying the same does not bring the grace back.
+        watch.observe("p", Generation(1), dead(), t(11));
+        assert_eq!(
+            watch.verdict(&PATIENCE, t(11)),
+            Verdict::Replace {
+                since: t(10),
+                detail: "gone".into()
+            }
+        );
+        watch.replacements = vec![t(0), t(1), t(2)];
+        assert!(matches!(
+            watch.verdict(&PATIENCE, t(11)),
+            Verdict::Limited {
+                replacements: 3,
+                ..
+            }
+        ));
+        // The new copy is watched with the usual patience.
+        watch.observe("p", Generation(2), dead(), t(20));
+        watch.replacements.clear();
+        assert_eq!(
+            watch.verdict(&PATIENCE, t(20)),
+            Verdict::Waiting { until: t(50) }
+        );
     }
 
     #[test]

@@ -309,20 +309,24 @@ cutover: { kind: endpoints-file, path: endpoints.json }
     assert!(copies.iter().all(|c| c.provider == "metal-1"), "{copies:?}");
 }
 
-/// The quickstart with a policy that replaces a dead copy after a second.
-fn watch_lab(edit: impl FnOnce(&mut serde_yaml::Value)) -> Lab {
+/// The quickstart with a policy that replaces an unhealthy copy after `replace_after`.
+fn watch_lab(replace_after: &str, edit: impl FnOnce(&mut serde_yaml::Value)) -> Lab {
     let mut yaml = cli::quickstart_yaml();
     edit(&mut yaml);
     Lab::new(
         yaml,
-        "{probe_interval: 250ms, probe_timeout: 250ms, confirmations: 2, step_timeout: 20s, \
-         step_attempts: 3, replace_after: 1s, max_replacements: 2}",
+        &format!(
+            "{{probe_interval: 250ms, probe_timeout: 250ms, confirmations: 2, step_timeout: 20s, \
+             step_attempts: 3, replace_after: {replace_after}, max_replacements: 2}}"
+        ),
     )
 }
 
 #[test]
 fn a_copy_killed_by_hand_is_replaced_on_its_provider_and_its_dependents_reach_it() {
-    let lab = watch_lab(|_| {});
+    // The provider's probe reports the dead process lost: replaced at once, not after
+    // an hour's grace (the grace is for copies that run but fail their check).
+    let lab = watch_lab("1h", |_| {});
     let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
     let placed = wait_for(PATIENCE, "three placements", || {
         let placed = placements(&lab.status_when_ready()?);
@@ -385,7 +389,10 @@ fn a_copy_killed_by_hand_is_replaced_on_its_provider_and_its_dependents_reach_it
         serde_json::json!([])
     );
     let log = daemon.stderr_so_far();
-    assert!(log.contains("the workload's copy is unhealthy"), "{log}");
+    assert!(
+        log.contains("the provider reports the workload's copy lost"),
+        "{log}"
+    );
     assert!(
         log.contains("replacing the workload's unhealthy copy"),
         "{log}"
@@ -409,7 +416,7 @@ fn a_copy_killed_by_hand_is_replaced_on_its_provider_and_its_dependents_reach_it
 #[test]
 fn a_copy_that_keeps_dying_is_replaced_no_more_often_than_the_limit_and_reported() {
     // `web` serves for two seconds, then exits: every copy of it dies.
-    let lab = watch_lab(|yaml| {
+    let lab = watch_lab("1s", |yaml| {
         let web = (yaml["workloads"].as_sequence_mut().unwrap().iter_mut())
             .find(|w| w["name"] == "web")
             .unwrap();

@@ -236,10 +236,7 @@ fn health(watch: Option<&CopyWatch>, placement: &Placement) -> String {
     let mut text = match (&watch.last, watch.unhealthy_since) {
         (None, _) => "not checked yet".to_owned(),
         (Some(last), Some(since)) => {
-            let detail = match &last.seen {
-                Seen::Unhealthy { detail } | Seen::Unknown { detail } => detail.as_str(),
-                Seen::Healthy => "",
-            };
+            let detail = last.seen.detail().unwrap_or_default();
             format!("UNHEALTHY since {since}: {detail} (checked {})", last.at)
         }
         (Some(last), None) => match &last.seen {

@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::model::{Condition, Placement};
+use crate::probe::ProbeResult;
 use crate::watch::{CopyWatch, Seen};
 
 /// Looks at once this many copies, at most: a thousand workloads must not mean a
@@ -82,5 +83,40 @@ pub(super) async fn look(
                 "the workload's copy is healthy again");
         }
         watch.observe(&placement.provider, placement.generation, seen, at);
+    }
+}
+
+/// Records the copies the providers' probes reported `lost` (stopped or removed by the
+/// vendor): each one still the live copy of its workload is replaced at once, within the
+/// replacement limit, instead of after the grace period.
+pub(super) fn lost(
+    watches: &mut BTreeMap<String, CopyWatch>,
+    placements: &BTreeMap<String, Placement>,
+    probes: &[ProbeResult],
+    at: Timestamp,
+) {
+    for probe in probes {
+        let provider = &probe.signal.provider;
+        for copy in probe.report.iter().flat_map(|r| &r.lost) {
+            let live = placements
+                .get(&copy.workload)
+                .is_some_and(|p| &p.provider == provider && p.generation == copy.generation);
+            if !live {
+                continue;
+            }
+            tracing::warn!(workload = %copy.workload, %provider, generation = %copy.generation,
+                "the provider reports the workload's copy lost: replacing it");
+            let seen = Seen::Lost {
+                detail: format!(
+                    "{provider} reports it lost (stopped or removed without lifeboat asking)"
+                ),
+            };
+            (watches.entry(copy.workload.clone()).or_default()).observe(
+                provider,
+                copy.generation,
+                seen,
+                at,
+            );
+        }
     }
 }

@@ -321,9 +321,11 @@ pub async fn reconcile(
         // A workload already moving is its evacuation's business; the next round plans
         // it again if it landed somewhere being left.
         let busy: BTreeSet<&String> = moving.values().flatten().collect();
+        let placements = store.placements()?;
+        copies::lost(&mut watches, &placements, &round.probes, Timestamp::now());
         copies::look(
             &mut watches,
-            &store.placements()?,
+            &placements,
             &watched,
             &round.conditions,
             &busy,

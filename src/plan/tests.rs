@@ -348,7 +348,11 @@ fn a_dead_copy_is_replaced_on_its_own_provider_first_even_when_it_is_full() {
         placed("c", "acme-eu", 1, t(0)),
     ];
     let replace = BTreeSet::from(["a".to_owned(), "c".to_owned()]);
-    let p = plan_with_replacements(&c, &placements, &[fenced("acme-eu")], &replace, t(100));
+    let observed = Observed {
+        replace,
+        ..Observed::default()
+    };
+    let p = plan_observed(&c, &placements, &[fenced("acme-eu")], &observed, t(100));
     let a = moved(&p, "a");
     assert_eq!(a.from.as_deref(), Some("self-1"));
     assert_eq!(
@@ -363,7 +367,55 @@ fn a_dead_copy_is_replaced_on_its_own_provider_first_even_when_it_is_full() {
     assert!(p.moves.iter().all(|m| m.workload != "b"), "{p:#?}");
     // Nothing to replace: the plain plan.
     assert_eq!(
-        plan_with_replacements(&c, &placements, &[], &BTreeSet::new(), t(100)),
+        plan_observed(&c, &placements, &[], &Observed::default(), t(100)),
         plan(&c, &placements, &[], t(100))
+    );
+}
+
+#[test]
+fn the_room_a_probe_reports_free_bounds_what_a_plan_sends_there() {
+    // The configuration allows self-1 two replicas; its vendor says one is free.
+    let c = estate()
+        .workload_with("a", &["acme-eu", "self-1", "self-2"], 1, 0, &[])
+        .workload_with("b", &["acme-eu", "self-1", "self-2"], 1, 0, &[])
+        .build();
+    let placements = [
+        placed("a", "acme-eu", 1, t(0)),
+        placed("b", "acme-eu", 1, t(0)),
+    ];
+    let observed = Observed {
+        free: BTreeMap::from([(
+            "self-1".to_owned(),
+            Capacity {
+                replicas: Some(1),
+                ..Capacity::default()
+            },
+        )]),
+        ..Observed::default()
+    };
+    let p = plan_observed(&c, &placements, &[fenced("acme-eu")], &observed, t(100));
+    assert_eq!(moved(&p, "a").targets, ["self-1", "self-2"]);
+    assert_eq!(
+        moved(&p, "b").targets,
+        ["self-2"],
+        "the one free replica went to `a`"
+    );
+    // Without the probe's word, the configured capacity alone bounds it.
+    let p = plan(&c, &placements, &[fenced("acme-eu")], t(100));
+    assert_eq!(moved(&p, "b").targets, ["self-1", "self-2"]);
+    // Nowhere else to go: the refusal says it was the probe.
+    let c = estate()
+        .workload_with("a", &["acme-eu", "self-1"], 1, 0, &[])
+        .workload_with("b", &["acme-eu", "self-1"], 1, 0, &[])
+        .build();
+    let p = plan_observed(&c, &placements, &[fenced("acme-eu")], &observed, t(100));
+    let stranded = &p.stranded[0];
+    assert_eq!(stranded.workload, "b");
+    assert!(
+        stranded.reason.contains(
+            "self-1: no room by its last probe (1 replicas free, 1 already planned there, 1 needed)"
+        ),
+        "{}",
+        stranded.reason
     );
 }

@@ -301,11 +301,15 @@ pub struct ProbeReport {
     /// some hosts unreachable): the provider is `Degraded`, not to be evacuated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degraded: Option<String>,
-    /// Free capacity, when the provider can tell.
+    /// Free capacity, when the provider can tell: the room left beside everything that
+    /// runs there now, in the vendor's own count. The controller sends no more there in
+    /// one plan than this (nor than the configured capacity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Capacity>,
     /// Managed deployments the vendor stopped or removed without lifeboat asking (an
-    /// instance terminated by the vendor, a process that died). A signal, not an error.
+    /// instance terminated by the vendor, a process that died). A signal, not an error:
+    /// the controller replaces a lost live copy at once, without the grace period it
+    /// gives a copy that runs but fails its check.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lost: Vec<DeploymentRef>,
 }
