@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use jiff::Timestamp;
 use lifeboat_provider::{Capacity, Provider};
 
+use crate::clock::Clock;
 use crate::conditions::{self, Health};
 use crate::config::Config;
 use crate::decide::{self, Decision};
@@ -94,6 +94,11 @@ impl Controller {
         &self.executor
     }
 
+    /// The clock it decides by (its executor's).
+    pub fn clock(&self) -> &Clock {
+        self.executor.clock()
+    }
+
     /// The provider called `name`, as the controller calls it.
     pub fn provider(&self, name: &str) -> Option<&Arc<dyn Provider>> {
         self.providers.get(name)
@@ -109,7 +114,8 @@ impl Controller {
     /// conditions are stored and logged.
     pub async fn round(&mut self) -> anyhow::Result<Round> {
         let policy = &self.config.policy;
-        let probes = probe::probe_all(&self.providers, policy.probe_timeout, Timestamp::now).await;
+        let probes =
+            probe::probe_all(&self.providers, policy.probe_timeout, || self.clock().now()).await;
         for result in &probes {
             let health = self
                 .healths
@@ -126,7 +132,7 @@ impl Controller {
                 tracing::debug!(provider = %result.signal.provider, %error, "probe failed");
             }
         }
-        let now = Timestamp::now();
+        let now = self.clock().now();
         if self.remember {
             self.store
                 .put_probe_memory(&self.healths, now)
@@ -182,7 +188,7 @@ impl Controller {
             &placements,
             &decision.departures,
             &observed,
-            Timestamp::now(),
+            self.clock().now(),
         ))
     }
 

@@ -38,6 +38,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod command;
 pub mod conditions;
 pub mod config;

@@ -10,6 +10,7 @@ use lifeboat_provider::Provider;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::clock::Clock;
 use crate::model::{Condition, Placement};
 use crate::probe::ProbeResult;
 use crate::watch::{CopyWatch, Seen};
@@ -31,6 +32,7 @@ pub(super) async fn look(
     conditions: &BTreeMap<String, Condition>,
     busy: &BTreeSet<&String>,
     timeout: Duration,
+    clock: &Clock,
 ) {
     watches.retain(|workload, _| placements.contains_key(workload));
     let limit = Arc::new(Semaphore::new(AT_ONCE));
@@ -49,7 +51,7 @@ pub(super) async fn look(
         let Some(provider) = providers.get(&placement.provider).cloned() else {
             continue;
         };
-        let (limit, placement) = (limit.clone(), placement.clone());
+        let (limit, placement, clock) = (limit.clone(), placement.clone(), clock.clone());
         looks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let seen = match tokio::time::timeout(timeout, provider.inspect(&deployment)).await {
@@ -61,7 +63,7 @@ pub(super) async fn look(
                     detail: format!("no answer within {timeout:?}"),
                 },
             };
-            (placement, seen, Timestamp::now())
+            (placement, seen, clock.now())
         });
     }
     while let Some(joined) = looks.join_next().await {

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use jiff::Timestamp;
 use rand::RngExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiState, Heartbeat};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::{Control, Verdict};
 use crate::controller::{self, Controller, Round};
@@ -42,7 +42,14 @@ pub async fn run(
     let owner = crate::installation::owner(&config)?;
     let providers = providers::build_all_with(&config, build).await?;
     let control = Control::new(store.clone())?;
-    let executor = executor(&config, owner.clone(), &providers, &store, &control)?;
+    let executor = executor(
+        &config,
+        owner.clone(),
+        &providers,
+        &store,
+        &control,
+        Clock::system(),
+    )?;
     let metrics = Arc::new(Metrics::new());
     let heartbeat = Arc::new(Heartbeat::default());
     let token = crate::api::auth::daemon_token(&config, &config.state_dir)?;
@@ -81,13 +88,14 @@ pub async fn run(
 
 /// The executor a daemon acts through: `config`'s cutover and policy, over
 /// `providers` and `store`, for `owner`, holding every step while `control`'s kill
-/// switch is thrown.
+/// switch is thrown, stamping and deciding by `clock`.
 pub fn executor(
     config: &Config,
     owner: lifeboat_provider::Owner,
     providers: &BTreeMap<String, Arc<dyn lifeboat_provider::Provider>>,
     store: &Arc<Store>,
     control: &Control,
+    clock: Clock,
 ) -> anyhow::Result<Executor> {
     Ok(Executor::new(
         owner,
@@ -99,6 +107,7 @@ pub fn executor(
     )
     .with_options(ExecOptions {
         pause: control.switch(),
+        clock,
         ..ExecOptions::default()
     }))
 }
@@ -210,6 +219,7 @@ pub async fn reconcile(
         notifier,
     } = parts;
     let owner = executor.owner().clone();
+    let clock = executor.clock().clone();
     // Three intervals (and their probes) without a round means the loop is stuck.
     metrics.leading(true);
     heartbeat.expect_every((config.policy.probe_interval + config.policy.probe_timeout) * 3);
@@ -265,11 +275,11 @@ pub async fn reconcile(
         Err(e) => tracing::warn!("cleaning up after dead drills: {e:#}"),
     }
 
-    let mut drills = Scheduler::new(&config, build, Timestamp::now());
+    let mut drills = Scheduler::new(&config, build, clock.now());
     let watched = providers.clone();
     let mut controller =
         Controller::new(config.clone(), providers, store.clone(), executor)?.remembering()?;
-    store.daemon_started(std::process::id(), Timestamp::now())?;
+    store.daemon_started(std::process::id(), clock.now())?;
     // The watch over the workloads' copies, kept across restarts: a grace period under
     // way goes on, and the replacement limit still counts what the last daemon did.
     let mut watches = store.copy_watches()?;
@@ -293,9 +303,9 @@ pub async fn reconcile(
         host.before_round(&store).await?;
         let round = controller.round().await?;
         let notices = store.notices(true)?;
-        metrics.round(&round.probes, &round.conditions, &notices, Timestamp::now());
+        metrics.round(&round.probes, &round.conditions, &notices, clock.now());
         heartbeat.beat();
-        store.daemon_round(Timestamp::now())?;
+        store.daemon_round(clock.now())?;
         for (provider, from, to) in &round.changes {
             // A first sight of a healthy provider is no news, nor is a new reason for
             // the same condition (a degraded probe's message).
@@ -322,7 +332,7 @@ pub async fn reconcile(
         // it again if it landed somewhere being left.
         let busy: BTreeSet<&String> = moving.values().flatten().collect();
         let placements = store.placements()?;
-        copies::lost(&mut watches, &placements, &round.probes, Timestamp::now());
+        copies::lost(&mut watches, &placements, &round.probes, clock.now());
         copies::look(
             &mut watches,
             &placements,
@@ -330,9 +340,10 @@ pub async fn reconcile(
             &round.conditions,
             &busy,
             config.policy.probe_timeout,
+            &clock,
         )
         .await;
-        let mut assessment = crate::watch::assess(&watches, &patience, Timestamp::now());
+        let mut assessment = crate::watch::assess(&watches, &patience, clock.now());
         // A moving workload's old copy is not looked at any more: its move decides.
         assessment.replace.retain(|w, _| !busy.contains(w));
         assessment.limited.retain(|w, _| !busy.contains(w));
@@ -354,7 +365,7 @@ pub async fn reconcile(
         plan.stranded.retain(|s| !busy.contains(&s.workload));
         // Moves with a deadline wait for their time; the others go now.
         let history = store.move_durations(20)?;
-        let (plan, schedules) = deadline::split(&config, plan, &history, Timestamp::now());
+        let (plan, schedules) = deadline::split(&config, plan, &history, clock.now());
         if schedules != last_schedules {
             for s in &schedules {
                 let was_at_risk = (last_schedules.iter()).any(|l| l.at_risk && l.by == s.by);
@@ -379,7 +390,7 @@ pub async fn reconcile(
         }
         let verdict = control
             .approvals()
-            .offer(config.policy.mode, &plan, Timestamp::now());
+            .offer(config.policy.mode, &plan, clock.now());
         let summary = Some((plan.moves.clone(), plan.stranded.clone()));
         for stranded in &plan.stranded {
             if stranded_told.insert(stranded.workload.clone()) {
@@ -430,7 +441,7 @@ pub async fn reconcile(
                 tracing::warn!(workload = %m.workload, from = ?m.from, targets = ?m.targets,
                     unhealthy_since = %since, "replacing the workload's unhealthy copy: {detail}");
                 if let Some(watch) = watches.get_mut(&m.workload) {
-                    watch.replaced(patience.window, Timestamp::now());
+                    watch.replaced(patience.window, clock.now());
                 }
                 notifier.send(&Event::CopyReplaced {
                     workload: m.workload.clone(),
@@ -449,10 +460,10 @@ pub async fn reconcile(
             let task = running.spawn(async move { executor.execute(&plan).await });
             moving.insert(task.id(), workloads);
         }
-        store.put_copy_watches(&watches, Timestamp::now())?;
+        store.put_copy_watches(&watches, clock.now())?;
         heartbeat.evacuating(!running.is_empty());
         if running.is_empty()
-            && let Some(result) = drills.tick(&config, &store, Timestamp::now()).await
+            && let Some(result) = drills.tick(&config, &store, clock.now()).await
         {
             drill_finished(&notifier, &metrics, &result);
         }

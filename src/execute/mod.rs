@@ -32,6 +32,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use jiff::Timestamp;
+
+use crate::clock::Clock;
 use lifeboat_provider::{DeploymentRef, Generation, Owner, Provider, Timing};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -57,6 +59,8 @@ pub struct ExecOptions {
     pub backoff_max: Duration,
     /// The kill switch: no step starts while it is thrown.
     pub pause: PauseSwitch,
+    /// The time the journal and the placements are stamped with (the loop's clock).
+    pub clock: Clock,
 }
 
 impl Default for ExecOptions {
@@ -67,6 +71,7 @@ impl Default for ExecOptions {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             pause: PauseSwitch::default(),
+            clock: Clock::system(),
         }
     }
 }
@@ -249,6 +254,12 @@ impl Executor {
         &self.inner.owner
     }
 
+    /// The clock it stamps the journal and the placements with: the loop decides by
+    /// the same one.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.options.clock
+    }
+
     /// Live progress: every journaled transition, as it is written.
     pub fn subscribe(&self) -> broadcast::Receiver<ExecEvent> {
         self.inner.events.subscribe()
@@ -268,7 +279,7 @@ impl Executor {
                 sources.insert(mv.workload.clone(), placement);
             }
         }
-        let started = Timestamp::now();
+        let started = self.inner.options.clock.now();
         let evacuation = Evacuation {
             // Lower case, digits and dashes only: the id names the Evacuation resource in
             // cluster mode, and Kubernetes names are RFC 1123 subdomains.
@@ -354,7 +365,7 @@ impl MoveLog {
             generation: self.generation,
             deployment,
             detail,
-            at: Timestamp::now(),
+            at: self.inner.options.clock.now(),
         }
     }
 

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use jiff::Timestamp;
 use lifeboat_provider::{DeploymentRef, Provider, Timing};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
@@ -56,7 +55,7 @@ pub(crate) async fn run_evacuation(
     }
     inner
         .store
-        .finish_evacuation(&ev.id, Timestamp::now())
+        .finish_evacuation(&ev.id, inner.options.clock.now())
         .context("marking the evacuation finished")?;
     Ok(Report {
         evacuation: ev.id.clone(),
@@ -106,7 +105,7 @@ async fn run_move(
     let finish = |outcome: Outcome, healthy, cutover, phases| -> anyhow::Result<MoveReport> {
         inner
             .store
-            .record_outcome(&ev.id, &mv.workload, &outcome, Timestamp::now())?;
+            .record_outcome(&ev.id, &mv.workload, &outcome, inner.options.clock.now())?;
         Ok(report(ev, mv, outcome, healthy, cutover, phases))
     };
     let Some(workload) = inner.workloads.get(&mv.workload) else {

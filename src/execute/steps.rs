@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use lifeboat_provider::{
     DeployRequest, DeploymentRef, DeploymentState, Endpoint, ErrorClass, Generation, Provider,
     Timing,
@@ -360,7 +359,7 @@ impl TargetRun<'_> {
             provider: self.target.to_owned(),
             generation: self.mv.generation,
             deployment: Some(dep.clone()),
-            since: Timestamp::now(),
+            since: self.inner.options.clock.now(),
         }
     }
 
@@ -484,7 +483,7 @@ pub(crate) fn orphan(
         provider: provider.to_owned(),
         deployment: dep.clone(),
         reason: reason.to_owned(),
-        at: Timestamp::now(),
+        at: inner.options.clock.now(),
     })?;
     Ok(format!(
         "copy {} on {provider} could not be retired ({reason}); recorded as an orphan",

@@ -268,8 +268,14 @@ impl Term {
         let store = Arc::new(Store::open(&config.state_dir)?);
         let providers = crate::providers::build_all(&config).await?;
         let control = Control::new(store.clone())?;
-        let executor =
-            crate::daemon::executor(&config, owner.clone(), &providers, &store, &control)?;
+        let executor = crate::daemon::executor(
+            &config,
+            owner.clone(),
+            &providers,
+            &store,
+            &control,
+            crate::clock::Clock::system(),
+        )?;
         let (finished, finished_rx) = mpsc::unbounded_channel();
         let reasons = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mirror = Mirror {

@@ -135,6 +135,13 @@ impl World {
         self.executor_with(store, self.providers())
     }
 
+    /// An executor over every provider with `options` (a daemon's kill switch, its
+    /// clock).
+    pub fn executor_with_options(&self, store: &Arc<Store>, options: ExecOptions) -> Executor {
+        self.executor_with(store, self.providers())
+            .with_options(options)
+    }
+
     pub fn executor_with(
         &self,
         store: &Arc<Store>,
