@@ -23,7 +23,7 @@ use crate::model::{Move, Plan};
 use crate::store::{Pause, Store};
 
 /// A plan waiting for an operator (`policy.mode: confirm`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Pending {
     /// Its id (`pe-...`), what `lifeboat evacuations approve` takes.
     pub id: String,

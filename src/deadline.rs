@@ -37,7 +37,7 @@ pub const SAFETY: u32 = 2;
 pub const HISTORY: usize = 5;
 
 /// The moves that share one deadline, and when they start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Schedule {
     /// The time by which every one of them must be cut over (the notice's deadline
     /// less the policy's margin).
@@ -46,6 +46,7 @@ pub struct Schedule {
     pub workloads: Vec<String>,
     /// How long the evacuation is expected to take.
     #[serde(with = "crate::config::duration")]
+    #[schemars(with = "String")]
     pub estimate: Duration,
     /// When they start (now, when that time has passed).
     pub start_at: Timestamp,

@@ -40,7 +40,7 @@ pub enum SignalKind {
 }
 
 /// A provider's derived state: what the controller believes about it right now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "condition", rename_all = "snake_case")]
 pub enum Condition {
     /// Probes pass.
@@ -253,6 +253,21 @@ impl Serialize for Account {
     }
 }
 
+/// An account is written `vendor/account` (or `vendor` at a vendor that names none).
+impl schemars::JsonSchema for Account {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Account".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "`vendor/account`, or `vendor` at a vendor that names no accounts",
+            "examples": ["aws/prod", "hetzner"],
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Account {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -262,7 +277,9 @@ impl<'de> Deserialize<'de> for Account {
 
 /// What a [`Notice`] or fence applies to. Deplatforming acts on a vendor or an account;
 /// a single provider is the narrow case (a drill, an operator's fence).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(tag = "scope", content = "name", rename_all = "snake_case")]
 pub enum Scope {
     /// Every provider of the vendor.
@@ -285,7 +302,7 @@ impl fmt::Display for Scope {
 }
 
 /// A vendor's notice (or an operator's fence) with an optional deadline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Notice {
     /// What it applies to.
     pub scope: Scope,
@@ -350,7 +367,7 @@ impl Cause {
 }
 
 /// Where one workload runs now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Placement {
     /// The workload.
     pub workload: String,
@@ -365,7 +382,19 @@ pub struct Placement {
 }
 
 /// One step of a move, in execution order (make before break).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     /// Start the copy on the target at the new generation.
@@ -413,7 +442,7 @@ impl fmt::Display for Step {
 }
 
 /// Moving one workload off a provider being left.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Move {
     /// The workload.
     pub workload: String,
@@ -436,7 +465,7 @@ pub struct Move {
 }
 
 /// A workload that has to move but has nowhere to go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Stranded {
     /// The workload.
     pub workload: String,
@@ -448,7 +477,7 @@ pub struct Stranded {
 
 /// A workload on a provider being left that is deliberately not moved yet: it moved
 /// within the quiet period and the departure is only a flap (see [`Cause::is_transient`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Held {
     /// The workload.
     pub workload: String,
@@ -462,7 +491,7 @@ pub struct Held {
 
 /// The outcome of planning: moves in execution order, and what cannot move. Every
 /// workload the plan concerns appears exactly once, in `moves`, `stranded` or `held`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Plan {
     /// Moves sorted by wave, then by deadline (`None`, meaning now, first), then by
     /// workload name.

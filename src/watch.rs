@@ -16,7 +16,7 @@ use lifeboat_provider::{DeploymentState, Generation};
 use serde::{Deserialize, Serialize};
 
 /// What one look at a copy found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "health", rename_all = "snake_case")]
 pub enum Seen {
     /// Its health check passes.
@@ -75,7 +75,7 @@ impl Seen {
 }
 
 /// One look at a copy, and when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Check {
     /// What it found.
     #[serde(flatten)]
@@ -124,7 +124,7 @@ pub enum Verdict {
 }
 
 /// The watch over one workload's live copy, kept in the store across restarts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CopyWatch {
     /// The provider the watched copy runs on.
     pub provider: String,

@@ -128,6 +128,134 @@ fn condition_gauge(
     )
 }
 
+/// Checks `answer` against the schema the OpenAPI document gives for `status` of
+/// `method path` (its template, `{id}` and all).
+fn check_against_document(doc: &Json, method: &str, template: &str, status: u16, answer: &Json) {
+    let op = &doc["paths"][template][method];
+    assert!(op.is_object(), "{method} {template} is not documented");
+    let schema = &op["responses"][status.to_string()]["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {template} documents no JSON answer for {status}"
+    );
+    // The schema's references point into the document's components.
+    let mut root = schema.clone();
+    root["components"] = doc["components"].clone();
+    let validator = jsonschema::draft202012::new(&root)
+        .unwrap_or_else(|e| panic!("{method} {template}: the schema does not compile: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(answer)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {template} answered what its schema does not allow:\n{}\n{answer:#}",
+        errors.join("\n")
+    );
+}
+
+#[test]
+fn the_openapi_document_lists_every_route_and_the_answers_match_its_schemas() {
+    let lab = Lab::quickstart();
+    let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    let api = Api::of(&lab);
+    let (status, _) = api.call(Method::GET, "/api/v1/openapi.json", None, None);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let doc = api.get("/api/v1/openapi.json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let documented: std::collections::BTreeSet<(String, String)> = (doc["paths"].as_object())
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            (item.as_object().expect("a path item").keys())
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let served: std::collections::BTreeSet<(String, String)> = [
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
+        ("GET", "/api/v1/providers"),
+        ("GET", "/api/v1/workloads"),
+        ("GET", "/api/v1/evacuations"),
+        ("POST", "/api/v1/evacuations/{id}/approve"),
+        ("POST", "/api/v1/evacuations/{id}/reject"),
+        ("GET", "/api/v1/notices"),
+        ("POST", "/api/v1/notices"),
+        ("DELETE", "/api/v1/notices/{id}"),
+        ("GET", "/api/v1/events"),
+        ("POST", "/api/v1/pause"),
+        ("POST", "/api/v1/resume"),
+        ("GET", "/api/v1/openapi.json"),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m.to_owned(), p.to_owned()))
+    .collect();
+    assert_eq!(documented, served);
+    // Every documented operation is served: none answers 404 or 405 for want of a route.
+    for (method, template) in &documented {
+        let path = template.replace("{id}", "999");
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let (status, body) = api.call(method.clone(), &path, Some(&api.token), Some("{}"));
+        assert_ne!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {body}"
+        );
+        if status == StatusCode::NOT_FOUND {
+            let body: Json = serde_json::from_str(&body).unwrap_or_default();
+            assert!(body["error"].is_string(), "{method} {path}: no such route");
+        }
+    }
+    // Refused answers are what the document says they are.
+    let (status, body) = api.post("/api/v1/evacuations/pe-x/approve", &json!({}));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    check_against_document(&doc, "post", "/api/v1/evacuations/{id}/approve", 404, &body);
+    let (status, body) = api.post(
+        "/api/v1/notices",
+        &json!({"target": "nowhere", "reason": "r"}),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    check_against_document(&doc, "post", "/api/v1/notices", 400, &body);
+
+    // With something in every list, each answer matches its schema.
+    wait_for(PATIENCE, "the quickstart placed", || {
+        let workloads = api.get("/api/v1/workloads");
+        let all = workloads.as_array()?;
+        all.iter()
+            .all(|w| w["copy"]["last"].is_object())
+            .then_some(())
+    });
+    let deadline = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(48);
+    let (status, notice) = api.post(
+        "/api/v1/notices",
+        &json!({"target": "acme-cloud", "deadline": deadline.to_string(), "reason": "a letter"}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{notice}");
+    check_against_document(&doc, "post", "/api/v1/notices", 201, &notice);
+    let (status, pause) = api.post("/api/v1/pause", &json!({"reason": "looking"}));
+    assert_eq!(status, StatusCode::OK);
+    check_against_document(&doc, "post", "/api/v1/pause", 200, &pause);
+    wait_for(PATIENCE, "the notice's moves scheduled", || {
+        let view = api.get("/api/v1/evacuations");
+        (!view["scheduled"].as_array()?.is_empty()).then_some(())
+    });
+    for path in [
+        "/api/v1/providers",
+        "/api/v1/workloads",
+        "/api/v1/evacuations",
+        "/api/v1/notices",
+        "/api/v1/events",
+    ] {
+        check_against_document(&doc, "get", path, 200, &api.get(path));
+    }
+    let (status, resumed) = api.post("/api/v1/resume", &json!({}));
+    assert_eq!(status, StatusCode::OK);
+    check_against_document(&doc, "post", "/api/v1/resume", 200, &resumed);
+    api.clear_notice(&notice);
+    drop(daemon);
+}
+
 #[test]
 fn every_route_needs_the_token_bad_bodies_are_refused_and_metrics_follow_a_fence() {
     let lab = Lab::quickstart();
@@ -147,6 +275,7 @@ fn every_route_needs_the_token_bad_bodies_are_refused_and_metrics_follow_a_fence
         (Method::POST, "/api/v1/resume"),
         (Method::POST, "/api/v1/evacuations/pe-x/approve"),
         (Method::POST, "/api/v1/evacuations/pe-x/reject"),
+        (Method::GET, "/api/v1/openapi.json"),
     ];
     for (method, path) in &routes {
         for token in [None, Some(wrong)] {

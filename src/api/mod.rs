@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod openapi;
 pub mod routes;
 mod tls;
 
@@ -165,6 +166,7 @@ pub fn router(state: Arc<ApiState>, token: Token) -> Router {
         .route("/events", get(routes::events))
         .route("/pause", post(routes::pause))
         .route("/resume", post(routes::resume))
+        .route("/openapi.json", get(routes::openapi))
         .layer(axum::middleware::from_fn_with_state(
             token,
             auth::require_token,

@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::ApiState;
 use crate::control::ApprovalError;
@@ -45,11 +44,21 @@ impl ApiError {
     }
 }
 
+/// What a refused call answers.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    /// What is wrong.
+    pub error: String,
+    /// The request's field at fault, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = match self.field {
-            Some(field) => json!({"error": self.message, "field": field}),
-            None => json!({"error": self.message}),
+        let body = ErrorBody {
+            error: self.message,
+            field: self.field.map(str::to_owned),
         };
         (self.status, Json(body)).into_response()
     }
@@ -88,7 +97,7 @@ fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 type Answer<T> = Result<Json<T>, ApiError>;
 
 /// One provider as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProviderView {
     /// Its name.
     pub name: String,
@@ -124,7 +133,7 @@ pub(super) async fn providers(State(state): State<Arc<ApiState>>) -> Answer<Vec<
 }
 
 /// One workload as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkloadView {
     /// Its name.
     pub name: String,
@@ -153,7 +162,7 @@ pub(super) async fn workloads(State(state): State<Arc<ApiState>>) -> Answer<Vec<
 }
 
 /// The evacuations: the one waiting for approval, and every one run, newest first.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvacuationsView {
     /// What waits for `approve` (mode `confirm`).
     pub pending: Option<crate::control::Pending>,
@@ -200,7 +209,7 @@ pub(super) async fn notices(State(state): State<Arc<ApiState>>) -> Answer<Vec<No
 }
 
 /// `POST /api/v1/notices`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoticeRequest {
     /// A vendor, `vendor/account` or provider of the config.
@@ -287,7 +296,7 @@ pub(super) async fn clear_notice(
 }
 
 /// `POST /api/v1/pause`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PauseRequest {
     /// Why, shown on every surface while paused.
@@ -310,12 +319,29 @@ pub(super) async fn pause(
     Ok(Json(pause))
 }
 
-pub(super) async fn resume(State(state): State<Arc<ApiState>>) -> Answer<serde_json::Value> {
+/// What `POST /api/v1/resume` answers.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Resumed {
+    /// Whether the kill switch was thrown until now.
+    pub was_paused: bool,
+}
+
+pub(super) async fn resume(State(state): State<Arc<ApiState>>) -> Answer<Resumed> {
     let was_paused = state.control.resume()?;
     if was_paused {
         tracing::warn!("resumed through the API");
     }
-    Ok(Json(json!({"was_paused": was_paused})))
+    Ok(Json(Resumed { was_paused }))
+}
+
+/// The OpenAPI document, built once.
+pub(super) async fn openapi() -> Json<serde_json::Value> {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    Json(
+        DOCUMENT
+            .get_or_init(|| super::openapi::document(env!("CARGO_PKG_VERSION")))
+            .clone(),
+    )
 }
 
 /// `GET /api/v1/events?after=ID&limit=N`: journal lines after `after`.
@@ -327,7 +353,7 @@ pub(super) struct EventsQuery {
 }
 
 /// One page of the event feed; ask again with `after: next` for more.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventsPage {
     /// The journal lines, oldest first.
     pub events: Vec<JournalEntry>,

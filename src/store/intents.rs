@@ -10,7 +10,7 @@ use super::{Store, from_json, to_json};
 
 /// The kill switch, thrown: while it is set the controller probes, decides and plans,
 /// but starts no step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Pause {
     /// Why, as the operator said it (shown on every surface).
     pub reason: String,

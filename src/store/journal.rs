@@ -14,7 +14,7 @@ use super::{Store, enum_from, enum_text, from_json, timestamp, to_json};
 use crate::model::{Placement, Plan, Step};
 
 /// Where one step attempt stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// About to act (written before the action).
@@ -28,7 +28,7 @@ pub enum Status {
 }
 
 /// One journal line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JournalEntry {
     /// Order of writing, assigned by the store (ignored by [`Store::record`]).
     pub id: i64,
@@ -56,7 +56,7 @@ pub struct JournalEntry {
 }
 
 /// One execution of a plan, kept so that a resume knows what it was asked to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Evacuation {
     /// Unique id (`ev-...`).
     pub id: String,

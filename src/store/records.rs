@@ -39,7 +39,7 @@ pub struct ConditionRecord {
 }
 
 /// A notice or fence, with its life span.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NoticeRecord {
     /// Its id, for clearing it.
     pub id: i64,

@@ -8,6 +8,7 @@ use std::fmt;
 /// codes and transport failures); the controller decides from the class alone and never
 /// parses a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorClass {
     /// The vendor suspended or blocked the account, or the account may not use the

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Both ids are label-safe (see [`Owner::check_id`]): they go into Kubernetes labels and
 /// EC2 tags unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Owner {
     /// The installation: one lifeboat deployment with its own state (`installation:` in
     /// `lifeboat.yaml`, generated once and kept in the state folder, or derived from the

@@ -13,6 +13,7 @@ use crate::Owner;
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct Generation(pub u64);
 
@@ -215,6 +216,7 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// Where a copy can be reached.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Endpoint {
     /// Host name or IP address.
     pub host: String,
@@ -235,6 +237,7 @@ impl fmt::Display for Endpoint {
 /// The provider-side handle of one deployment, as returned by [`crate::Provider::deploy`]
 /// and [`crate::Provider::list_managed`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct DeploymentRef {
     /// The workload name.
     pub workload: String,
