@@ -36,194 +36,195 @@ struct Operation {
     refusals: &'static [(u16, &'static str)],
 }
 
+impl Operation {
+    /// An `/api` operation, behind the token, with its answer when it succeeds.
+    fn api(
+        method: &'static str,
+        path: &'static str,
+        summary: &'static str,
+        ok: (u16, Option<Schema>),
+    ) -> Operation {
+        Operation {
+            method,
+            path,
+            summary,
+            token: true,
+            body: None,
+            parameters: Vec::new(),
+            ok,
+            refusals: &[],
+        }
+    }
+
+    /// An open `GET` answering plain text (a probe, the metrics).
+    fn probe(
+        path: &'static str,
+        summary: &'static str,
+        refusals: &'static [(u16, &'static str)],
+    ) -> Operation {
+        Operation {
+            token: false,
+            refusals,
+            ..Operation::api("get", path, summary, (200, None))
+        }
+    }
+
+    fn with_parameters(
+        self,
+        parameters: Vec<(&'static str, &'static str, Value, &'static str)>,
+    ) -> Operation {
+        Operation { parameters, ..self }
+    }
+
+    fn with_body(self, schema: Schema, required: bool) -> Operation {
+        Operation {
+            body: Some((schema, required)),
+            ..self
+        }
+    }
+
+    fn refusing(self, refusals: &'static [(u16, &'static str)]) -> Operation {
+        Operation { refusals, ..self }
+    }
+}
+
 /// The whole document, with `version` as `info.version`.
 pub fn document(version: &str) -> Value {
     // Answers are described as they are serialised, requests as they are read.
     let mut answers = generator(SchemaSettings::draft2020_12().for_serialize());
     let mut requests = generator(SchemaSettings::draft2020_12().for_deserialize());
+    let pending = answers.subschema_for::<Pending>();
+    let not_pending: &[(u16, &str)] = &[(404, "no pending evacuation has that id")];
+    let bad_body: &[(u16, &str)] = &[
+        (400, "a field is wrong; `field` names it"),
+        (413, "the body is over `api.max_body_bytes`"),
+        (415, "the body is not `application/json`"),
+    ];
     let operations = vec![
-        Operation {
-            method: "get",
-            path: "/healthz",
-            summary: "The process is alive (for a liveness probe).",
-            token: false,
-            body: None,
-            parameters: vec![],
-            ok: (200, None),
-            refusals: &[],
-        },
-        Operation {
-            method: "get",
-            path: "/readyz",
-            summary: "The store is writable, probe rounds are running and this instance leads \
-                      (or stands by in a cluster); 503 names what is wrong.",
-            token: false,
-            body: None,
-            parameters: vec![],
-            ok: (200, None),
-            refusals: &[(503, "not ready, and why (plain text)")],
-        },
-        Operation {
-            method: "get",
-            path: "/metrics",
-            summary: "Prometheus text exposition of every `lifeboat_` metric.",
-            token: false,
-            body: None,
-            parameters: vec![],
-            ok: (200, None),
-            refusals: &[],
-        },
-        Operation {
-            method: "get",
-            path: "/api/v1/providers",
-            summary: "Every provider of the configuration with its last derived condition.",
-            token: true,
-            body: None,
-            parameters: vec![],
-            ok: (200, Some(answers.subschema_for::<Vec<ProviderView>>())),
-            refusals: &[],
-        },
-        Operation {
-            method: "get",
-            path: "/api/v1/workloads",
-            summary: "Every workload: where it runs and the watch over its live copy.",
-            token: true,
-            body: None,
-            parameters: vec![],
-            ok: (200, Some(answers.subschema_for::<Vec<WorkloadView>>())),
-            refusals: &[],
-        },
-        Operation {
-            method: "get",
-            path: "/api/v1/evacuations",
-            summary: "The evacuation waiting for approval, the kill switch, the moves \
-                      scheduled before a deadline, and every evacuation run, newest first.",
-            token: true,
-            body: None,
-            parameters: vec![],
-            ok: (200, Some(answers.subschema_for::<EvacuationsView>())),
-            refusals: &[],
-        },
-        Operation {
-            method: "post",
-            path: "/api/v1/evacuations/{id}/approve",
-            summary: "Approves the pending evacuation `id` (mode `confirm`): it starts on \
-                      the loop's next turn.",
-            token: true,
-            body: None,
-            parameters: vec![evacuation_id()],
-            ok: (200, Some(answers.subschema_for::<Pending>())),
-            refusals: &[(404, "no pending evacuation has that id")],
-        },
-        Operation {
-            method: "post",
-            path: "/api/v1/evacuations/{id}/reject",
-            summary: "Drops the pending evacuation `id`; it is planned again only when the \
-                      plan changes.",
-            token: true,
-            body: None,
-            parameters: vec![evacuation_id()],
-            ok: (200, Some(answers.subschema_for::<Pending>())),
-            refusals: &[(404, "no pending evacuation has that id")],
-        },
-        Operation {
-            method: "get",
-            path: "/api/v1/notices",
-            summary: "The notices and fences in force.",
-            token: true,
-            body: None,
-            parameters: vec![],
-            ok: (200, Some(answers.subschema_for::<Vec<NoticeRecord>>())),
-            refusals: &[],
-        },
-        Operation {
-            method: "post",
-            path: "/api/v1/notices",
-            summary: "Raises a notice: a vendor, account or provider must be left before \
-                      the deadline (without one: now, a fence).",
-            token: true,
-            body: Some((requests.subschema_for::<NoticeRequest>(), true)),
-            parameters: vec![],
-            ok: (201, Some(answers.subschema_for::<NoticeRecord>())),
-            refusals: &[
-                (400, "a field is wrong; `field` names it"),
-                (413, "the body is over `api.max_body_bytes`"),
-                (415, "the body is not `application/json`"),
-            ],
-        },
-        Operation {
-            method: "delete",
-            path: "/api/v1/notices/{id}",
-            summary: "Lifts the notice `id`.",
-            token: true,
-            body: None,
-            parameters: vec![(
-                "id",
-                "path",
-                json!({"type": "integer", "format": "int64"}),
-                "The notice's id, as `GET /api/v1/notices` lists it.",
-            )],
-            ok: (204, None),
-            refusals: &[(404, "no notice in force has that id")],
-        },
-        Operation {
-            method: "get",
-            path: "/api/v1/events",
-            summary: "The journal's lines (every step of every move), oldest first, a page \
-                      at a time.",
-            token: true,
-            body: None,
-            parameters: vec![
-                (
-                    "after",
-                    "query",
-                    json!({"type": "integer", "format": "int64", "default": 0}),
-                    "Lines after this id: the `next` of the previous page.",
-                ),
-                (
-                    "limit",
-                    "query",
-                    json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
-                    "At most this many lines.",
-                ),
-            ],
-            ok: (200, Some(answers.subschema_for::<EventsPage>())),
-            refusals: &[(400, "`after` or `limit` is wrong; `field` names it")],
-        },
-        Operation {
-            method: "post",
-            path: "/api/v1/pause",
-            summary: "Throws the kill switch: probes, decisions and plans go on, no step \
-                      starts. Pausing a paused controller keeps the first reason and time.",
-            token: true,
-            body: Some((requests.subschema_for::<PauseRequest>(), false)),
-            parameters: vec![],
-            ok: (200, Some(answers.subschema_for::<Pause>())),
-            refusals: &[
-                (400, "a field is wrong; `field` names it"),
-                (413, "the body is over `api.max_body_bytes`"),
-            ],
-        },
-        Operation {
-            method: "post",
-            path: "/api/v1/resume",
-            summary: "Releases the kill switch.",
-            token: true,
-            body: None,
-            parameters: vec![],
-            ok: (200, Some(answers.subschema_for::<Resumed>())),
-            refusals: &[],
-        },
-        Operation {
-            method: "get",
-            path: PATH,
-            summary: "This document.",
-            token: true,
-            body: None,
-            parameters: vec![],
-            ok: (200, Some(schemars::json_schema!({"type": "object"}))),
-            refusals: &[],
-        },
+        Operation::probe(
+            "/healthz",
+            "The process is alive (for a liveness probe).",
+            &[],
+        ),
+        Operation::probe(
+            "/readyz",
+            "The store is writable, probe rounds are running and this instance leads (or \
+             stands by in a cluster); 503 names what is wrong.",
+            &[(503, "not ready, and why (plain text)")],
+        ),
+        Operation::probe(
+            "/metrics",
+            "Prometheus text exposition of every `lifeboat_` metric.",
+            &[],
+        ),
+        Operation::api(
+            "get",
+            "/api/v1/providers",
+            "Every provider of the configuration with its last derived condition.",
+            (200, Some(answers.subschema_for::<Vec<ProviderView>>())),
+        ),
+        Operation::api(
+            "get",
+            "/api/v1/workloads",
+            "Every workload: where it runs and the watch over its live copy.",
+            (200, Some(answers.subschema_for::<Vec<WorkloadView>>())),
+        ),
+        Operation::api(
+            "get",
+            "/api/v1/evacuations",
+            "The evacuation waiting for approval, the kill switch, the moves scheduled \
+             before a deadline, and every evacuation run, newest first.",
+            (200, Some(answers.subschema_for::<EvacuationsView>())),
+        ),
+        Operation::api(
+            "post",
+            "/api/v1/evacuations/{id}/approve",
+            "Approves the pending evacuation `id` (mode `confirm`): it starts on the loop's \
+             next turn.",
+            (200, Some(pending.clone())),
+        )
+        .with_parameters(vec![evacuation_id()])
+        .refusing(not_pending),
+        Operation::api(
+            "post",
+            "/api/v1/evacuations/{id}/reject",
+            "Drops the pending evacuation `id`; it is planned again only when the plan \
+             changes.",
+            (200, Some(pending)),
+        )
+        .with_parameters(vec![evacuation_id()])
+        .refusing(not_pending),
+        Operation::api(
+            "get",
+            "/api/v1/notices",
+            "The notices and fences in force.",
+            (200, Some(answers.subschema_for::<Vec<NoticeRecord>>())),
+        ),
+        Operation::api(
+            "post",
+            "/api/v1/notices",
+            "Raises a notice: a vendor, account or provider must be left before the \
+             deadline (without one: now, a fence).",
+            (201, Some(answers.subschema_for::<NoticeRecord>())),
+        )
+        .with_body(requests.subschema_for::<NoticeRequest>(), true)
+        .refusing(bad_body),
+        Operation::api(
+            "delete",
+            "/api/v1/notices/{id}",
+            "Lifts the notice `id`.",
+            (204, None),
+        )
+        .with_parameters(vec![(
+            "id",
+            "path",
+            json!({"type": "integer", "format": "int64"}),
+            "The notice's id, as `GET /api/v1/notices` lists it.",
+        )])
+        .refusing(&[(404, "no notice in force has that id")]),
+        Operation::api(
+            "get",
+            "/api/v1/events",
+            "The journal's lines (every step of every move), oldest first, a page at a \
+             time.",
+            (200, Some(answers.subschema_for::<EventsPage>())),
+        )
+        .with_parameters(vec![
+            (
+                "after",
+                "query",
+                json!({"type": "integer", "format": "int64", "default": 0}),
+                "Lines after this id: the `next` of the previous page.",
+            ),
+            (
+                "limit",
+                "query",
+                json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+                "At most this many lines.",
+            ),
+        ])
+        .refusing(&[(400, "`after` or `limit` is wrong; `field` names it")]),
+        Operation::api(
+            "post",
+            "/api/v1/pause",
+            "Throws the kill switch: probes, decisions and plans go on, no step starts. \
+             Pausing a paused controller keeps the first reason and time.",
+            (200, Some(answers.subschema_for::<Pause>())),
+        )
+        .with_body(requests.subschema_for::<PauseRequest>(), false)
+        .refusing(bad_body),
+        Operation::api(
+            "post",
+            "/api/v1/resume",
+            "Releases the kill switch.",
+            (200, Some(answers.subschema_for::<Resumed>())),
+        ),
+        Operation::api(
+            "get",
+            PATH,
+            "This document.",
+            (200, Some(schemars::json_schema!({"type": "object"}))),
+        ),
     ];
     let error = answers.subschema_for::<ErrorBody>();
 
