@@ -106,19 +106,21 @@ pub(super) fn lost(
             if !live {
                 continue;
             }
-            tracing::warn!(workload = %copy.workload, %provider, generation = %copy.generation,
-                "the provider reports the workload's copy lost: replacing it");
             let seen = Seen::Lost {
                 detail: format!(
                     "{provider} reports it lost (stopped or removed without lifeboat asking)"
                 ),
             };
-            (watches.entry(copy.workload.clone()).or_default()).observe(
-                provider,
-                copy.generation,
-                seen,
-                at,
-            );
+            let watch = watches.entry(copy.workload.clone()).or_default();
+            // Told once per copy: the provider goes on reporting it until it is replaced,
+            // and a copy held back by the replacement limit stays lost for a while.
+            let told =
+                watch.lost && &watch.provider == provider && watch.generation == copy.generation;
+            if !told {
+                tracing::warn!(workload = %copy.workload, %provider, generation = %copy.generation,
+                    "the provider reports the workload's copy lost: it is replaced without a grace period");
+            }
+            watch.observe(provider, copy.generation, seen, at);
         }
     }
 }
