@@ -5,9 +5,11 @@
 //! # Rules
 //!
 //! * A move's duration is estimated from earlier moves of the same workload to the
-//!   same target (the slowest of the last few, from its deploy to its cutover), else
-//!   from the workload's `rto`, else from the policy's `step_timeout` (one attempt of
-//!   each of the two long steps, deploy and wait-healthy).
+//!   same target, evacuations and drills alike (the slowest of the last few, from its
+//!   first deploy to its cutover; a shadow drill, which moves no traffic, to the new
+//!   copy's health check), else from the workload's `rto`, else from the policy's
+//!   `step_timeout` (one attempt of each of the two long steps, deploy and
+//!   wait-healthy). What was measured beats what was hoped for.
 //! * An evacuation runs its waves one after the other; within a wave, `parallelism`
 //!   moves run at once, so a wave takes at least its slowest move and at least its
 //!   total divided by `parallelism`.
@@ -35,6 +37,38 @@ pub const SAFETY: u32 = 2;
 
 /// How many of a workload's latest moves the estimate looks at.
 pub const HISTORY: usize = 5;
+
+/// One move observed to its end, by an evacuation or a drill: what the estimates learn
+/// from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// The workload that moved.
+    pub workload: String,
+    /// The provider it moved to.
+    pub target: String,
+    /// When it ended, to order samples of several sources.
+    pub at: Timestamp,
+    /// How long it took, from its first deploy.
+    pub took: Duration,
+}
+
+/// The observed durations of each (workload, target)'s moves, oldest first.
+pub type History = BTreeMap<(String, String), Vec<Duration>>;
+
+/// Gathers samples from every source into one [`History`], each list in the order the
+/// moves ended, so "the latest few" means the same whichever source measured them.
+pub fn history(samples: impl IntoIterator<Item = Sample>) -> History {
+    let mut samples: Vec<Sample> = samples.into_iter().collect();
+    samples.sort_by_key(|s| s.at);
+    let mut history = History::new();
+    for s in samples {
+        history
+            .entry((s.workload, s.target))
+            .or_default()
+            .push(s.took);
+    }
+    history
+}
 
 /// The moves that share one deadline, and when they start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -101,7 +135,7 @@ pub fn evacuation_estimate(
 pub fn split(
     config: &Config,
     mut plan: Plan,
-    history: &BTreeMap<(String, String), Vec<Duration>>,
+    history: &History,
     now: Timestamp,
 ) -> (Plan, Vec<Schedule>) {
     let mut groups: BTreeMap<Timestamp, Vec<&Move>> = BTreeMap::new();
@@ -204,6 +238,25 @@ mod tests {
     }
 
     #[test]
+    fn the_latest_moves_count_whichever_source_measured_them() {
+        let sample = |target: &str, at: i64, secs: u64| Sample {
+            workload: "db".into(),
+            target: target.into(),
+            at: t(at),
+            took: Duration::from_secs(secs),
+        };
+        let history = history([
+            sample("metal", 30, 3),
+            sample("metal", 10, 1),
+            sample("cloud", 5, 7),
+            sample("metal", 20, 2),
+        ]);
+        let key = |target: &str| ("db".to_owned(), target.to_owned());
+        assert_eq!(history[&key("metal")], [1, 2, 3].map(Duration::from_secs));
+        assert_eq!(history[&key("cloud")], [Duration::from_secs(7)]);
+    }
+
+    #[test]
     fn waves_add_up_and_parallel_moves_share_a_wave() {
         let (a, b, c) = (mv("a", 0, None), mv("b", 0, None), mv("c", 1, None));
         let moves = [&a, &b, &c];
@@ -215,7 +268,7 @@ mod tests {
     #[test]
     fn a_far_deadline_waits_a_near_one_starts_now_and_a_missed_one_is_at_risk() {
         let config = config(60);
-        let history = BTreeMap::new();
+        let history = History::new();
         let now = t(0);
         // Two moves of 60 s one at a time: 120 s, started 240 s before the deadline.
         let far = t(3600);
@@ -266,7 +319,7 @@ mod tests {
                 .map(|(i, d)| mv(&format!("w{i}"), 0, d.map(t)))
                 .collect();
             let plan = Plan { moves: moves.clone(), ..Plan::default() };
-            let (run, schedules) = split(&config, plan, &BTreeMap::new(), t(now));
+            let (run, schedules) = split(&config, plan, &History::new(), t(now));
             let waiting: usize = schedules.iter().filter(|s| s.start_at > t(now))
                 .map(|s| s.workloads.len()).sum();
             prop_assert_eq!(run.moves.len() + waiting, moves.len());

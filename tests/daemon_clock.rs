@@ -11,8 +11,10 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use lifeboat::api::Heartbeat;
 use lifeboat::clock::Clock;
+use lifeboat::config::{DrillMode, Scenario};
 use lifeboat::control::Control;
 use lifeboat::daemon::{self, Ended, Parts, Standalone};
+use lifeboat::drill::{self, run::DrillOptions, run::Interrupts};
 use lifeboat::execute::ExecOptions;
 use lifeboat::metrics::Metrics;
 use lifeboat::model::Notice;
@@ -56,6 +58,7 @@ policy:
 struct Daemon {
     clock: Clock,
     store: Arc<Store>,
+    control: Control,
     world: World,
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<Ended>>,
@@ -94,7 +97,7 @@ impl Daemon {
             store: store.clone(),
             providers: world.providers(),
             executor,
-            control,
+            control: control.clone(),
             metrics: Arc::new(Metrics::new()),
             heartbeat: Arc::new(Heartbeat::default()),
             notifier: Notifier::none(),
@@ -109,6 +112,7 @@ impl Daemon {
         Daemon {
             clock,
             store,
+            control,
             world,
             stop,
             task,
@@ -143,6 +147,33 @@ impl Daemon {
             self.placed(),
             self.store.evacuations().unwrap()
         );
+    }
+
+    /// Raises a notice on vendor `cloud` with its deadline at `deadline`.
+    fn notice(&self, dir: &Path, deadline: Timestamp) {
+        let config = lifeboat::config::parse(CONFIG, &dir.join("lifeboat.yaml")).unwrap();
+        let notice = Notice {
+            scope: config.resolve_scope("cloud").unwrap(),
+            deadline: Some(deadline),
+            reason: "the account closes in 24 hours".into(),
+        };
+        self.store.add_notice(&notice, start()).unwrap();
+    }
+
+    /// Waits until the evacuation under way has finished, and says when.
+    async fn finished(&self) -> Timestamp {
+        let evacuations = self.store.evacuations().unwrap();
+        assert_eq!(evacuations.len(), 1, "{evacuations:?}");
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                if let Some(at) = self.store.evacuations().unwrap()[0].finished {
+                    break at;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the evacuation to finish")
     }
 
     /// Lets the loop run some rounds in real time, the clock standing still.
@@ -193,18 +224,7 @@ async fn a_days_notice_is_met_when_its_time_comes_most_critical_first() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path(), start()).await;
     let deadline = start() + SignedDuration::from_hours(24);
-    let config = lifeboat::config::parse(CONFIG, &dir.path().join("lifeboat.yaml")).unwrap();
-    daemon
-        .store
-        .add_notice(
-            &Notice {
-                scope: config.resolve_scope("cloud").unwrap(),
-                deadline: Some(deadline),
-                reason: "the account closes in 24 hours".into(),
-            },
-            start(),
-        )
-        .unwrap();
+    daemon.notice(dir.path(), deadline);
     // Due by 23:00 (the margin is an hour); two ten-minute moves one at a time, with
     // twice that left: they start at 22:20, and not an instant before.
     let by = deadline - SignedDuration::from_hours(1);
@@ -220,20 +240,59 @@ async fn a_days_notice_is_met_when_its_time_comes_most_critical_first() {
 
     daemon.clock.set(start_at + SignedDuration::from_mins(1));
     daemon.all_on("metal-1").await;
-    let evacuations = daemon.store.evacuations().unwrap();
-    assert_eq!(evacuations.len(), 1, "{evacuations:?}");
-    let finished = tokio::time::timeout(PATIENCE, async {
-        loop {
-            if let Some(at) = daemon.store.evacuations().unwrap()[0].finished {
-                break at;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the evacuation to finish");
+    let finished = daemon.finished().await;
     assert!(finished <= by, "finished at {finished}, due by {by}");
     // The more critical db went first.
     assert_eq!(daemon.world.cutover.switched(), ["db", "api"]);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_is_scheduled_by_how_long_the_last_drill_took_not_by_the_rto() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = lifeboat::config::parse(CONFIG, &dir.path().join("lifeboat.yaml")).unwrap();
+    config.state_dir = dir.path().join("state");
+    // A shadow drill of losing `cloud`, from the command line's entry point: it keeps
+    // its report in its own store, beside the daemon's.
+    let options = DrillOptions {
+        lose: "cloud".into(),
+        scenario: Scenario::AccountSuspended,
+        mode: DrillMode::Shadow,
+        blackout: false,
+        build: BuildOptions::default(),
+        patience: PATIENCE,
+        probe_every: Duration::from_millis(100),
+    };
+    let report = drill::run::run(&config, options, Arc::new(|_| {}), Interrupts::default())
+        .await
+        .unwrap();
+    let measured: Vec<Duration> = (report.workloads.iter())
+        .map(|w| w.move_duration().expect("the drill to time each move"))
+        .collect();
+    assert_eq!(measured.len(), 2, "{report:?}");
+
+    let daemon = Daemon::start(dir.path(), start()).await;
+    let by = start() + SignedDuration::from_hours(23);
+    daemon.notice(dir.path(), by + SignedDuration::from_hours(1));
+    daemon.rounds().await;
+    // Two moves one at a time: what the drill measured, not the two `rto`s of 10 min.
+    let schedules = daemon.control.schedules();
+    assert_eq!(schedules.len(), 1, "{schedules:?}");
+    assert_eq!(schedules[0].estimate, measured.iter().sum::<Duration>());
+    assert!(!schedules[0].at_risk);
+
+    // By the `rto`s the moves would have started 40 min before 23:00; the drill says
+    // there is time.
+    daemon.clock.set(by - SignedDuration::from_mins(30));
+    daemon.rounds().await;
+    assert!(
+        daemon.store.evacuations().unwrap().is_empty(),
+        "started by the rto, not by the drill: {:?}",
+        daemon.store.evacuations().unwrap()
+    );
+    daemon.clock.set(schedules[0].start_at);
+    daemon.all_on("metal-1").await;
+    let finished = daemon.finished().await;
+    assert!(finished <= by, "finished at {finished}, due by {by}");
     daemon.stop().await;
 }

@@ -287,6 +287,7 @@ pub async fn reconcile(
     let mut limited_told: BTreeSet<String> = BTreeSet::new();
     let mut last_plan = None;
     let mut last_schedules: Vec<deadline::Schedule> = Vec::new();
+    let mut drills_unread: Option<String> = None;
     // What webhooks were last told, so each change is told once: notices by id (those
     // in force at start are not news), and the workloads known to be stranded.
     let mut notices_told: BTreeMap<i64, String> = (store.notices(true)?.into_iter())
@@ -364,7 +365,20 @@ pub async fn reconcile(
         plan.moves.retain(|m| !busy.contains(&m.workload));
         plan.stranded.retain(|s| !busy.contains(&s.workload));
         // Moves with a deadline wait for their time; the others go now.
-        let history = store.move_durations(20)?;
+        let history = if plan.moves.iter().any(|m| m.deadline.is_some()) {
+            let (history, unread) = observed_moves(&config, &store)?;
+            if unread != drills_unread {
+                if let Some(why) = &unread {
+                    tracing::warn!(
+                        "deadline estimates go on without the drills' measurements: {why}"
+                    );
+                }
+                drills_unread = unread;
+            }
+            history
+        } else {
+            deadline::History::new()
+        };
         let (plan, schedules) = deadline::split(&config, plan, &history, clock.now());
         if schedules != last_schedules {
             for s in &schedules {
@@ -550,6 +564,32 @@ fn tell_notices(
 }
 
 /// A scheduled drill ended: its verdict goes to the metrics and the webhooks.
+/// How many of the latest evacuations and drills the deadline estimates learn from.
+const OBSERVED: u32 = 20;
+
+/// The moves earlier evacuations and drills measured, for [`deadline::split`]. The
+/// drills run from the command line keep their own store, read here without its lock;
+/// when it cannot be read the estimate goes on without it, and the second value says
+/// why.
+fn observed_moves(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<(deadline::History, Option<String>)> {
+    let mut samples = store.moves_observed(OBSERVED)?;
+    samples.extend(crate::drill::measured::samples(
+        &store.latest_drills(OBSERVED)?,
+    ));
+    let drills = crate::drill::cleanup::drill_config(config).state_dir;
+    let mut unread = None;
+    if drills.join(crate::store::DB_FILE).exists() {
+        match Store::open_read_only(&drills).and_then(|s| s.latest_drills(OBSERVED)) {
+            Ok(records) => samples.extend(crate::drill::measured::samples(&records)),
+            Err(e) => unread = Some(format!("{}: {e:#}", drills.display())),
+        }
+    }
+    Ok((deadline::history(samples), unread))
+}
+
 fn drill_finished(
     notifier: &Notifier,
     metrics: &Metrics,

@@ -7,6 +7,7 @@ pub mod cleanup;
 pub mod compare;
 pub mod guard;
 mod html;
+pub mod measured;
 pub mod prober;
 pub mod report;
 pub mod run;

@@ -11,6 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, enum_from, enum_text, from_json, timestamp, to_json};
+use crate::deadline::Sample;
 use crate::model::{Placement, Plan, Step};
 
 /// Where one step attempt stands.
@@ -198,13 +199,10 @@ impl Store {
         self.journal_where("evacuation = ?1", params![evacuation], None)
     }
 
-    /// How long the completed moves of the latest `evacuations` took, from the first
-    /// deploy to the cutover, by (workload, target), oldest first: what
+    /// The completed moves of the latest `evacuations` (not shadow drills, which have
+    /// no cutover), each from its first deploy to its cutover: what
     /// [`crate::deadline`] estimates from.
-    pub fn move_durations(
-        &self,
-        evacuations: u32,
-    ) -> anyhow::Result<BTreeMap<(String, String), Vec<std::time::Duration>>> {
+    pub fn moves_observed(&self, evacuations: u32) -> anyhow::Result<Vec<Sample>> {
         let entries = self.journal_where(
             "evacuation IN (SELECT id FROM evacuations WHERE shadow = 0
                             ORDER BY rowid DESC LIMIT ?1)
@@ -213,7 +211,7 @@ impl Store {
             None,
         )?;
         let mut started: BTreeMap<(&str, &str), Timestamp> = BTreeMap::new();
-        let mut durations: BTreeMap<(String, String), Vec<std::time::Duration>> = BTreeMap::new();
+        let mut samples = Vec::new();
         for e in &entries {
             let key = (e.evacuation.as_str(), e.workload.as_str());
             match e.step {
@@ -224,14 +222,17 @@ impl Store {
                     if let Some(from) = started.get(&key)
                         && let Ok(took) = std::time::Duration::try_from(e.at.duration_since(*from))
                     {
-                        (durations.entry((e.workload.clone(), e.target.clone())))
-                            .or_default()
-                            .push(took);
+                        samples.push(Sample {
+                            workload: e.workload.clone(),
+                            target: e.target.clone(),
+                            at: e.at,
+                            took,
+                        });
                     }
                 }
             }
         }
-        Ok(durations)
+        Ok(samples)
     }
 
     /// Journal lines of every evacuation written after line `after`, oldest first, at

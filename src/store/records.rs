@@ -331,9 +331,27 @@ impl Store {
 
     /// Every drill record, oldest first.
     pub fn drills(&self) -> anyhow::Result<Vec<DrillRecord>> {
+        self.drills_where("", [])
+    }
+
+    /// The latest `n` drill records, oldest first.
+    pub fn latest_drills(&self, n: u32) -> anyhow::Result<Vec<DrillRecord>> {
+        self.drills_where(
+            "WHERE id IN (SELECT id FROM drills ORDER BY id DESC LIMIT ?1)",
+            params![n],
+        )
+    }
+
+    fn drills_where(
+        &self,
+        filter: &str,
+        args: impl rusqlite::Params,
+    ) -> anyhow::Result<Vec<DrillRecord>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT id, at, record FROM drills ORDER BY id")?;
-        let rows = stmt.query_map([], |row| {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id, at, record FROM drills {filter} ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(args, |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,

@@ -214,6 +214,17 @@ fn orphans_conditions_notices_and_drills_round_trip() {
     let report = serde_json::json!({"scenario": "account-suspended", "objectives_met": true});
     store.put_drill(&report, Timestamp::UNIX_EPOCH).unwrap();
     assert_eq!(store.drills().unwrap()[0].record, report);
+    for n in 1..=3 {
+        let later = serde_json::json!({ "n": n });
+        store.put_drill(&later, Timestamp::UNIX_EPOCH).unwrap();
+    }
+    let latest: Vec<_> = (store.latest_drills(2).unwrap().into_iter())
+        .map(|d| d.record)
+        .collect();
+    assert_eq!(
+        latest,
+        [serde_json::json!({"n": 2}), serde_json::json!({"n": 3})]
+    );
 }
 
 #[test]
