@@ -1,7 +1,8 @@
 //! Drills beside a running daemon, through the real binary on the quickstart (local
 //! providers: real processes): a shadow drill leaves every production copy running,
-//! the daemon's placements and its endpoints file as they were; a live drill refuses
-//! to be a second controller; a drill killed with SIGKILL halfway leaves copies that
+//! the daemon's placements and its endpoints file as they were; a live drill goes
+//! through the daemon (it fences, the daemon moves and moves back) and refuses to be a
+//! second controller; a drill killed with SIGKILL halfway leaves copies that
 //! `lifeboat drill --cleanup` removes — those, and nothing else; a scheduled drill runs
 //! inside the daemon and its result shows in `status --json`.
 
@@ -95,16 +96,76 @@ fn drills_beside_a_daemon_never_touch_production() {
     assert_eq!(production(&lab), before, "{}", shadow.output());
     assert!(drill_copies(&lab).is_empty(), "the shadow drill cleaned up");
 
-    // A live drill would be a second controller over the same traffic.
-    let live = lab.run(&["drill", "-c", lab.config_arg()]);
-    assert_eq!(live.code, Some(2), "{}", live.output());
+    // A fault needs the drill's own controller, which would be a second one over the
+    // same traffic.
+    let faulted = lab.run(&["drill", "-c", lab.config_arg(), "--scenario", "unreachable"]);
+    assert_eq!(faulted.code, Some(2), "{}", faulted.output());
     let holder = format!("daemon (pid {})", daemon.pid());
-    assert!(live.stderr.contains(&holder), "{}", live.output());
-    assert!(live.stderr.contains("--mode shadow"), "{}", live.output());
+    assert!(faulted.stderr.contains(&holder), "{}", faulted.output());
+    assert!(
+        faulted.stderr.contains("--mode shadow"),
+        "{}",
+        faulted.output()
+    );
     assert_eq!(production(&lab), before);
 
     assert!(daemon.exited().is_none(), "the daemon still runs");
     assert_eq!(production(&lab), before);
+}
+
+#[test]
+fn a_live_drill_beside_a_daemon_goes_through_it_and_fails_back() {
+    let lab = Lab::quickstart();
+    let (mut daemon, before) = daemon_placed(&lab);
+    let out = lab.path().join("report");
+    let out_arg = out.to_str().unwrap();
+
+    let live = lab.run(&["drill", "-c", lab.config_arg(), "--report", out_arg]);
+    assert_eq!(live.code, Some(0), "{}", live.output());
+    let through = format!("through the daemon (pid {})", daemon.pid());
+    assert!(live.stderr.contains(&through), "{}", live.output());
+    assert!(
+        drill_copies(&lab).is_empty(),
+        "the daemon's copies moved, no drill's"
+    );
+
+    let report: Json =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["mode"], "live", "{report:#}");
+    assert_eq!(report["scenario"], "fence", "{report:#}");
+    assert!(report["detected_after_ms"].is_u64(), "{report:#}");
+    let failback = report["failback"].as_str().unwrap_or_default();
+    assert!(failback.starts_with("ok"), "{report:#}");
+    let workloads = report["workloads"].as_array().unwrap();
+    assert_eq!(workloads.len(), 3, "{report:#}");
+    for w in workloads {
+        assert_eq!(w["to"], "metal-1", "{w:#}");
+        assert!(
+            w["rto_ms"].is_u64(),
+            "the daemon's cutover was timed: {w:#}"
+        );
+        assert_eq!(w["met"], true, "{w:#}");
+    }
+
+    // Production ran at metal-1 and is back where it was, a new generation each, served
+    // through the endpoints file; no fence is left and the daemon goes on.
+    let after = production(&lab);
+    assert_eq!(after.copies.len(), 3, "{after:?}");
+    for (workload, (provider, generation)) in &before.placements {
+        let (now_on, now_generation) = &after.placements[workload];
+        assert_eq!(now_on, provider, "{workload} back home: {after:?}");
+        assert!(
+            now_generation > generation,
+            "{workload} moved twice: {after:?}"
+        );
+    }
+    assert_ne!(
+        after.endpoints, before.endpoints,
+        "traffic followed the moves"
+    );
+    let status = lab.status();
+    assert_eq!(status["notices"], serde_json::json!([]), "{status:#}");
+    assert!(daemon.exited().is_none(), "the daemon still runs");
 }
 
 #[test]

@@ -37,6 +37,15 @@ impl Client {
         })
     }
 
+    /// A client of the daemon of `config` at `url`, with the token the commands use
+    /// (see [`super::auth::client_token`]) and the daemon's own certificate, when the
+    /// config gives it one.
+    pub fn of_daemon(config: &crate::config::Config, url: &str) -> anyhow::Result<Client> {
+        let token = super::auth::client_token(config, &config.state_dir)?;
+        let trust = (config.api.tls.as_ref()).map(|tls| config.resolve_path(&tls.cert_file));
+        Client::new(url, token, trust.as_deref())
+    }
+
     /// `GET path`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.call(self.http.get(self.url(path)), path).await

@@ -294,12 +294,21 @@ async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
         blackout: true,
     });
     let mode = args.mode.map(Into::into).unwrap_or(d.mode);
-    if mode == DrillMode::Live
-        && let Some(refusal) = drill::guard::live_refusal(&config, args.move_production_traffic)
-    {
-        eprintln!("error: {refusal}");
-        return Ok(ExitCode::from(INVALID));
-    }
+    let live = if mode == DrillMode::Live {
+        match drill::guard::live(
+            &config,
+            args.move_production_traffic,
+            args.scenario.is_some(),
+        ) {
+            Ok(live) => Some(live),
+            Err(refusal) => {
+                eprintln!("error: {refusal}");
+                return Ok(ExitCode::from(INVALID));
+            }
+        }
+    } else {
+        None
+    };
     let options = DrillOptions {
         lose,
         scenario: args.scenario.map(Into::into).unwrap_or(d.scenario),
@@ -310,7 +319,21 @@ async fn drill(args: DrillArgs) -> anyhow::Result<ExitCode> {
         probe_every: Duration::from_millis(100),
     };
     let progress: drill::run::Progress = Arc::new(|line| eprintln!("{line}"));
-    let report = drill::run::run(&config, options, progress, interrupts_on_signals()).await?;
+    let report = match live {
+        Some(drill::guard::Live::ThroughDaemon { endpoint }) => {
+            let client = crate::api::client::Client::of_daemon(&config, &endpoint.url)?;
+            drill::through_daemon::run(
+                &config,
+                options,
+                client,
+                endpoint.pid,
+                progress,
+                interrupts_on_signals(),
+            )
+            .await?
+        }
+        _ => drill::run::run(&config, options, progress, interrupts_on_signals()).await?,
+    };
     println!("{}", report.summary());
     if let Some(dir) = &args.report {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -34,12 +34,7 @@ fn reach(args: &DaemonArgs) -> anyhow::Result<Option<(Config, Daemon)>> {
         None => crate::api::running_endpoint(&config.state_dir)?.map(|e| e.url),
     };
     let daemon = match url {
-        Some(url) => {
-            let token = crate::api::auth::client_token(&config, &config.state_dir)?;
-            // The daemon's own certificate, when the config gives it one.
-            let trust = (config.api.tls.as_ref()).map(|tls| config.resolve_path(&tls.cert_file));
-            Daemon::Api(Client::new(&url, token, trust.as_deref())?)
-        }
+        Some(url) => Daemon::Api(Client::of_daemon(&config, &url)?),
         None => Daemon::State(Store::open(&config.state_dir).context(
             "no daemon's API answers for this state folder, so the command writes it itself",
         )?),

@@ -91,7 +91,7 @@ impl StepTimes {
 
     /// The spans of `workload`, attempts still open ending at `end_ms` as unfinished,
     /// without the hook steps of a workload that has no hooks (they do nothing).
-    fn spans_of(&self, config: &Config, workload: &str, end_ms: u64) -> Vec<StepSpan> {
+    pub(super) fn spans_of(&self, config: &Config, workload: &str, end_ms: u64) -> Vec<StepSpan> {
         let mut spans: Vec<StepSpan> = self.spans.get(workload).cloned().unwrap_or_default();
         spans.extend(self.open.iter().filter(|((w, _, _), _)| w == workload).map(
             |((_, step, target), &start)| StepSpan {

@@ -5,39 +5,71 @@
 //! `sim` providers and an endpoints-file cutover (or DNS servers on loopback) that is a
 //! rehearsal on this machine;
 //! with a cloud, a cluster, a rack, or a DNS/exec cutover it moves the traffic of real
-//! clients, so it needs `--move-production-traffic`. Beside a running daemon it would
-//! be a second controller over the same names, so it refuses outright.
+//! clients, so it needs `--move-production-traffic`. Beside a running daemon it must not
+//! be a second controller over the same names: it goes through the daemon's API instead
+//! (see [`super::through_daemon`]), with the same consent.
 
+use crate::api::Endpoint;
 use crate::config::{AdapterConfig, Config, CutoverConfig};
 use crate::store;
 
-/// Why a live drill of `config` must not start, or `None` when it may.
-/// `moves_production_traffic` is the user's explicit consent to a real cutover.
-pub fn live_refusal(config: &Config, moves_production_traffic: bool) -> Option<String> {
-    match store::writer_pid(&config.state_dir) {
+/// Who runs a live drill.
+#[derive(Debug)]
+pub enum Live {
+    /// The drill's own controller, over its own copies: no daemon runs.
+    OnItsOwn,
+    /// The running daemon, asked through its API: the drill fences, the daemon moves.
+    ThroughDaemon {
+        /// Where its API answers, and its process.
+        endpoint: Endpoint,
+    },
+}
+
+/// How a live drill of `config` runs, or why it must not start.
+/// `moves_production_traffic` is the user's explicit consent to a real cutover;
+/// `scenario_given` says the user asked for a fault, which only the drill's own
+/// controller can inject.
+pub fn live(
+    config: &Config,
+    moves_production_traffic: bool,
+    scenario_given: bool,
+) -> Result<Live, String> {
+    let live = match store::writer_pid(&config.state_dir) {
         Ok(Some(pid)) => {
-            return Some(format!(
-                "a lifeboat daemon (pid {pid}) runs on {}: a live drill beside it would be a \
-                 second controller over the same traffic. Run `--mode shadow` (drill copies \
-                 only, production untouched), or stop the daemon first",
-                config.state_dir.display()
-            ));
+            let endpoint = match crate::api::running_endpoint(&config.state_dir) {
+                Ok(Some(endpoint)) => endpoint,
+                Ok(None) => {
+                    return Err(format!(
+                        "a lifeboat daemon (pid {pid}) holds {} but serves no API to drill                          through: a live drill beside it would be a second controller over                          the same traffic. Run `--mode shadow` (drill copies only, production                          untouched), or stop the daemon first",
+                        config.state_dir.display()
+                    ));
+                }
+                Err(e) => return Err(format!("cannot reach the daemon (pid {pid}): {e:#}")),
+            };
+            if scenario_given {
+                return Err(format!(
+                    "a lifeboat daemon (pid {pid}) runs on {}: a live drill beside it fences                      the vendor through the daemon, whose adapters it cannot fault; drop                      --scenario, run `--mode shadow`, or stop the daemon to drill a fault",
+                    config.state_dir.display()
+                ));
+            }
+            Live::ThroughDaemon { endpoint }
         }
-        Ok(None) => {}
-        Err(e) => return Some(format!("cannot tell whether a daemon runs: {e:#}")),
-    }
+        Ok(None) => Live::OnItsOwn,
+        Err(e) => return Err(format!("cannot tell whether a daemon runs: {e:#}")),
+    };
     if moves_production_traffic {
-        return None;
+        return Ok(live);
     }
     let real = real_parts(config);
-    (!real.is_empty()).then(|| {
-        format!(
-            "a live drill of {} cuts real traffic over ({}); pass --move-production-traffic \
-             to do it, or use --mode shadow to verify copies without moving traffic",
-            config.source.display(),
-            real.join(", ")
-        )
-    })
+    if real.is_empty() {
+        return Ok(live);
+    }
+    Err(format!(
+        "a live drill of {} cuts real traffic over ({}); pass --move-production-traffic \
+         to do it, or use --mode shadow to verify copies without moving traffic",
+        config.source.display(),
+        real.join(", ")
+    ))
 }
 
 /// The parts of `config` a live drill would act on for real: providers that are not
@@ -84,20 +116,20 @@ cutover: {cutover}
             "{kind: sim}",
             "{kind: endpoints-file, path: endpoints.json}",
         );
-        assert_eq!(live_refusal(&c, false), None);
+        assert!(matches!(live(&c, false, true), Ok(Live::OnItsOwn)));
     }
 
     #[test]
     fn real_traffic_needs_the_flag_and_names_what_moves() {
         let c = config("{kind: sim}", "{kind: exec, command: [./switch.sh]}");
-        let refusal = live_refusal(&c, false).unwrap();
+        let refusal = live(&c, false, false).unwrap_err();
         assert!(refusal.contains("exec cutover"), "{refusal}");
         assert!(refusal.contains("--move-production-traffic"), "{refusal}");
-        assert_eq!(live_refusal(&c, true), None);
+        assert!(matches!(live(&c, true, false), Ok(Live::OnItsOwn)));
     }
 
     #[test]
-    fn a_running_daemon_refuses_even_with_the_flag() {
+    fn a_running_daemon_without_an_api_refuses_even_with_the_flag() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = config(
             "{kind: sim}",
@@ -105,12 +137,13 @@ cutover: {cutover}
         );
         c.state_dir = dir.path().to_owned();
         let daemon = store::Store::open(dir.path()).unwrap();
-        let refusal = live_refusal(&c, true).unwrap();
+        let refusal = live(&c, true, false).unwrap_err();
         assert!(
             refusal.contains(&std::process::id().to_string()),
             "{refusal}"
         );
+        assert!(refusal.contains("no API"), "{refusal}");
         drop(daemon);
-        assert_eq!(live_refusal(&c, true), None);
+        assert!(matches!(live(&c, true, false), Ok(Live::OnItsOwn)));
     }
 }

@@ -12,4 +12,5 @@ pub mod prober;
 pub mod report;
 pub mod run;
 pub mod scheduled;
+pub mod through_daemon;
 mod words;

@@ -26,6 +26,20 @@ pub struct ProbeTarget {
     pub check: HealthCheck,
 }
 
+/// Every workload of `config` with a public name, checked the way its health check
+/// says.
+pub fn targets(config: &crate::config::Config) -> Vec<ProbeTarget> {
+    (config.workloads.iter())
+        .filter_map(|w| {
+            Some(ProbeTarget {
+                workload: w.name.clone(),
+                public_name: w.public_name.clone()?,
+                check: w.health.clone().unwrap_or(HealthCheck::Tcp),
+            })
+        })
+        .collect()
+}
+
 /// One observation: `at` relative to the drill's zero, and whether it succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {

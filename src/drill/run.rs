@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
-use lifeboat_provider::{HealthCheck, Owner};
+use lifeboat_provider::Owner;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::assemble::{Assembly, StepTimes, assemble};
 use super::cleanup;
-use super::prober::{self, ProbeTarget};
+use super::prober;
 use super::report::{DrillReport, TimelineEvent, fmt_ms};
 use super::words;
 use crate::config::{Config, CutoverConfig, DrillMode, Scenario};
@@ -263,7 +263,7 @@ impl Drill<'_> {
         let stop_probing = CancellationToken::new();
         let targets = match self.traffic {
             DrillTraffic::Skipped(_) => Vec::new(),
-            _ => self.probe_targets(),
+            _ => prober::targets(&self.config),
         };
         let warmup = Duration::from_secs(1);
         let zero_estimate = Instant::now() + warmup;
@@ -435,21 +435,6 @@ impl Drill<'_> {
         stopped
     }
 
-    /// Every workload with a public name, checked the way its health check says.
-    fn probe_targets(&self) -> Vec<ProbeTarget> {
-        self.config
-            .workloads
-            .iter()
-            .filter_map(|w| {
-                Some(ProbeTarget {
-                    workload: w.name.clone(),
-                    public_name: w.public_name.clone()?,
-                    check: w.health.clone().unwrap_or(HealthCheck::Tcp),
-                })
-            })
-            .collect()
-    }
-
     /// Prints each step transition as it happens, in the user's words (see
     /// [`words::tell`]): `db: deployed on metal-1`, and an unreachable source as the
     /// expected fallback it is rather than a failure.
@@ -528,7 +513,7 @@ fn forget_placements(store: &Store) {
 }
 
 /// The longest TTL the cutover gives a name (zero when clients do not cache answers).
-fn longest_ttl(config: &Config) -> Duration {
+pub(super) fn longest_ttl(config: &Config) -> Duration {
     match &config.cutover {
         CutoverConfig::Dns(dns) => dns
             .records

@@ -105,6 +105,30 @@ pub struct ExecEvent {
     pub last_attempt: bool,
 }
 
+impl ExecEvent {
+    /// The event a journal line records, for a reader of the journal rather than of the
+    /// executor: `at` places it on the reader's monotonic clock, and `last_attempt` is
+    /// what the reader knows of later lines (the journal does not say).
+    pub fn from_journal(
+        entry: &crate::store::JournalEntry,
+        at: Instant,
+        last_attempt: bool,
+    ) -> ExecEvent {
+        ExecEvent {
+            evacuation: entry.evacuation.clone(),
+            workload: entry.workload.clone(),
+            step: entry.step,
+            status: entry.status,
+            attempt: entry.attempt,
+            target: entry.target.clone(),
+            detail: entry.detail.clone(),
+            at,
+            wall: entry.at,
+            last_attempt,
+        }
+    }
+}
+
 /// How one move went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MoveReport {

@@ -525,19 +525,8 @@ impl Mirror {
         // The journal is the record; the status shows the last transition of each step.
         let mut steps = BTreeMap::new();
         for entry in self.store.journal(id)? {
-            let e = ExecEvent {
-                evacuation: entry.evacuation.clone(),
-                workload: entry.workload.clone(),
-                step: entry.step,
-                status: entry.status,
-                attempt: entry.attempt,
-                target: entry.target.clone(),
-                detail: entry.detail.clone(),
-                at: tokio::time::Instant::now(),
-                wall: entry.at,
-                // Only the last transition of each step is shown from the journal.
-                last_attempt: false,
-            };
+            // Only the last transition of each step is shown from the journal.
+            let e = ExecEvent::from_journal(&entry, tokio::time::Instant::now(), false);
             let p = progress(&e);
             steps.insert((p.workload.clone(), p.step.clone()), p);
         }
