@@ -45,6 +45,15 @@ impl Schedule {
     }
 }
 
+/// Two schedules are the same when they are written the same.
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Schedule) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Schedule {}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

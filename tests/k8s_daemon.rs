@@ -659,3 +659,91 @@ fn in_a_cluster_the_policy_annotations_pause_and_approve() {
             .contains("resumed: the Policy's lifeboat.dev/pause annotation is gone")
     );
 }
+
+/// A Drill resource is a request the leader runs: a shadow drill once (not again for the
+/// same spec), or on its schedule, each run answered in the Drill's status; a live drill
+/// is refused with why. Production stays where it was.
+#[test]
+fn drill_resources_run_as_shadow_drills_and_answer_in_their_status() {
+    require_kube!();
+    let dir = tempfile::tempdir().unwrap();
+    let home = KubeApiServer::start().unwrap();
+    let kubeconfig = install(&home);
+    for (name, vendor) in [("sim-1", "cloud"), ("sim-2", "metal")] {
+        let spec = json!({"vendor": vendor, "adapter": {"kind": "sim"}});
+        post(
+            &home,
+            &format!("{API}/providers"),
+            &resource("Provider", name, spec),
+        );
+    }
+    let spec = json!({"command": ["sleep", "1000"], "placement": ["sim-1", "sim-2"]});
+    post(
+        &home,
+        &format!("{API}/workloads"),
+        &resource("Workload", "job", spec),
+    );
+    let policy = json!({"probe_interval": "250ms", "probe_timeout": "250ms",
+        "cutover": {"kind": "endpoints-file", "path": "endpoints.json"}});
+    post(
+        &home,
+        &format!("{API}/policies"),
+        &resource("Policy", "default", policy),
+    );
+    let daemon = Daemon::start(&kubeconfig, dir.path(), "one", 10);
+    let logs = || daemon.log_text();
+    wait_for("the workload placed", &logs, || placement(&home, "job"));
+    let placed = get(&home, &format!("{API}/workloads/job"))["status"].clone();
+
+    for (name, spec) in [
+        ("once", json!({"lose": "cloud"})),
+        (
+            "every-2s",
+            json!({"lose": "cloud", "schedule": "*/2 * * * * *"}),
+        ),
+        ("live", json!({"lose": "cloud", "mode": "live"})),
+    ] {
+        post(
+            &home,
+            &format!("{API}/drills"),
+            &resource("Drill", name, spec),
+        );
+    }
+    let status = |name: &str| get(&home, &format!("{API}/drills/{name}"))["status"].clone();
+    let complete = |status: &Value| {
+        (status["conditions"].as_array().into_iter().flatten())
+            .find(|c| c["type"] == "Complete" && c["status"] == "True")
+            .cloned()
+    };
+
+    let once = wait_for("the one-off drill's result", &logs, || {
+        let s = status("once");
+        complete(&s).map(|_| s)
+    });
+    assert_eq!(once["outcome"], "objectives met", "{once:#}\n{}", logs());
+    assert_eq!(once["summary"]["moved"], 1, "{once:#}");
+    assert_eq!(once["summary"]["objectivesMet"], true, "{once:#}");
+
+    let refused = wait_for("the live drill refused", &logs, || {
+        complete(&status("live"))
+    });
+    assert_eq!(refused["reason"], "Refused", "{refused:#}");
+    let why = refused["message"].as_str().unwrap_or_default();
+    assert!(why.contains("shadow drills only"), "{refused:#}");
+
+    // The scheduled one runs again and again; the one-off does not.
+    let first = wait_for("a scheduled run", &logs, || {
+        status("every-2s")["lastRun"].as_str().map(str::to_owned)
+    });
+    wait_for("another scheduled run", &logs, || {
+        let last = status("every-2s")["lastRun"].as_str().map(str::to_owned)?;
+        (last != first).then_some(())
+    });
+    assert_eq!(status("once")["lastRun"], once["lastRun"], "run once only");
+    assert_eq!(
+        get(&home, &format!("{API}/workloads/job"))["status"]["placement"],
+        placed["placement"],
+        "production did not move\n{}",
+        logs()
+    );
+}

@@ -20,7 +20,7 @@ use crate::control::{Control, Verdict};
 use crate::controller::{self, Controller, Round};
 use crate::deadline;
 use crate::decide::Decision;
-use crate::drill::scheduled::Scheduler;
+use crate::drill::scheduled::{DrillRequest, ScheduledResult, Scheduler};
 use crate::execute::{ExecOptions, Executor, Report};
 use crate::metrics::Metrics;
 use crate::model::{Condition, Plan};
@@ -180,6 +180,18 @@ pub trait Host: Send {
 
     /// An evacuation (started, or resumed at start) finished.
     async fn evacuation_finished(&mut self, _report: &Report) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// The drills the surroundings ask for (a cluster's `Drill` resources) beside the
+    /// config's, when they changed since the last call; `None` when they did not (by
+    /// default, there are none).
+    fn drill_requests(&mut self) -> Option<Vec<DrillRequest>> {
+        None
+    }
+
+    /// A drill the daemon ran ended (or was cancelled): show its result.
+    async fn drill_finished(&mut self, _result: &ScheduledResult) -> anyhow::Result<()> {
         Ok(())
     }
 
@@ -447,6 +459,7 @@ pub async fn reconcile(
             // A drill never overlaps an evacuation: it stops and cleans up first.
             if let Some(result) = drills.cancel(&store, "an evacuation starts").await {
                 drill_finished(&notifier, &metrics, &result);
+                host.drill_finished(&result).await?;
             }
             metrics.evacuation_started();
             notifier.send(&Event::evacuation_started(&plan));
@@ -476,10 +489,14 @@ pub async fn reconcile(
         }
         store.put_copy_watches(&watches, clock.now())?;
         heartbeat.evacuating(!running.is_empty());
+        if let Some(requests) = host.drill_requests() {
+            drills.request(requests, clock.now());
+        }
         if running.is_empty()
             && let Some(result) = drills.tick(&config, &store, clock.now()).await
         {
             drill_finished(&notifier, &metrics, &result);
+            host.drill_finished(&result).await?;
         }
         let pause = jittered(config.policy.probe_interval);
         tokio::select! {
@@ -516,6 +533,9 @@ pub async fn reconcile(
     }
     if let Some(result) = drills.shut_down(&store).await {
         drill_finished(&notifier, &metrics, &result);
+        if let Err(e) = host.drill_finished(&result).await {
+            tracing::warn!("showing the drill's result: {e:#}");
+        }
     }
     // The last events (an evacuation's end) are worth a short wait, never a hang.
     if !notifier.flush(Duration::from_secs(5)).await {
@@ -590,11 +610,7 @@ fn observed_moves(
     Ok((deadline::history(samples), unread))
 }
 
-fn drill_finished(
-    notifier: &Notifier,
-    metrics: &Metrics,
-    result: &crate::drill::scheduled::ScheduledResult,
-) {
+fn drill_finished(notifier: &Notifier, metrics: &Metrics, result: &ScheduledResult) {
     metrics.drill(result.report.as_ref().is_some_and(|r| r.objectives_met));
     notifier.send(&Event::drill_finished(result));
 }

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::report::DrillReport;
 use super::run::{self, DrillOptions, Interrupts};
-use crate::config::{Config, ScheduledDrillConfig};
+use crate::config::{Config, DrillMode, Scenario, ScheduledDrillConfig};
 use crate::providers::BuildOptions;
 use crate::schedule::Schedule;
 use crate::store::Store;
@@ -35,10 +35,51 @@ pub struct ScheduledResult {
     pub report: Option<DrillReport>,
 }
 
+/// A drill the daemon is asked to run, from its surroundings rather than its config
+/// (a `Drill` resource in a cluster): on a cron schedule, or once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillRequest {
+    /// Its name (the resource's), unique among the requests.
+    pub name: String,
+    /// The vendor, `vendor/account` or provider to lose.
+    pub lose: String,
+    /// The fault to inject.
+    pub scenario: Scenario,
+    /// When to run it; `None`: once, as soon as no evacuation runs.
+    pub schedule: Option<Schedule>,
+}
+
 struct Entry {
-    drill: ScheduledDrillConfig,
-    schedule: Schedule,
+    name: String,
+    lose: String,
+    scenario: Scenario,
+    /// `None` for a drill that runs once.
+    schedule: Option<Schedule>,
     next: Option<Timestamp>,
+}
+
+impl Entry {
+    fn of(request: DrillRequest, now: Timestamp) -> Entry {
+        Entry {
+            next: match &request.schedule {
+                Some(schedule) => schedule.next_after(now),
+                None => Some(now),
+            },
+            name: request.name,
+            lose: request.lose,
+            scenario: request.scenario,
+            schedule: request.schedule,
+        }
+    }
+
+    fn request(&self) -> DrillRequest {
+        DrillRequest {
+            name: self.name.clone(),
+            lose: self.lose.clone(),
+            scenario: self.scenario,
+            schedule: self.schedule.clone(),
+        }
+    }
 }
 
 struct Running {
@@ -62,23 +103,46 @@ impl Scheduler {
         let entries = config
             .drills
             .iter()
-            .filter_map(|d| match Schedule::parse(&d.schedule) {
-                Ok(schedule) => Some(Entry {
-                    next: schedule.next_after(now),
-                    drill: d.clone(),
-                    schedule,
-                }),
-                Err(why) => {
-                    tracing::warn!(drill = %d.name, "scheduled drill skipped: {why}");
-                    None
-                }
-            })
+            .filter_map(
+                |d: &ScheduledDrillConfig| match Schedule::parse(&d.schedule) {
+                    Ok(schedule) => Some(Entry::of(
+                        DrillRequest {
+                            name: d.name.clone(),
+                            lose: d.lose.clone(),
+                            scenario: d.scenario,
+                            schedule: Some(schedule),
+                        },
+                        now,
+                    )),
+                    Err(why) => {
+                        tracing::warn!(drill = %d.name, "scheduled drill skipped: {why}");
+                        None
+                    }
+                },
+            )
             .collect();
         Scheduler {
             entries,
             running: None,
             build: build.clone(),
         }
+    }
+
+    /// Takes `requests` as the drills to run from now on. A request that is already
+    /// known keeps its place (a drill run once is not run again because it is asked
+    /// for again); a running drill that is no longer requested finishes.
+    pub fn request(&mut self, requests: Vec<DrillRequest>, now: Timestamp) {
+        let mut known: Vec<Entry> = std::mem::take(&mut self.entries);
+        self.entries = requests
+            .into_iter()
+            .map(|r| match known.iter().position(|e| e.request() == r) {
+                Some(i) => known.swap_remove(i),
+                None => {
+                    tracing::info!(drill = %r.name, lose = %r.lose, "drill requested");
+                    Entry::of(r, now)
+                }
+            })
+            .collect();
     }
 
     /// Whether a drill runs now.
@@ -114,18 +178,19 @@ impl Scheduler {
         else {
             return finished;
         };
-        entry.next = entry.schedule.next_after(now);
+        entry.next = entry.schedule.as_ref().and_then(|s| s.next_after(now));
         let options = DrillOptions {
-            lose: entry.drill.lose.clone(),
-            scenario: entry.drill.scenario,
-            mode: entry.drill.mode,
+            lose: entry.lose.clone(),
+            scenario: entry.scenario,
+            mode: DrillMode::Shadow,
             blackout: false,
             build: self.build.clone(),
             patience: run::patience(config),
             probe_every: Duration::from_millis(250),
         };
-        let name = entry.drill.name.clone();
-        tracing::info!(drill = %name, lose = %options.lose, schedule = %entry.schedule.as_str(), "scheduled drill starting");
+        let name = entry.name.clone();
+        let when = entry.schedule.as_ref().map_or("once", Schedule::as_str);
+        tracing::info!(drill = %name, lose = %options.lose, schedule = %when, "scheduled drill starting");
         let interrupts = Interrupts::default();
         let progress: run::Progress = {
             let name = name.clone();

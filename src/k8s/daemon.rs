@@ -25,8 +25,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::cluster::{self, Assembled};
+use super::drills;
 use super::intents;
-use super::resources::Notice;
+use super::resources::{Drill, Notice};
 use super::sync;
 use super::watched::{Resources, Watched};
 use super::writer::{Writer, progress};
@@ -36,6 +37,7 @@ use crate::control::Control;
 use crate::controller::Round;
 use crate::daemon::{Change, Host, Parts};
 use crate::decide::Decision;
+use crate::drill::scheduled::{DrillRequest, ScheduledResult};
 use crate::execute::{ExecEvent, Report};
 use crate::metrics::Metrics;
 use crate::model::Plan;
@@ -306,6 +308,8 @@ impl Term {
             intents_seen: intents::Intents::default(),
             finished,
             reasons,
+            drills_requested: None,
+            drills_seen: Vec::new(),
         };
         crate::daemon::reconcile(parts, &BuildOptions::default(), &mut host, stop).await?;
         Ok(())
@@ -328,6 +332,10 @@ struct ClusterHost<'a> {
     intents_seen: intents::Intents,
     finished: mpsc::UnboundedSender<(String, bool)>,
     reasons: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The drills last handed to the loop (`None` before the first round).
+    drills_requested: Option<Vec<DrillRequest>>,
+    /// The Drills' names and generations the last round took in.
+    drills_seen: Vec<(String, Option<i64>)>,
 }
 
 impl ClusterHost<'_> {
@@ -399,6 +407,13 @@ impl Host for ClusterHost<'_> {
                 .policy_switches(policy, pending.as_deref(), paused.as_deref())
                 .await?;
         }
+        for (name, why) in drills::wanted(&resources.drills, &self.config).refused {
+            if let Some(drill) = resources.drills.iter().find(|d| d.name_any() == name) {
+                (self.term.writer)
+                    .drill_status(drill, |d| drills::refused(d, &why, now))
+                    .await?;
+            }
+        }
         let placements = store.placements()?;
         for workload in &resources.workloads {
             if let Some(placement) = placements.get(&workload.name_any()) {
@@ -424,6 +439,30 @@ impl Host for ClusterHost<'_> {
         Ok(())
     }
 
+    fn drill_requests(&mut self) -> Option<Vec<DrillRequest>> {
+        let resources = self.watched.snapshot();
+        self.drills_seen = drill_generations(&resources.drills);
+        let requests = drills::wanted(&resources.drills, &self.config).requests;
+        if self.drills_requested.as_ref() == Some(&requests) {
+            return None;
+        }
+        self.drills_requested = Some(requests.clone());
+        Some(requests)
+    }
+
+    async fn drill_finished(&mut self, result: &ScheduledResult) -> anyhow::Result<()> {
+        let resources = self.watched.snapshot();
+        let Some(drill) = (resources.drills.iter()).find(|d| d.name_any() == result.schedule)
+        else {
+            // Deleted while it ran: its result stays in the store.
+            return Ok(());
+        };
+        let now = Timestamp::now();
+        (self.term.writer)
+            .drill_status(drill, |d| Some(drills::after_run(d, result, now)))
+            .await
+    }
+
     async fn changed(&mut self) -> Change {
         // The daemon's own status writes wake the watches too, and change neither the
         // configuration nor a Notice.
@@ -435,6 +474,7 @@ impl Host for ClusterHost<'_> {
                 return Change::Reload;
             }
             if notice_specs(&now.notices) != self.notices_seen
+                || drill_generations(&now.drills) != self.drills_seen
                 || intents::read(cluster::chosen_policy(&now.policies)) != self.intents_seen
             {
                 return Change::Wake;
@@ -452,6 +492,14 @@ fn notice_specs(notices: &[Notice]) -> Vec<(String, String)> {
             let spec = serde_json::to_string(&n.spec).unwrap_or_default();
             (n.name_any(), spec)
         })
+        .collect()
+}
+
+/// The Drills as they bear on what runs (name and generation, which a spec change
+/// moves and a status write does not).
+fn drill_generations(drills: &[Drill]) -> Vec<(String, Option<i64>)> {
+    (drills.iter())
+        .map(|d| (d.name_any(), d.metadata.generation))
         .collect()
 }
 

@@ -7,6 +7,7 @@
 //! * [`conditions`]: status conditions in the usual Kubernetes shape (pure).
 //! * [`watched`]: the resources as reflectors fed by watches.
 //! * [`intents`]: the kill switch and approvals, as annotations on the Policy (pure).
+//! * [`drills`]: which `Drill` resources the daemon runs, and their status (pure).
 //! * [`sync`]: placements from `Workload` status and `Notice` resources into the store.
 //! * [`daemon`]: leader election, the controller loop, status mirroring and Events.
 
@@ -14,6 +15,7 @@ pub mod cluster;
 pub mod conditions;
 pub mod crds;
 pub mod daemon;
+pub mod drills;
 pub mod intents;
 pub mod resources;
 pub mod sync;

@@ -294,7 +294,10 @@ pub struct NoticeStatus {
     pub conditions: Vec<Condition>,
 }
 
-/// A drill request: fence `lose` synthetically and measure the evacuation.
+/// A drill the daemon runs: a shadow drill of losing `lose` (drill-owned copies at the
+/// targets, verified healthy, measured and removed; production untouched), once as
+/// soon as no evacuation runs, or on a cron `schedule`. A live drill is not run by the
+/// daemon (it would move the traffic it guards); run `lifeboat drill` beside it.
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "lifeboat.dev",
@@ -303,7 +306,11 @@ pub struct NoticeStatus {
     namespaced,
     status = "DrillStatus",
     shortname = "lbdrill",
-    category = "lifeboat"
+    category = "lifeboat",
+    printcolumn = r#"{"name":"Lose","type":"string","jsonPath":".spec.lose"}"#,
+    printcolumn = r#"{"name":"Schedule","type":"string","jsonPath":".spec.schedule"}"#,
+    printcolumn = r#"{"name":"Outcome","type":"string","jsonPath":".status.outcome"}"#,
+    printcolumn = r#"{"name":"Last run","type":"date","jsonPath":".status.lastRun"}"#
 )]
 pub struct DrillSpec {
     /// A vendor, `vendor/account` or provider name.
@@ -311,22 +318,31 @@ pub struct DrillSpec {
     /// The fault the fenced providers show.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<Scenario>,
-    /// `live` (cut over, then fail back) or `shadow` (verify copies only).
+    /// Only `shadow` is run by the daemon (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<DrillMode>,
-    /// Stop the copies at the lost providers when the fault starts (default true).
+    /// When to run it, as a cron expression in UTC (five fields, or six with seconds
+    /// first); without one, the drill runs once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blackout: Option<bool>,
+    pub schedule: Option<String>,
 }
 
-/// The outcome of a drill: its report summary.
+/// The outcome of a drill's last run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DrillStatus {
-    /// The report summary once the drill finished.
+    /// `objectives met`, `objectives missed`, `cancelled: ...`, `failed: ...`, or why
+    /// the daemon does not run it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// When the last run started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<String>,
+    /// The report summary of the last run that finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<DrillSummary>,
-    /// `Complete` and `ObjectivesMet`, in the usual Kubernetes shape.
+    /// `Complete` (the last run ended; `Refused` when the daemon does not run it) and
+    /// `ObjectivesMet`, in the usual Kubernetes shape.
     #[serde(default)]
     pub conditions: Vec<Condition>,
 }

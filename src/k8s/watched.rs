@@ -15,7 +15,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-use super::resources::{Notice, Policy, Provider, Workload};
+use super::resources::{Drill, Notice, Policy, Provider, Workload};
 
 /// The cluster's lifeboat resources at one moment, each kind sorted by name.
 pub struct Resources {
@@ -27,6 +27,8 @@ pub struct Resources {
     pub policies: Vec<Policy>,
     /// Notice resources.
     pub notices: Vec<Notice>,
+    /// Drill resources.
+    pub drills: Vec<Drill>,
 }
 
 /// Watches of every kind lifeboat reads, stopped when dropped.
@@ -35,6 +37,7 @@ pub struct Watched {
     workloads: Store<Workload>,
     policies: Store<Policy>,
     notices: Store<Notice>,
+    drills: Store<Drill>,
     changes: watch::Receiver<u64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -49,11 +52,13 @@ impl Watched {
         let workloads = reflect::<Workload>(client, namespace, &changed, &mut tasks);
         let policies = reflect::<Policy>(client, namespace, &changed, &mut tasks);
         let notices = reflect::<Notice>(client, namespace, &changed, &mut tasks);
+        let drills = reflect::<Drill>(client, namespace, &changed, &mut tasks);
         let watched = Watched {
             providers,
             workloads,
             policies,
             notices,
+            drills,
             changes,
             tasks,
         };
@@ -80,6 +85,11 @@ impl Watched {
             .wait_until_ready()
             .await
             .context("watching Notices")?;
+        watched
+            .drills
+            .wait_until_ready()
+            .await
+            .context("watching Drills")?;
         Ok(watched)
     }
 
@@ -90,6 +100,7 @@ impl Watched {
             workloads: sorted(&self.workloads),
             policies: sorted(&self.policies),
             notices: sorted(&self.notices),
+            drills: sorted(&self.drills),
         }
     }
 

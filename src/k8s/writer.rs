@@ -16,8 +16,8 @@ use tokio::sync::watch;
 
 use super::conditions;
 use super::resources::{
-    Evacuation, EvacuationSpec, EvacuationStatus, PlacementStatus, PlannedMove, Policy, Provider,
-    ProviderStatus, StepProgress, StrandedWorkload, Workload, WorkloadStatus,
+    Drill, DrillStatus, Evacuation, EvacuationSpec, EvacuationStatus, PlacementStatus, PlannedMove,
+    Policy, Provider, ProviderStatus, StepProgress, StrandedWorkload, Workload, WorkloadStatus,
 };
 use crate::execute::ExecEvent;
 use crate::model::{Condition, Placement};
@@ -235,6 +235,22 @@ impl Writer {
             status.pending_evacuation = pending.map(str::to_owned);
             status.paused = paused.map(str::to_owned);
             (before != status).then(|| (json!(status), ()))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Writes a Drill's status as `compute` makes it from the resource as the server
+    /// holds it (`None`: nothing to write).
+    pub async fn drill_status(
+        &self,
+        drill: &Drill,
+        compute: impl Fn(&Drill) -> Option<DrillStatus>,
+    ) -> anyhow::Result<()> {
+        self.ensure_leader()?;
+        self.write_status(drill, |current| {
+            let status = compute(current)?;
+            Some((serde_json::to_value(status).ok()?, ()))
         })
         .await?;
         Ok(())
