@@ -412,3 +412,121 @@ fn the_example_is_valid_as_shipped() -> Result<()> {
     assert!(text.contains("2 providers, 3 workloads"), "{text}");
     Ok(())
 }
+
+/// One bare-metal provider per vendor, each one sshd host: `rack` (colo), where the
+/// daemon's copies run, and `spare` (spare), where a drill of losing colo goes. The
+/// workloads serve no port, so copies of two owners share a host without colliding.
+fn rack_config(dir: &Path, rack: &SshHost, spare: &SshHost) -> Result<PathBuf> {
+    let host = |name: &str, h: &SshHost| {
+        serde_json::json!({
+            "name": name, "ssh": format!("127.0.0.1:{}", h.port), "user": current_user(),
+            "key_file": h.client_key, "host_key": {"known_hosts": h.known_hosts},
+            "state_dir": h.state_dir, "capacity": {"slots": 6},
+        })
+    };
+    let provider = |name: &str, vendor: &str, h: &SshHost| {
+        serde_json::json!({"name": name, "vendor": vendor,
+            "adapter": {"kind": "bare-metal", "hosts": [host(&format!("{name}-1"), h)]}})
+    };
+    let workloads: Vec<serde_json::Value> = ["db", "api", "web"]
+        .iter()
+        .map(|w| {
+            serde_json::json!({"name": w, "command": ["sleep", "600"],
+            "placement": ["rack", "spare"]})
+        })
+        .collect();
+    let config = serde_json::json!({
+        "vendors": [{"name": "colo"}, {"name": "spare"}],
+        "providers": [provider("rack", "colo", rack), provider("spare", "spare", spare)],
+        "workloads": workloads,
+        "policy": {"probe_interval": "1s", "probe_timeout": "1s", "confirmations": 2,
+            "step_timeout": "60s", "step_attempts": 3},
+        "cutover": {"kind": "endpoints-file", "path": dir.join("endpoints.json")},
+        "state_dir": dir.join("state"),
+    });
+    let path = dir.join("rack.yaml");
+    std::fs::write(&path, serde_yaml::to_string(&config)?)?;
+    Ok(path)
+}
+
+fn sorted(mut pids: Vec<i32>) -> Vec<i32> {
+    pids.sort_unstable();
+    pids
+}
+
+/// With the daemon's copies running on a host, drills of the same config place their
+/// own copies on that very host: a shadow drill removes exactly those, and the debris
+/// of a drill killed halfway is removed by `lifeboat drill --cleanup` — and nothing of
+/// production's, whose processes and placements stay as they were.
+#[test]
+fn drills_beside_the_daemon_leave_the_hosts_production_copies_alone() -> Result<()> {
+    let (rack, spare) = (SshHost::start()?, SshHost::start()?);
+    let dir = tempfile::tempdir()?;
+    let config = rack_config(dir.path(), &rack, &spare)?;
+    let bin = own_binary(dir.path());
+    let mut daemon = Lifeboat::spawn(&bin, &["run"], &config, dir.path().join("run.log"))?;
+    let placed = wait_all_on(&bin, &config, "rack", &daemon)?["placements"].clone();
+    let production = sorted(rack.leftover_pids());
+    assert_eq!(production.len(), 3, "{}", daemon.log_text());
+
+    let mut shadow = Lifeboat::spawn(
+        &bin,
+        &["drill", "--mode", "shadow", "--lose", "colo"],
+        &config,
+        dir.path().join("shadow.log"),
+    )?;
+    let exit = shadow.wait(PATIENCE)?;
+    assert!(exit.success(), "{exit:?}\n{}", shadow.log_text());
+    assert_eq!(
+        sorted(rack.leftover_pids()),
+        production,
+        "{}",
+        shadow.log_text()
+    );
+    assert_eq!(
+        spare.leftover_pids(),
+        Vec::<i32>::new(),
+        "{}",
+        shadow.log_text()
+    );
+    assert_eq!(status(&bin, &config)?["placements"], placed);
+
+    let mut killed = Lifeboat::spawn(
+        &bin,
+        &["drill", "--mode", "shadow", "--lose", "colo"],
+        &config,
+        dir.path().join("killed.log"),
+    )?;
+    let start = Instant::now();
+    while rack.leftover_pids().len() < 6 {
+        ensure!(
+            start.elapsed() < PATIENCE,
+            "the drill's own copies never ran beside production:\n{}",
+            killed.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    killed.child.kill()?;
+    killed.child.wait()?;
+    let debris = rack.leftover_pids().len() + spare.leftover_pids().len() - 3;
+    assert!(debris >= 3, "the killed drill left its copies");
+
+    let cleanup = lifeboat(&bin)
+        .args(["drill", "--cleanup", "-c"])
+        .arg(&config)
+        .output()?;
+    let said = String::from_utf8_lossy(&cleanup.stdout);
+    assert!(
+        cleanup.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&cleanup.stderr)
+    );
+    assert!(said.contains("retired"), "{said}");
+    assert_eq!(sorted(rack.leftover_pids()), production, "{said}");
+    assert_eq!(spare.leftover_pids(), Vec::<i32>::new(), "{said}");
+    assert_eq!(status(&bin, &config)?["placements"], placed);
+
+    let exit = daemon.stop()?;
+    assert!(exit.success(), "{exit:?}\n{}", daemon.log_text());
+    Ok(())
+}

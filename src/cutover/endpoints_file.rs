@@ -65,7 +65,9 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, Endpoint>> {
         .collect()
 }
 
-/// Parses `host:port` or `[v6-address]:port`.
+/// Parses `host:port` or `[v6-address]:port`. Port 0 is the contract's "serves no
+/// port" (a worker with nothing to connect to still has a host), so every endpoint
+/// lifeboat writes reads back.
 pub fn parse_endpoint(text: &str) -> Result<Endpoint> {
     let Some((host, port)) = text.rsplit_once(':') else {
         bail!("{text:?} is not host:port");
@@ -83,8 +85,7 @@ pub fn parse_endpoint(text: &str) -> Result<Endpoint> {
     let port = port
         .parse::<u16>()
         .ok()
-        .filter(|p| *p != 0)
-        .with_context(|| format!("{text:?}: the port must be 1-65535"))?;
+        .with_context(|| format!("{text:?}: the port must be 0-65535"))?;
     Ok(Endpoint {
         host: host.to_owned(),
         port,
@@ -206,9 +207,9 @@ mod tests {
         let v6 = parse_endpoint("[::1]:8080").unwrap();
         assert_eq!((v6.host.as_str(), v6.port), ("::1", 8080));
         assert_eq!(v6.to_string(), "[::1]:8080");
-        for bad in [
-            "", "host", "host:", ":80", "h:0", "h:70000", "::1:80", "[::1:80",
-        ] {
+        // A copy that serves no port is at port 0.
+        assert_eq!(parse_endpoint("127.0.0.1:0").unwrap(), ep(0));
+        for bad in ["", "host", "host:", ":80", "h:70000", "::1:80", "[::1:80"] {
             assert!(parse_endpoint(bad).is_err(), "{bad:?}");
         }
     }
@@ -282,7 +283,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn endpoint_parsing_never_panics_and_round_trips(s in ".{0,40}", port in 1u16..) {
+        fn endpoint_parsing_never_panics_and_round_trips(s in ".{0,40}", port in 0u16..) {
             let _ = parse_endpoint(&s);
             let e = Endpoint { host: "10.1.2.3".into(), port };
             prop_assert_eq!(parse_endpoint(&e.to_string()).unwrap(), e);
