@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lifeboat_testkit::kube::{self, Controllers, KubeApiServer, Rule};
+use lifeboat_testkit::kube::{self, Controllers, IMAGE_WORKLOAD_RULES, KubeApiServer};
 use lifeboat_testkit::require_kube;
 use serde_json::{Value, json};
 
@@ -114,24 +114,6 @@ impl Drop for Daemon {
     }
 }
 
-/// What the adapter needs in the namespace it deploys to.
-const ADAPTER_RULES: &[Rule] = &[
-    Rule {
-        verbs: &[
-            "get", "list", "watch", "create", "patch", "update", "delete",
-        ],
-        group: "apps",
-        resources: &["deployments"],
-    },
-    Rule {
-        verbs: &[
-            "get", "list", "watch", "create", "patch", "update", "delete",
-        ],
-        group: "",
-        resources: &["services", "pods", "services/proxy"],
-    },
-];
-
 fn post(server: &KubeApiServer, path: &str, body: &Value) {
     let (code, text) = server.request("POST", path, Some(body)).unwrap();
     assert_eq!(code, 201, "POST {path}: {text}");
@@ -228,10 +210,10 @@ fn revoked_credentials_in_cluster_a_move_every_workload_to_cluster_b() {
     let b = KubeApiServer::start().unwrap();
     let daemon_kubeconfig = install(&b);
     let token_a = a
-        .service_account("shop", "lifeboat", ADAPTER_RULES, &[])
+        .service_account("shop", "lifeboat", IMAGE_WORKLOAD_RULES, &[])
         .unwrap();
     let token_b = b
-        .service_account("shop", "lifeboat", ADAPTER_RULES, &[])
+        .service_account("shop", "lifeboat", IMAGE_WORKLOAD_RULES, &[])
         .unwrap();
     let kubeconfig_a = a.kubeconfig("shop", &token_a).unwrap();
     let kubeconfig_b = b.kubeconfig("shop", &token_b).unwrap();

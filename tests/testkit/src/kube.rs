@@ -92,6 +92,25 @@ pub struct KubeApiServer {
     peers: Arc<(Peer, Peer)>,
 }
 
+/// What the Kubernetes adapter needs in the namespace it deploys image workloads to:
+/// Deployments, Services, their pods and the proxy it checks health through.
+pub const IMAGE_WORKLOAD_RULES: &[Rule] = &[
+    Rule {
+        verbs: &[
+            "get", "list", "watch", "create", "patch", "update", "delete",
+        ],
+        group: "apps",
+        resources: &["deployments"],
+    },
+    Rule {
+        verbs: &[
+            "get", "list", "watch", "create", "patch", "update", "delete",
+        ],
+        group: "",
+        resources: &["services", "pods", "services/proxy"],
+    },
+];
+
 /// One rule of a Role: verbs on resources of an API group (`""` is the core group).
 #[derive(Debug, Clone, Copy)]
 pub struct Rule<'a> {
