@@ -16,6 +16,7 @@ use anyhow::{Context, Result, bail};
 
 pub mod kube;
 pub mod moto;
+pub mod postgres;
 pub mod sshd;
 pub mod sushy;
 

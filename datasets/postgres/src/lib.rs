@@ -1,0 +1,322 @@
+//! PostgreSQL streaming replication as a [`Replication`] method (`postgres-streaming`).
+//!
+//! The primary and its standbys are ordinary PostgreSQL servers, each a workload copy;
+//! a standby is seeded with `pg_basebackup -R` and streams from the primary under its
+//! own `application_name`. This crate only talks SQL to them, as a superuser (or a role
+//! with `pg_monitor`, `pg_signal_backend` and the right to `ALTER SYSTEM` and
+//! `ALTER ROLE`):
+//!
+//! * **role**: `pg_is_in_recovery()`, and the fence's marker (`lifeboat.fenced`);
+//! * **lag**: the primary's `pg_stat_replication` row of the standby — bytes not yet
+//!   replayed, `replay_lag`, and whether it is a synchronous standby;
+//! * **promote**: `pg_promote(wait => true)`, answered `Already` on a primary;
+//! * **fence**: every other login role loses `LOGIN`, the server turns read-only by
+//!   default (`default_transaction_read_only`, through `ALTER SYSTEM` so a restart keeps
+//!   it), lifeboat's role is marked fenced, and every other client session is
+//!   terminated — a session that was writing loses its connection, a new one cannot log
+//!   in, and lifeboat's own sessions start read-only. (A superuser can always turn
+//!   read-only off for its session; no other role keeps the right to log in.)
+
+#![deny(missing_docs)]
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lifeboat_dataset::{
+    DatasetError, Endpoint, ErrorClass, Lag, Position, Promoted, Replication, Role,
+};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+/// The setting a fenced member gives lifeboat's role, so [`Replication::role`] can tell
+/// a fenced primary from a read-only one.
+pub const FENCE_MARK: &str = "lifeboat.fenced";
+
+/// How lifeboat reaches the members of one PostgreSQL dataset.
+#[derive(Clone)]
+pub struct PostgresStreaming {
+    user: String,
+    password: Option<String>,
+    database: String,
+    timeout: Duration,
+}
+
+/// Never shows the password.
+impl std::fmt::Debug for PostgresStreaming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStreaming")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("database", &self.database)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl PostgresStreaming {
+    /// A method that logs in as `user` (with `password`, if the servers ask for one) to
+    /// `database`, and gives every call `timeout` (connecting included).
+    pub fn new(
+        user: impl Into<String>,
+        password: Option<String>,
+        database: impl Into<String>,
+        timeout: Duration,
+    ) -> PostgresStreaming {
+        PostgresStreaming {
+            user: user.into(),
+            password,
+            database: database.into(),
+            timeout,
+        }
+    }
+
+    /// A session with `member`, for one call. A new session per call keeps a member
+    /// that went away from holding a broken one, and is cheap at one call a round.
+    async fn session(&self, member: &Endpoint) -> Result<Client, DatasetError> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&member.host)
+            .port(member.port)
+            .user(&self.user)
+            .dbname(&self.database)
+            .application_name("lifeboat")
+            .connect_timeout(self.timeout);
+        if let Some(password) = &self.password {
+            config.password(password);
+        }
+        let (client, connection) = self
+            .bounded(member, "connecting", config.connect(NoTls))
+            .await?;
+        tokio::spawn(async move {
+            // The connection ends when the client is dropped; an error then is the
+            // server's business, already reported to the call that saw it.
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// Runs `call` within the method's timeout, classifying what goes wrong.
+    async fn bounded<T>(
+        &self,
+        member: &Endpoint,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, DatasetError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(classify(member, what, &e)),
+            Err(_) => Err(DatasetError::new(
+                ErrorClass::Timeout,
+                format!("{what} at {member}: no answer within {:?}", self.timeout),
+            )),
+        }
+    }
+
+    /// One row of `sql` (no parameters) at `member`.
+    async fn one(
+        &self,
+        member: &Endpoint,
+        what: &str,
+        sql: &str,
+    ) -> Result<tokio_postgres::Row, DatasetError> {
+        let client = self.session(member).await?;
+        self.bounded(member, what, client.query_one(sql, &[])).await
+    }
+}
+
+#[async_trait]
+impl Replication for PostgresStreaming {
+    fn method(&self) -> &'static str {
+        "postgres-streaming"
+    }
+
+    async fn role(&self, member: &Endpoint) -> Result<Role, DatasetError> {
+        let row = self
+            .one(
+                member,
+                "reading the role",
+                &format!(
+                    "SELECT pg_is_in_recovery(), \
+                     coalesce(current_setting('{FENCE_MARK}', true), '') = 'on'"
+                ),
+            )
+            .await?;
+        let (recovering, fenced): (bool, bool) = (row.get(0), row.get(1));
+        Ok(match (fenced, recovering) {
+            (true, _) => Role::Fenced,
+            (false, true) => Role::Standby,
+            (false, false) => Role::Primary,
+        })
+    }
+
+    async fn lag(&self, primary: &Endpoint, standby: &str) -> Result<Option<Lag>, DatasetError> {
+        let client = self.session(primary).await?;
+        let rows = self
+            .bounded(
+                primary,
+                "reading the standby's lag",
+                client.query(
+                    "SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
+                            coalesce(extract(epoch FROM replay_lag), 0)::float8,
+                            sync_state IN ('sync', 'quorum')
+                     FROM pg_stat_replication
+                     WHERE application_name = $1 AND state = 'streaming'",
+                    &[&standby],
+                ),
+            )
+            .await?;
+        Ok(rows.first().map(|row| Lag {
+            bytes: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+            seconds: row.get(1),
+            synchronous: row.get(2),
+        }))
+    }
+
+    async fn position(&self, member: &Endpoint) -> Result<Position, DatasetError> {
+        let row = self
+            .one(
+                member,
+                "reading the position",
+                "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                              ELSE pg_current_wal_lsn() END)::text",
+            )
+            .await?;
+        let text: Option<String> = row.get(0);
+        let text = text.unwrap_or_else(|| "0/0".to_owned());
+        parse_lsn(&text).ok_or_else(|| {
+            DatasetError::new(
+                ErrorClass::Internal,
+                format!("{member} answered the position {text:?}, which is no WAL position"),
+            )
+        })
+    }
+
+    async fn promote(&self, standby: &Endpoint) -> Result<Promoted, DatasetError> {
+        let client = self.session(standby).await?;
+        let recovering: bool = self
+            .bounded(
+                standby,
+                "reading the role",
+                client.query_one("SELECT pg_is_in_recovery()", &[]),
+            )
+            .await?
+            .get(0);
+        if !recovering {
+            return Ok(Promoted::Already);
+        }
+        let wait = i32::try_from(self.timeout.as_secs().max(1)).unwrap_or(i32::MAX);
+        let promoted: bool = self
+            .bounded(
+                standby,
+                "promoting",
+                client.query_one("SELECT pg_promote(true, $1)", &[&wait]),
+            )
+            .await?
+            .get(0);
+        if !promoted {
+            return Err(DatasetError::new(
+                ErrorClass::Timeout,
+                format!("{standby} did not finish its promotion within {wait} s"),
+            ));
+        }
+        tracing::info!(member = %standby, "standby promoted");
+        Ok(Promoted::Now {
+            at: self.position(standby).await?,
+        })
+    }
+
+    async fn fence(&self, member: &Endpoint) -> Result<(), DatasetError> {
+        let client = self.session(member).await?;
+        // Other roles first, so nobody logs in again while the sessions are cut.
+        let steps = [
+            // A fence asked again finds the server read-only already.
+            "SET default_transaction_read_only = off",
+            "DO $$DECLARE r record; BEGIN
+               FOR r IN SELECT rolname FROM pg_roles
+                        WHERE rolcanlogin AND rolname <> current_user LOOP
+                 EXECUTE format('ALTER ROLE %I NOLOGIN', r.rolname);
+               END LOOP;
+             END$$",
+            // The mark is a setting of lifeboat's own role (a custom setting cannot be
+            // set server-wide), so its next session reads it.
+            &format!("ALTER ROLE CURRENT_USER SET {FENCE_MARK} = 'on'"),
+            "ALTER SYSTEM SET default_transaction_read_only = on",
+            "SELECT pg_reload_conf()",
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        ];
+        for sql in steps {
+            self.bounded(member, "fencing", client.batch_execute(sql))
+                .await?;
+        }
+        tracing::warn!(%member, "fenced: no role but lifeboat's logs in, and nothing is written");
+        Ok(())
+    }
+}
+
+/// Reads a WAL position as PostgreSQL writes it (`16/B374D848`).
+pub fn parse_lsn(text: &str) -> Option<Position> {
+    let (high, low) = text.split_once('/')?;
+    let high = u64::from_str_radix(high, 16).ok()?;
+    let low = u64::from_str_radix(low, 16).ok()?;
+    (high <= u64::from(u32::MAX) && low <= u64::from(u32::MAX))
+        .then_some(Position((high << 32) | low))
+}
+
+/// What a failed call means for the controller. Server errors by their SQLSTATE, the
+/// rest (refused, reset, closed connections) as the member being unavailable.
+fn classify(member: &Endpoint, what: &str, e: &tokio_postgres::Error) -> DatasetError {
+    let Some(db) = e.as_db_error() else {
+        return DatasetError::new(ErrorClass::Unavailable, format!("{what} at {member}: {e}"));
+    };
+    let code = db.code();
+    let class = if *code == SqlState::INVALID_PASSWORD
+        || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    {
+        ErrorClass::CredentialsRejected
+    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        ErrorClass::PermissionDenied
+    } else if *code == SqlState::TOO_MANY_CONNECTIONS {
+        ErrorClass::Throttled
+    } else if *code == SqlState::CANNOT_CONNECT_NOW
+        || *code == SqlState::ADMIN_SHUTDOWN
+        || *code == SqlState::CRASH_SHUTDOWN
+    {
+        ErrorClass::Unavailable
+    } else if *code == SqlState::INVALID_CATALOG_NAME || *code == SqlState::UNDEFINED_FUNCTION {
+        ErrorClass::InvalidRequest
+    } else {
+        ErrorClass::Internal
+    };
+    DatasetError::new(
+        class,
+        format!("{what} at {member}: {} ({})", db.message(), code.code()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wal_positions_read_back_as_written() {
+        for text in ["0/0", "16/B374D848", "FFFFFFFF/FFFFFFFF"] {
+            let position = parse_lsn(text).unwrap();
+            assert_eq!(position.to_string(), text);
+        }
+        for bad in ["", "16", "16/", "/1", "G/0", "100000000/0", "0/1/2"] {
+            assert_eq!(parse_lsn(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_password_never_shows() {
+        let method = PostgresStreaming::new(
+            "postgres",
+            Some("s3cret".into()),
+            "postgres",
+            Duration::from_secs(1),
+        );
+        assert!(!format!("{method:?}").contains("s3cret"));
+    }
+}
