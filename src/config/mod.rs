@@ -4,6 +4,7 @@
 //! replace it in one place. Errors name the file, line, column and field path:
 //! `quickstart.yaml:14:7: workloads[1].depends_on[0]: unknown workload "dbb"`.
 
+mod data;
 mod diagnostic;
 mod dns;
 pub mod duration;
@@ -16,6 +17,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use data::{DataConfig, DataCredentials, DataMethod, standby_candidates};
 pub use diagnostic::{ConfigError, Diagnostic};
 pub use dns::*;
 pub use lint::lint;

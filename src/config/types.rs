@@ -273,6 +273,10 @@ pub struct WorkloadConfig {
     /// Commands run around the cutover.
     #[serde(default)]
     pub hooks: HooksConfig,
+    /// The workload's data, kept as a warm standby at another vendor (see
+    /// [`super::DataConfig`]).
+    #[serde(default)]
+    pub data: Option<super::DataConfig>,
     /// Raw adapter-specific extras (e.g. `manifests` for Kubernetes).
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,

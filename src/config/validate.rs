@@ -272,6 +272,7 @@ fn workloads(config: &Config, problems: &mut Problems) {
 }
 
 fn workload_fields(config: &Config, w: &WorkloadConfig, at: &FieldPath, problems: &mut Problems) {
+    super::data::check(config, w, at, problems);
     let mut problem = |path: FieldPath, message: String| problems.push((path, message));
     if !is_dns_label(&w.name) {
         problem(

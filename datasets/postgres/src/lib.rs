@@ -254,6 +254,34 @@ impl Replication for PostgresStreaming {
     }
 }
 
+/// The folder of this machine's PostgreSQL server programs (`postgres`, `initdb`,
+/// `pg_basebackup`, `pg_ctl`): the newest `/usr/lib/postgresql/N/bin` (Debian's layout),
+/// else the folder of a `pg_basebackup` on `PATH`. The error says how to get them.
+pub fn server_programs() -> Result<std::path::PathBuf, String> {
+    let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("pg_basebackup").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Ok(bin);
+    }
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path).find(|dir| dir.join("pg_basebackup").is_file())
+    });
+    on_path.ok_or_else(|| {
+        "PostgreSQL's server programs (postgres, pg_basebackup) are not on this machine: \
+         apt-get install postgresql"
+            .to_owned()
+    })
+}
+
 /// Reads a WAL position as PostgreSQL writes it (`16/B374D848`).
 pub fn parse_lsn(text: &str) -> Option<Position> {
     let (high, low) = text.split_once('/')?;

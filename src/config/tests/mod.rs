@@ -99,7 +99,7 @@ fn unknown_fields_point_at_the_key() {
     assert_findings(
         &base_with("    command: [db]", "    comand: [db]"),
         &[
-            "t.yaml:15:5: workloads[0].comand: unknown field `comand`, expected one of `name`, `image`, `command`, `env`, `port`, `resources`, `replicas`, `health`, `depends_on`, `placement`, `rto`, `priority`, `public_name`, `hooks`, `extra`",
+            "t.yaml:15:5: workloads[0].comand: unknown field `comand`, expected one of `name`, `image`, `command`, `env`, `port`, `resources`, `replicas`, `health`, `depends_on`, `placement`, `rto`, `priority`, `public_name`, `hooks`, `data`, `extra`",
         ],
     );
     // Inside a tagged enum serde buffers the mapping; the key is still found.

@@ -24,26 +24,10 @@ pub fn unavailable() -> Option<String> {
     }
 }
 
-/// The newest installed server's programs (`/usr/lib/postgresql/N/bin`).
+/// The server's programs, found as lifeboat finds them.
 pub fn bin_dir() -> Result<PathBuf> {
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let version = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("pg_ctl").exists().then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    match versions.pop() {
-        Some((_, bin)) => Ok(bin),
-        None => bail!(
-            "no PostgreSQL server in /usr/lib/postgresql: apt-get install postgresql \
-             (tests/peers/install.sh does this)"
-        ),
-    }
+    lifeboat_dataset_postgres::server_programs()
+        .map_err(|why| anyhow::anyhow!("{why} (tests/peers/install.sh does this)"))
 }
 
 /// One running cluster.
