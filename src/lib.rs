@@ -61,6 +61,7 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod plan;
+pub mod postgres_copy;
 pub mod probe;
 pub mod providers;
 pub mod schedule;

@@ -206,6 +206,11 @@ pub enum Command {
     /// The built-in demo workload the quickstart runs: a small HTTP service.
     #[command(hide = true)]
     Demo(crate::demo::DemoOptions),
+
+    /// One member of a PostgreSQL dataset (primary, or a standby streaming from
+    /// `LIFEBOAT_PRIMARY`), run as a workload copy.
+    #[command(hide = true)]
+    Postgres(crate::postgres_copy::PostgresOptions),
 }
 
 /// How the operator commands reach the daemon: its API when one runs, else its state

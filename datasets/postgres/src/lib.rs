@@ -19,6 +19,8 @@
 
 #![deny(missing_docs)]
 
+pub mod server;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -110,28 +110,7 @@ impl Postgres {
     /// Runs `sql` with psql as the superuser over TCP; its output, unaligned, without
     /// headers.
     pub fn psql(&self, sql: &str) -> Result<String> {
-        let out = Command::new(self.bin.join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args([
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-XAtq",
-                "-v",
-                "ON_ERROR_STOP=1",
-            ])
-            .args(["-c", sql])
-            .env("PGPASSWORD", PASSWORD)
-            .output()
-            .context("running psql")?;
-        if !out.status.success() {
-            bail!(
-                "psql -c {sql:?}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        psql(self.port, PASSWORD, sql)
     }
 
     /// Starts the server and waits until it accepts connections.
@@ -193,6 +172,33 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+/// Runs `sql` with psql as the superuser `postgres` (password `password`) on the
+/// server at 127.0.0.1:`port`; its output, unaligned, without headers.
+pub fn psql(port: u16, password: &str, sql: &str) -> Result<String> {
+    let out = Command::new(bin_dir()?.join("psql"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-XAtq",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .args(["-c", sql])
+        .env("PGPASSWORD", password)
+        .output()
+        .context("running psql")?;
+    if !out.status.success() {
+        bail!(
+            "psql -c {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// A fresh folder with an empty data folder in it, owned by the user the server runs
