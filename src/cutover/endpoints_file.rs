@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
-use lifeboat_provider::Endpoint;
+use lifeboat_provider::{Endpoint, ErrorClass};
 
 use super::{Cutover, CutoverError, CutoverRequest, Resolved};
 
@@ -21,11 +21,23 @@ use super::{Cutover, CutoverError, CutoverRequest, Resolved};
 /// so concurrent cutovers of different workloads never lose each other's update; one
 /// controller writes the file at a time (the store's lock ensures that), any number of
 /// clients may read it.
+///
+/// Switches that arrive while the file is being written are batched: whoever takes
+/// the lock next applies every switch waiting at that moment to one read of the file
+/// and replaces it once (one fsync of the file and of its folder for all of them), then
+/// answers each. A switch is answered only after the replace that holds it is durable.
 #[derive(Debug)]
 pub struct EndpointsFile {
     path: PathBuf,
     lock: tokio::sync::Mutex<()>,
+    waiting: std::sync::Mutex<Vec<Waiting>>,
 }
+
+/// A switch waiting for the next replace of the file, and where its answer goes.
+type Waiting = (
+    CutoverRequest,
+    tokio::sync::oneshot::Sender<Result<(), CutoverError>>,
+);
 
 impl EndpointsFile {
     /// A backend over `path` (created on the first switch).
@@ -33,6 +45,7 @@ impl EndpointsFile {
         EndpointsFile {
             path,
             lock: tokio::sync::Mutex::new(()),
+            waiting: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -119,6 +132,37 @@ fn write(path: &Path, map: &BTreeMap<String, Endpoint>) -> Result<()> {
         .with_context(|| format!("syncing {}", dir.display()))
 }
 
+/// Applies `requests` in order to one read of `path` and replaces it once when any
+/// changed it; each request's outcome, all failed when the replace failed.
+fn replace(path: &Path, requests: &[CutoverRequest]) -> Vec<Result<(), CutoverError>> {
+    let mut map = match read(path) {
+        Ok(map) => map,
+        Err(e) => {
+            let e = CutoverError::from(e);
+            return requests.iter().map(|_| Err(e.clone())).collect();
+        }
+    };
+    let mut changed = false;
+    let mut outcomes: Vec<Result<(), CutoverError>> = (requests.iter())
+        .map(|req| match apply(&map, req, path) {
+            Ok(Some(next)) => {
+                map = next;
+                changed = true;
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(CutoverError::from(e)),
+        })
+        .collect();
+    if changed && let Err(e) = write(path, &map) {
+        let e = CutoverError::from(e);
+        for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
+            *outcome = Err(e.clone());
+        }
+    }
+    outcomes
+}
+
 /// The switch itself, on plain data: the new map, `None` when nothing must change, or
 /// an error when the name no longer points where the controller believes.
 fn apply(
@@ -150,19 +194,41 @@ fn apply(
 #[async_trait]
 impl Cutover for EndpointsFile {
     async fn switch(&self, req: &CutoverRequest) -> Result<(), CutoverError> {
-        let _guard = self.lock.lock().await;
-        let path = self.path.clone();
-        let req = req.clone();
-        let written: Result<()> = tokio::task::spawn_blocking(move || {
-            let map = read(&path)?;
-            if let Some(next) = apply(&map, &req, &path)? {
-                write(&path, &next)?;
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let waiting = |w: &std::sync::Mutex<Vec<Waiting>>| {
+            std::mem::take(&mut *w.lock().unwrap_or_else(|p| p.into_inner()))
+        };
+        (self.waiting.lock().unwrap_or_else(|p| p.into_inner())).push((req.clone(), done));
+        {
+            let _guard = self.lock.lock().await;
+            // Empty when the holder before us took this switch along in its batch.
+            let batch = waiting(&self.waiting);
+            if !batch.is_empty() {
+                let path = self.path.clone();
+                let (requests, answers): (Vec<CutoverRequest>, Vec<_>) = batch.into_iter().unzip();
+                let outcomes = tokio::task::spawn_blocking(move || replace(&path, &requests))
+                    .await
+                    .map_err(|e| {
+                        CutoverError::new(
+                            ErrorClass::Internal,
+                            format!("the endpoints-file writer task failed: {e}"),
+                        )
+                    });
+                for (i, answer) in answers.into_iter().enumerate() {
+                    let outcome = match &outcomes {
+                        Ok(outcomes) => outcomes[i].clone(),
+                        Err(e) => Err(e.clone()),
+                    };
+                    let _ = answer.send(outcome);
+                }
             }
-            Ok(())
-        })
-        .await
-        .context("the endpoints-file writer task failed")?;
-        Ok(written?)
+        }
+        answer.await.map_err(|_| {
+            CutoverError::new(
+                ErrorClass::Internal,
+                "the endpoints-file writer stopped before answering",
+            )
+        })?
     }
 
     async fn resolve(&self, public_name: &str) -> Result<Resolved> {

@@ -409,8 +409,8 @@ impl MoveLog {
         });
     }
 
-    /// Journals one transition, then announces it.
-    pub fn write(
+    /// Journals one transition (durably, see [`Store::append`]), then announces it.
+    pub async fn write(
         &self,
         step: Step,
         attempt: u32,
@@ -420,14 +420,14 @@ impl MoveLog {
         detail: Option<String>,
     ) -> anyhow::Result<()> {
         let entry = self.entry(step, attempt, status, target, deployment, detail);
-        self.inner.store.record(&entry)?;
+        self.inner.store.append(&entry).await?;
         self.emit(&entry, false);
         Ok(())
     }
 
     /// Journals a failed attempt, then announces it, saying whether it was the step's
     /// last at this target (see [`ExecEvent::last_attempt`]).
-    pub fn write_failure(
+    pub async fn write_failure(
         &self,
         step: Step,
         attempt: u32,
@@ -436,13 +436,13 @@ impl MoveLog {
         last_attempt: bool,
     ) -> anyhow::Result<()> {
         let entry = self.entry(step, attempt, Status::Failed, target, None, Some(detail));
-        self.inner.store.record(&entry)?;
+        self.inner.store.append(&entry).await?;
         self.emit(&entry, last_attempt);
         Ok(())
     }
 
     /// Journals a `done`, committing a new placement with it when there is one.
-    pub fn finish(
+    pub async fn finish(
         &self,
         step: Step,
         attempt: u32,
@@ -452,9 +452,9 @@ impl MoveLog {
     ) -> anyhow::Result<()> {
         let entry = self.entry(step, attempt, Status::Done, target, deployment, None);
         match placement {
-            Some(p) => self.inner.store.complete_cutover(&entry, &p)?,
+            Some(p) => self.inner.store.append_cutover(&entry, &p).await?,
             None => {
-                self.inner.store.record(&entry)?;
+                self.inner.store.append(&entry).await?;
             }
         }
         self.emit(&entry, false);

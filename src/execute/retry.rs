@@ -113,10 +113,12 @@ where
     let attempts = policy.attempts.max(1);
     let mut attempt = 1;
     loop {
-        log.write(step, attempt, Status::Started, target, None, None)?;
+        log.write(step, attempt, Status::Started, target, None, None)
+            .await?;
         let error = match tokio::time::timeout(policy.timeout, action()).await {
             Ok(Ok(done)) => {
-                log.finish(step, attempt, target, done.deployment, done.placement)?;
+                log.finish(step, attempt, target, done.deployment, done.placement)
+                    .await?;
                 return Ok(done.value);
             }
             Ok(Err(Failure::Fatal(e))) => return Err(Failure::Fatal(e)),
@@ -127,7 +129,8 @@ where
             ),
         };
         let last = !error.class.is_retryable() || attempt >= attempts;
-        log.write_failure(step, attempt, target, error.to_string(), last)?;
+        log.write_failure(step, attempt, target, error.to_string(), last)
+            .await?;
         if last {
             return Err(Failure::Step(error));
         }

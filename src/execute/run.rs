@@ -135,7 +135,8 @@ async fn run_move(
                 target,
                 None,
                 Some(detail.clone()),
-            )?;
+            )
+            .await?;
             errors.push(format!("{target}: {detail}"));
             continue;
         };
@@ -172,7 +173,8 @@ async fn run_move(
             TargetResult::Failed { step, error, copy } => {
                 tracing::warn!(workload = %mv.workload, %target, ?step, %error, "giving up target");
                 let detail = Some(error.to_string());
-                log.write(step, 0, Status::Abandoned, target, copy.clone(), detail)?;
+                log.write(step, 0, Status::Abandoned, target, copy.clone(), detail)
+                    .await?;
                 clean_up(inner, mv, target, copy.as_ref()).await?;
                 errors.push(format!("{target}: {error}"));
             }

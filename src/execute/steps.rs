@@ -382,13 +382,15 @@ impl TargetRun<'_> {
         }
         let detail = "the switch took effect although the backend reported a failure";
         tracing::warn!(workload = %self.mv.workload, "{detail}");
-        self.log.finish(
-            Step::Cutover,
-            0,
-            self.target,
-            Some(dep.clone()),
-            Some(self.new_placement(dep)),
-        )?;
+        self.log
+            .finish(
+                Step::Cutover,
+                0,
+                self.target,
+                Some(dep.clone()),
+                Some(self.new_placement(dep)),
+            )
+            .await?;
         Ok(true)
     }
 

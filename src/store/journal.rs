@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use jiff::Timestamp;
 use lifeboat_provider::{DeploymentRef, Generation};
 use rusqlite::{OptionalExtension, params};
@@ -172,26 +172,43 @@ impl Store {
         .collect()
     }
 
-    /// Appends one transition and returns its id. Call it **before** acting.
-    pub fn record(&self, entry: &JournalEntry) -> anyhow::Result<i64> {
-        let conn = self.conn();
-        insert_entry(&conn, entry)?;
-        Ok(conn.last_insert_rowid())
+    /// Journals `entry` — call it **before** acting on the transition — in a
+    /// transaction it shares with the other lines written at the same moment (group
+    /// commit), and returns its row id once it is durable.
+    pub async fn append(&self, entry: &JournalEntry) -> anyhow::Result<i64> {
+        match &self.committer {
+            Some(c) => {
+                let write = super::group::Write {
+                    entry: entry.clone(),
+                    placement: None,
+                };
+                c.write(write).await
+            }
+            None => bail!("the store is open read-only"),
+        }
     }
 
-    /// Records a completed cutover and the new placement in one transaction, so the
-    /// journal and the placements never disagree after a crash.
-    pub fn complete_cutover(
+    /// Journals a completed cutover and commits the workload's new placement in the
+    /// same transaction, so the journal and the placements never disagree after a
+    /// crash; group-committed like [`Store::append`].
+    pub async fn append_cutover(
         &self,
         entry: &JournalEntry,
         placement: &Placement,
     ) -> anyhow::Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        insert_entry(&tx, entry)?;
-        super::records::upsert_placement(&tx, placement)?;
-        tx.commit()
-            .with_context(|| format!("committing the cutover of {}", entry.workload))
+        match &self.committer {
+            Some(c) => {
+                let write = super::group::Write {
+                    entry: entry.clone(),
+                    placement: Some(placement.clone()),
+                };
+                c.write(write)
+                    .await
+                    .with_context(|| format!("committing the cutover of {}", entry.workload))?;
+                Ok(())
+            }
+            None => bail!("the store is open read-only"),
+        }
     }
 
     /// The journal of one evacuation (every move), in order of writing.
@@ -332,7 +349,7 @@ impl Store {
     }
 }
 
-fn insert_entry(conn: &rusqlite::Connection, e: &JournalEntry) -> anyhow::Result<()> {
+pub(super) fn insert_entry(conn: &rusqlite::Connection, e: &JournalEntry) -> anyhow::Result<()> {
     conn.execute(
         "INSERT INTO journal (evacuation, workload, step, attempt, status, target,
                               generation, deployment, detail, at)

@@ -15,12 +15,16 @@
 //! [`Store::open_read_only`] takes none.
 //!
 //! Calls are blocking and guarded by a std `Mutex`, not run through `spawn_blocking`:
-//! each is one small transaction (well under a millisecond, plus one fsync on commit),
-//! the executor journals a transition and then acts on it in order, and a direct call
-//! keeps that order obvious. At lifeboat's scale (tens of transitions a second at most)
-//! briefly blocking a runtime worker costs less than a thread hop per write.
+//! each is one small transaction (well under a millisecond, plus one fsync on commit).
+//! The exception is the executor's journal, the one hot write path: its lines go
+//! through [`Store::append`] and [`Store::append_cutover`], where a step that arrives
+//! while another commits waits (without blocking a runtime worker) and its line goes
+//! into the next transaction with every other one queued meanwhile (group commit, see
+//! `group.rs`): many moves at once share fsyncs, and each step still goes on only once
+//! its line is durable.
 
 mod drill_runs;
+mod group;
 mod intents;
 mod journal;
 mod records;
@@ -36,7 +40,7 @@ pub use watches::DaemonRecord;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -52,7 +56,9 @@ pub const LOCK_FILE: &str = "lock";
 /// A handle on the state database. Share it behind an `Arc`; all methods take `&self`.
 #[derive(Debug)]
 pub struct Store {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
+    /// Writes the executor's journal lines in shared transactions (writers only).
+    committer: Option<group::Committer>,
     dir: PathBuf,
     /// Held for the life of a writer; the OS drops the lock with the process.
     _lock: Option<File>,
@@ -74,8 +80,10 @@ impl Store {
             .and_then(|()| conn.pragma_update(None, "foreign_keys", "on"))
             .with_context(|| format!("configuring {}", path.display()))?;
         schema::migrate(&mut conn).with_context(|| format!("migrating {}", path.display()))?;
+        let conn = Arc::new(Mutex::new(conn));
         Ok(Store {
-            conn: Mutex::new(conn),
+            committer: Some(group::Committer::new(conn.clone())),
+            conn,
             dir: state_dir.to_owned(),
             _lock: Some(lock),
         })
@@ -100,7 +108,8 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(5))?;
         schema::check_readable(&conn).with_context(|| format!("reading {}", path.display()))?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
+            committer: None,
             dir: state_dir.to_owned(),
             _lock: None,
         })

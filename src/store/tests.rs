@@ -66,15 +66,16 @@ fn a_second_writer_is_refused_with_the_holders_pid() {
     Store::open(dir.path()).expect("the lock is released with the writer");
 }
 
-#[test]
-fn state_survives_reopening_and_readers_see_it_while_the_writer_runs() {
+#[tokio::test]
+async fn state_survives_reopening_and_readers_see_it_while_the_writer_runs() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
         store.put_placement(&placement("api", "a", 1)).unwrap();
         store.begin_evacuation(&evacuation("ev-1")).unwrap();
         store
-            .record(&entry("ev-1", Step::Deploy, Status::Started))
+            .append(&entry("ev-1", Step::Deploy, Status::Started))
+            .await
             .unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
@@ -125,8 +126,8 @@ fn a_newer_schema_is_refused() {
     assert!(err.contains("newer than this lifeboat"), "{err}");
 }
 
-#[test]
-fn the_journal_keeps_order_and_every_field() {
+#[tokio::test]
+async fn the_journal_keeps_order_and_every_field() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     store.begin_evacuation(&evacuation("ev-1")).unwrap();
@@ -134,26 +135,28 @@ fn the_journal_keeps_order_and_every_field() {
     done.deployment = placement("api", "b", 2).deployment;
     done.detail = Some("deployed".into());
     let first = store
-        .record(&entry("ev-1", Step::Deploy, Status::Started))
+        .append(&entry("ev-1", Step::Deploy, Status::Started))
+        .await
         .unwrap();
-    let second = store.record(&done).unwrap();
+    let second = store.append(&done).await.unwrap();
     assert!(second > first);
     let journal = store.journal("ev-1").unwrap();
     assert_eq!(journal[1], JournalEntry { id: second, ..done });
     assert_eq!(journal[0].status, Status::Started);
 }
 
-#[test]
-fn a_cutover_moves_the_placement_with_its_journal_line() {
+#[tokio::test]
+async fn a_cutover_moves_the_placement_with_its_journal_line() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     store.begin_evacuation(&evacuation("ev-1")).unwrap();
     store.put_placement(&placement("api", "a", 1)).unwrap();
     store
-        .complete_cutover(
+        .append_cutover(
             &entry("ev-1", Step::Cutover, Status::Done),
             &placement("api", "b", 2),
         )
+        .await
         .unwrap();
     assert_eq!(store.placement("api").unwrap().unwrap().provider, "b");
     assert_eq!(store.journal("ev-1").unwrap()[0].step, Step::Cutover);
@@ -271,4 +274,42 @@ fn a_second_writer_is_refused_with_a_typed_error() {
         writer_pid(dir.path()).unwrap(),
         Some(std::process::id().to_string())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_written_at_once_share_commits_and_a_bad_one_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+    store.begin_evacuation(&evacuation("ev-1")).unwrap();
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let store = store.clone();
+        writers.spawn(async move {
+            // Every tenth line names an evacuation that does not exist: the foreign key
+            // refuses it, in its own savepoint.
+            let ev = if i % 10 == 0 { "ev-nosuch" } else { "ev-1" };
+            (
+                i,
+                store
+                    .append(&entry(ev, Step::Deploy, Status::Started))
+                    .await,
+            )
+        });
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(done) = writers.join_next().await {
+        let (i, outcome) = done.unwrap();
+        match outcome {
+            Ok(id) => {
+                assert_ne!(i % 10, 0, "line {i} should have been refused");
+                assert!(ids.insert(id), "id {id} answered twice");
+            }
+            Err(e) => assert_eq!(i % 10, 0, "line {i} failed: {e:#}"),
+        }
+    }
+    assert_eq!(ids.len(), 180);
+    let journal: std::collections::BTreeSet<i64> = (store.journal("ev-1").unwrap().iter())
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(journal, ids, "every acknowledged line, and only those");
 }
