@@ -50,11 +50,7 @@ pub struct DrillRequest {
 }
 
 struct Entry {
-    name: String,
-    lose: String,
-    scenario: Scenario,
-    /// `None` for a drill that runs once.
-    schedule: Option<Schedule>,
+    request: DrillRequest,
     next: Option<Timestamp>,
 }
 
@@ -65,19 +61,7 @@ impl Entry {
                 Some(schedule) => schedule.next_after(now),
                 None => Some(now),
             },
-            name: request.name,
-            lose: request.lose,
-            scenario: request.scenario,
-            schedule: request.schedule,
-        }
-    }
-
-    fn request(&self) -> DrillRequest {
-        DrillRequest {
-            name: self.name.clone(),
-            lose: self.lose.clone(),
-            scenario: self.scenario,
-            schedule: self.schedule.clone(),
+            request,
         }
     }
 }
@@ -135,7 +119,7 @@ impl Scheduler {
         let mut known: Vec<Entry> = std::mem::take(&mut self.entries);
         self.entries = requests
             .into_iter()
-            .map(|r| match known.iter().position(|e| e.request() == r) {
+            .map(|r| match known.iter().position(|e| e.request == r) {
                 Some(i) => known.swap_remove(i),
                 None => {
                     tracing::info!(drill = %r.name, lose = %r.lose, "drill requested");
@@ -178,18 +162,18 @@ impl Scheduler {
         else {
             return finished;
         };
-        entry.next = entry.schedule.as_ref().and_then(|s| s.next_after(now));
+        entry.next = (entry.request.schedule.as_ref()).and_then(|s| s.next_after(now));
         let options = DrillOptions {
-            lose: entry.lose.clone(),
-            scenario: entry.scenario,
+            lose: entry.request.lose.clone(),
+            scenario: entry.request.scenario,
             mode: DrillMode::Shadow,
             blackout: false,
             build: self.build.clone(),
             patience: run::patience(config),
             probe_every: Duration::from_millis(250),
         };
-        let name = entry.name.clone();
-        let when = entry.schedule.as_ref().map_or("once", Schedule::as_str);
+        let name = entry.request.name.clone();
+        let when = (entry.request.schedule.as_ref()).map_or("once", Schedule::as_str);
         tracing::info!(drill = %name, lose = %options.lose, schedule = %when, "scheduled drill starting");
         let interrupts = Interrupts::default();
         let progress: run::Progress = {

@@ -160,7 +160,8 @@ impl Drill<'_> {
             zero_estimate,
             stop_probing.clone(),
         );
-        let mut after = last_event(self.client).await?;
+        let mut after = 0;
+        events(self.client, &mut after, false).await?;
         tokio::time::sleep_until(zero_estimate).await;
 
         let mut timeline = Vec::new();
@@ -276,7 +277,7 @@ impl Drill<'_> {
                 told_waiting = true;
                 say(format!("[{:>7}] {line}", fmt_ms(ms(Timestamp::now()))));
             }
-            for entry in self.events(after).await? {
+            for entry in events(self.client, after, true).await? {
                 if !ours.contains(&entry.evacuation) {
                     continue;
                 }
@@ -436,34 +437,23 @@ impl Drill<'_> {
         }
         Ok(())
     }
-
-    /// The journal lines written after `after`, every page; moves `after` on.
-    async fn events(&self, after: &mut i64) -> anyhow::Result<Vec<JournalEntry>> {
-        let mut lines = Vec::new();
-        loop {
-            let page: EventsPage = (self.client)
-                .get(&format!("/events?after={after}&limit=1000"))
-                .await?;
-            *after = page.next;
-            if page.events.is_empty() {
-                return Ok(lines);
-            }
-            lines.extend(page.events);
-        }
-    }
 }
 
-/// The id of the newest journal line: the drill reads only what is written after it.
-async fn last_event(client: &Client) -> anyhow::Result<i64> {
-    let mut after = 0;
+/// The journal lines written after `after`, every page, and moves `after` past them;
+/// with `keep` false only moves it (the drill reads what is written after it starts).
+async fn events(client: &Client, after: &mut i64, keep: bool) -> anyhow::Result<Vec<JournalEntry>> {
+    let mut lines = Vec::new();
     loop {
         let page: EventsPage = client
             .get(&format!("/events?after={after}&limit=1000"))
             .await?;
+        *after = page.next;
         if page.events.is_empty() {
-            return Ok(after);
+            return Ok(lines);
         }
-        after = page.next;
+        if keep {
+            lines.extend(page.events);
+        }
     }
 }
 

@@ -176,16 +176,11 @@ impl Store {
     /// transaction it shares with the other lines written at the same moment (group
     /// commit), and returns its row id once it is durable.
     pub async fn append(&self, entry: &JournalEntry) -> anyhow::Result<i64> {
-        match &self.committer {
-            Some(c) => {
-                let write = super::group::Write {
-                    entry: entry.clone(),
-                    placement: None,
-                };
-                c.write(write).await
-            }
-            None => bail!("the store is open read-only"),
-        }
+        let write = super::group::Write {
+            entry: entry.clone(),
+            placement: None,
+        };
+        self.committer()?.write(write).await
     }
 
     /// Journals a completed cutover and commits the workload's new placement in the
@@ -196,17 +191,20 @@ impl Store {
         entry: &JournalEntry,
         placement: &Placement,
     ) -> anyhow::Result<()> {
+        let write = super::group::Write {
+            entry: entry.clone(),
+            placement: Some(placement.clone()),
+        };
+        self.committer()?
+            .write(write)
+            .await
+            .with_context(|| format!("committing the cutover of {}", entry.workload))?;
+        Ok(())
+    }
+
+    fn committer(&self) -> anyhow::Result<&super::group::Committer> {
         match &self.committer {
-            Some(c) => {
-                let write = super::group::Write {
-                    entry: entry.clone(),
-                    placement: Some(placement.clone()),
-                };
-                c.write(write)
-                    .await
-                    .with_context(|| format!("committing the cutover of {}", entry.workload))?;
-                Ok(())
-            }
+            Some(c) => Ok(c),
             None => bail!("the store is open read-only"),
         }
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// What one member is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Member {
     /// Its data folder.
     pub data: PathBuf,
@@ -31,6 +31,21 @@ pub struct Member {
     pub standby_of: Option<(String, String)>,
     /// The operating-system user the server runs as when started as root.
     pub os_user: String,
+}
+
+/// Never shows the password.
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("data", &self.data)
+            .field("listen", &self.listen)
+            .field("port", &self.port)
+            .field("superuser", &self.superuser)
+            .field("password", &"***")
+            .field("standby_of", &self.standby_of)
+            .field("os_user", &self.os_user)
+            .finish()
+    }
 }
 
 impl std::fmt::Display for Member {
