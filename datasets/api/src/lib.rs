@@ -118,9 +118,46 @@ pub trait Replication: Send + Sync {
     /// Makes the standby at `standby` the primary, and returns once it accepts writes.
     async fn promote(&self, standby: &Endpoint) -> Result<Promoted, DatasetError>;
 
+    /// Makes `member` refuse writes now, changing only that member's own settings: a
+    /// standby still streaming from it receives nothing of it, so the standby can be
+    /// promoted afterwards with the data the member had (a planned switchover: stop the
+    /// writes, let the standby catch up, promote, then [`Replication::fence`]).
+    async fn stop_writes(&self, member: &Endpoint) -> Result<(), DatasetError>;
+
     /// Makes sure `member` never accepts another write: the old primary of a lost
-    /// vendor, before anything can reach it again.
+    /// vendor, before anything can reach it again. Stops the writes first (see
+    /// [`Replication::stop_writes`]); the rest of the fence may reach the member's
+    /// standbys, so a standby to be promoted is promoted before its old primary is
+    /// fenced.
     async fn fence(&self, member: &Endpoint) -> Result<(), DatasetError>;
+
+    /// Makes every commit at `primary` wait for the standby named `standby` (`Some`),
+    /// or for no standby (`None`): the setting for a dataset whose RPO is zero, given
+    /// only once that standby streams, so a primary never waits for a standby that is
+    /// not there.
+    async fn require_standby(
+        &self,
+        primary: &Endpoint,
+        standby: Option<&str>,
+    ) -> Result<(), DatasetError>;
+
+    /// Commits the numbered row `n` of a drill's writer at `primary`, returning once the
+    /// commit is acknowledged (synchronously replicated, when so configured). The rows
+    /// live in lifeboat's own table, so a drill never touches the service's data.
+    async fn write_row(&self, primary: &Endpoint, n: u64) -> Result<(), DatasetError>;
+
+    /// The highest numbered row of a drill's writer at `member` (`None` before any), and
+    /// how many of the rows up to it are there: what a move kept.
+    async fn rows(&self, member: &Endpoint) -> Result<Option<RowCount>, DatasetError>;
+}
+
+/// What [`Replication::rows`] found of a drill writer's rows at one member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCount {
+    /// The highest row number present.
+    pub last: u64,
+    /// How many rows numbered 1 to `last` are present.
+    pub present: u64,
 }
 
 #[cfg(test)]

@@ -10,7 +10,12 @@
 //! * **lag**: the primary's `pg_stat_replication` row of the standby — bytes not yet
 //!   replayed, `replay_lag`, and whether it is a synchronous standby;
 //! * **promote**: `pg_promote(wait => true)`, answered `Already` on a primary;
-//! * **fence**: every other login role loses `LOGIN`, the server turns read-only by
+//! * **stop writes**: read-only by default through `ALTER SYSTEM` and every client
+//!   session cut — the member's own settings only, so a standby streaming from it
+//!   receives nothing and can be promoted with all it had;
+//! * **require a standby**: `synchronous_standby_names` (and `synchronous_commit`);
+//! * **drill rows**: a writer's numbered rows in lifeboat's own `lifeboat_drill_rows`;
+//! * **fence**: writes stopped, then every other login role loses `LOGIN`, the server turns read-only by
 //!   default (`default_transaction_read_only`, through `ALTER SYSTEM` so a restart keeps
 //!   it), lifeboat's role is marked fenced, and every other client session is
 //!   terminated — a session that was writing loses its connection, a new one cannot log
@@ -21,11 +26,13 @@
 
 pub mod server;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use lifeboat_dataset::{
-    DatasetError, Endpoint, ErrorClass, Lag, Position, Promoted, Replication, Role,
+    DatasetError, Endpoint, ErrorClass, Lag, Position, Promoted, Replication, Role, RowCount,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
@@ -41,6 +48,9 @@ pub struct PostgresStreaming {
     password: Option<String>,
     database: String,
     timeout: Duration,
+    /// The drill writer's open session per member: a commit a few milliseconds apart
+    /// cannot pay for a new login each time.
+    writers: Arc<Mutex<HashMap<String, Arc<Client>>>>,
 }
 
 /// Never shows the password.
@@ -69,7 +79,42 @@ impl PostgresStreaming {
             password,
             database: database.into(),
             timeout,
+            writers: Arc::default(),
         }
+    }
+
+    /// The writer's session with `primary`, opened once and kept until a write fails.
+    async fn writer(&self, primary: &Endpoint) -> Result<Arc<Client>, DatasetError> {
+        let key = primary.to_string();
+        let cached = self
+            .writers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(client) = cached.filter(|c| !c.is_closed()) {
+            return Ok(client);
+        }
+        let client = self.session(primary).await?;
+        let create = client.batch_execute(
+            "CREATE TABLE IF NOT EXISTS lifeboat_drill_rows \
+             (n bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())",
+        );
+        self.bounded(primary, "making the drill's table", create)
+            .await?;
+        let client = Arc::new(client);
+        self.writers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, client.clone());
+        Ok(client)
+    }
+
+    fn forget_writer(&self, primary: &Endpoint) {
+        self.writers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&primary.to_string());
     }
 
     /// A session with `member`, for one call. A new session per call keeps a member
@@ -112,6 +157,23 @@ impl PostgresStreaming {
                 format!("{what} at {member}: no answer within {:?}", self.timeout),
             )),
         }
+    }
+
+    /// Runs each of `statements` on its own at `member`, in order, in one session
+    /// (`ALTER SYSTEM` refuses to share a transaction, which one multi-statement query
+    /// would be).
+    async fn each(
+        &self,
+        member: &Endpoint,
+        what: &str,
+        statements: &[&str],
+    ) -> Result<(), DatasetError> {
+        let client = self.session(member).await?;
+        for sql in statements {
+            self.bounded(member, what, client.batch_execute(sql))
+                .await?;
+        }
+        Ok(())
     }
 
     /// One row of `sql` (no parameters) at `member`.
@@ -194,45 +256,76 @@ impl Replication for PostgresStreaming {
     }
 
     async fn promote(&self, standby: &Endpoint) -> Result<Promoted, DatasetError> {
-        let client = self.session(standby).await?;
-        let recovering: bool = self
-            .bounded(
-                standby,
-                "reading the role",
-                client.query_one("SELECT pg_is_in_recovery()", &[]),
-            )
-            .await?
-            .get(0);
-        if !recovering {
-            return Ok(Promoted::Already);
-        }
-        let wait = i32::try_from(self.timeout.as_secs().max(1)).unwrap_or(i32::MAX);
-        let promoted: bool = self
-            .bounded(
-                standby,
-                "promoting",
-                client.query_one("SELECT pg_promote(true, $1)", &[&wait]),
-            )
-            .await?
-            .get(0);
-        if !promoted {
+        let role = self.role(standby).await?;
+        if role == Role::Fenced {
             return Err(DatasetError::new(
-                ErrorClass::Timeout,
-                format!("{standby} did not finish its promotion within {wait} s"),
+                ErrorClass::InvalidRequest,
+                format!("{standby} is fenced: a fenced member is never promoted"),
             ));
         }
-        tracing::info!(member = %standby, "standby promoted");
-        Ok(Promoted::Now {
-            at: self.position(standby).await?,
-        })
+        let client = self.session(standby).await?;
+        let promoted = if role == Role::Standby {
+            let wait = i32::try_from(self.timeout.as_secs().max(1)).unwrap_or(i32::MAX);
+            let done: bool = self
+                .bounded(
+                    standby,
+                    "promoting",
+                    client.query_one("SELECT pg_promote(true, $1)", &[&wait]),
+                )
+                .await?
+                .get(0);
+            if !done {
+                return Err(DatasetError::new(
+                    ErrorClass::Timeout,
+                    format!("{standby} did not finish its promotion within {wait} s"),
+                ));
+            }
+            tracing::info!(member = %standby, "standby promoted");
+            true
+        } else {
+            false
+        };
+        // A base backup copies the old primary's ALTER SYSTEM settings: a new primary
+        // must neither wait for the old one's synchronous standby nor start read-only.
+        // Done on a repeated promotion too, which may follow a crash right after it.
+        let reset = [
+            "SET default_transaction_read_only = off",
+            "ALTER SYSTEM RESET synchronous_standby_names",
+            "ALTER SYSTEM RESET default_transaction_read_only",
+            "SELECT pg_reload_conf()",
+        ];
+        self.each(standby, "clearing copied settings", &reset)
+            .await?;
+        if promoted {
+            Ok(Promoted::Now {
+                at: self.position(standby).await?,
+            })
+        } else {
+            Ok(Promoted::Already)
+        }
+    }
+
+    async fn stop_writes(&self, member: &Endpoint) -> Result<(), DatasetError> {
+        let steps = [
+            "SET default_transaction_read_only = off",
+            "ALTER SYSTEM SET default_transaction_read_only = on",
+            "SELECT pg_reload_conf()",
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        ];
+        self.each(member, "stopping writes", &steps).await?;
+        tracing::warn!(%member, "writes stopped: every session cut, new ones read-only");
+        Ok(())
     }
 
     async fn fence(&self, member: &Endpoint) -> Result<(), DatasetError> {
-        let client = self.session(member).await?;
-        // Other roles first, so nobody logs in again while the sessions are cut.
+        self.stop_writes(member).await?;
+        let mark = format!("ALTER ROLE CURRENT_USER SET {FENCE_MARK} = 'on'");
         let steps = [
-            // A fence asked again finds the server read-only already.
+            // The server is read-only by default now; lifeboat's own session is not.
             "SET default_transaction_read_only = off",
+            // Nor does it wait for a synchronous standby that has moved on.
+            "SET synchronous_commit = local",
             "DO $$DECLARE r record; BEGIN
                FOR r IN SELECT rolname FROM pg_roles
                         WHERE rolcanlogin AND rolname <> current_user LOOP
@@ -241,18 +334,81 @@ impl Replication for PostgresStreaming {
              END$$",
             // The mark is a setting of lifeboat's own role (a custom setting cannot be
             // set server-wide), so its next session reads it.
-            &format!("ALTER ROLE CURRENT_USER SET {FENCE_MARK} = 'on'"),
-            "ALTER SYSTEM SET default_transaction_read_only = on",
-            "SELECT pg_reload_conf()",
+            &mark,
+            // Sessions that logged in before their role lost LOGIN go too.
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
              WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
         ];
-        for sql in steps {
-            self.bounded(member, "fencing", client.batch_execute(sql))
-                .await?;
-        }
+        self.each(member, "fencing", &steps).await?;
         tracing::warn!(%member, "fenced: no role but lifeboat's logs in, and nothing is written");
         Ok(())
+    }
+
+    async fn require_standby(
+        &self,
+        primary: &Endpoint,
+        standby: Option<&str>,
+    ) -> Result<(), DatasetError> {
+        let setting = match standby {
+            // ALTER SYSTEM takes no parameters: the name is quoted as an identifier
+            // inside a quoted literal.
+            Some(name) => format!(
+                "ALTER SYSTEM SET synchronous_standby_names = '\"{}\"'",
+                name.replace('\'', "''").replace('"', "")
+            ),
+            None => "ALTER SYSTEM RESET synchronous_standby_names".to_owned(),
+        };
+        let steps = [
+            "SET default_transaction_read_only = off",
+            &setting,
+            "ALTER SYSTEM SET synchronous_commit = on",
+            "SELECT pg_reload_conf()",
+        ];
+        self.each(primary, "setting the synchronous standby", &steps)
+            .await
+    }
+
+    async fn write_row(&self, primary: &Endpoint, n: u64) -> Result<(), DatasetError> {
+        let client = self.writer(primary).await?;
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&n];
+        let insert = client.execute(
+            "INSERT INTO lifeboat_drill_rows (n) VALUES ($1) ON CONFLICT (n) DO NOTHING",
+            &params,
+        );
+        let result = self.bounded(primary, "writing a drill row", insert).await;
+        if result.is_err() {
+            self.forget_writer(primary);
+        }
+        result.map(|_| ())
+    }
+
+    async fn rows(&self, member: &Endpoint) -> Result<Option<RowCount>, DatasetError> {
+        let client = self.session(member).await?;
+        let exists: bool = self
+            .bounded(
+                member,
+                "looking for the drill's rows",
+                client.query_one("SELECT to_regclass('lifeboat_drill_rows') IS NOT NULL", &[]),
+            )
+            .await?
+            .get(0);
+        if !exists {
+            return Ok(None);
+        }
+        let row = self
+            .bounded(
+                member,
+                "counting the drill's rows",
+                client.query_one("SELECT max(n), count(*) FROM lifeboat_drill_rows", &[]),
+            )
+            .await?;
+        let last: Option<i64> = row.get(0);
+        let count: i64 = row.get(1);
+        Ok(last.map(|last| RowCount {
+            last: u64::try_from(last).unwrap_or(0),
+            present: u64::try_from(count).unwrap_or(0),
+        }))
     }
 }
 
@@ -313,7 +469,11 @@ fn classify(member: &Endpoint, what: &str, e: &tokio_postgres::Error) -> Dataset
         || *code == SqlState::CRASH_SHUTDOWN
     {
         ErrorClass::Unavailable
-    } else if *code == SqlState::INVALID_CATALOG_NAME || *code == SqlState::UNDEFINED_FUNCTION {
+    } else if *code == SqlState::INVALID_CATALOG_NAME
+        || *code == SqlState::UNDEFINED_FUNCTION
+        // A write at a member that stopped taking them (a standby, a fenced primary).
+        || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+    {
         ErrorClass::InvalidRequest
     } else {
         ErrorClass::Internal

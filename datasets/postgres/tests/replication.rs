@@ -78,11 +78,9 @@ async fn a_streaming_standby_shows_its_lag_and_catches_up() {
     assert!(!lag.synchronous, "asynchronous unless configured: {lag:?}");
     assert_eq!(standby.psql("SELECT count(*) FROM rows").unwrap(), "10000");
 
-    // psql runs one -c as one transaction, which ALTER SYSTEM refuses.
-    primary
-        .psql("ALTER SYSTEM SET synchronous_standby_names = '\"standby-1\"'")
+    m.require_standby(&at(&primary), Some("standby-1"))
+        .await
         .unwrap();
-    primary.psql("SELECT pg_reload_conf()").unwrap();
     eventually("the standby synchronous", async || {
         m.lag(&at(&primary), "standby-1")
             .await
@@ -110,6 +108,39 @@ async fn a_promoted_standby_takes_writes_and_a_second_promotion_is_a_no_op() {
     standby.psql("INSERT INTO rows VALUES (2)").unwrap();
     assert_eq!(standby.psql("SELECT count(*) FROM rows").unwrap(), "2");
     assert_eq!(m.promote(&at(&standby)).await.unwrap(), Promoted::Already);
+}
+
+#[tokio::test]
+async fn a_switchover_stops_writes_first_and_loses_no_acknowledged_row() {
+    require_postgres!();
+    let primary = Postgres::primary().unwrap();
+    let standby = Postgres::standby_of(&primary, "standby-1").unwrap();
+    let m = method();
+    m.require_standby(&at(&primary), Some("standby-1"))
+        .await
+        .unwrap();
+    for n in 1..=200 {
+        m.write_row(&at(&primary), n).await.unwrap();
+    }
+    m.stop_writes(&at(&primary)).await.unwrap();
+    let refused = m.write_row(&at(&primary), 201).await.unwrap_err();
+    assert_eq!(refused.class, ErrorClass::InvalidRequest, "{refused}");
+    // Stopping writes is the member's own setting: the standby is still a standby,
+    // not fenced, and catches up with everything acknowledged.
+    let stopped_at = m.position(&at(&primary)).await.unwrap();
+    eventually("the standby caught up", async || {
+        m.position(&at(&standby)).await.unwrap() >= stopped_at
+    })
+    .await;
+    assert_eq!(m.role(&at(&standby)).await.unwrap(), Role::Standby);
+    m.promote(&at(&standby)).await.unwrap();
+    m.fence(&at(&primary)).await.unwrap();
+    // The copied synchronous setting is gone: the new primary commits alone.
+    m.write_row(&at(&standby), 201).await.unwrap();
+    let rows = m.rows(&at(&standby)).await.unwrap().unwrap();
+    assert_eq!((rows.last, rows.present), (201, 201));
+    assert_eq!(m.role(&at(&primary)).await.unwrap(), Role::Fenced);
+    assert_eq!(m.role(&at(&standby)).await.unwrap(), Role::Primary);
 }
 
 #[tokio::test]
