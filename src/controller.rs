@@ -179,9 +179,15 @@ impl Controller {
         replace: &std::collections::BTreeSet<String>,
     ) -> anyhow::Result<Plan> {
         let placements: Vec<_> = self.store.placements()?.into_values().collect();
+        // A move of a workload with data goes where its standby streams.
+        let standbys = (self.store.datasets()?.into_values())
+            .filter(|d| d.streaming())
+            .filter_map(|d| Some((d.workload, d.standby?.provider)))
+            .collect();
         let observed = plan::Observed {
             replace: replace.clone(),
             free: self.free.clone(),
+            standbys,
         };
         Ok(plan::plan_observed(
             &self.config,
@@ -207,6 +213,29 @@ impl Controller {
             "executing a plan"
         );
         self.executor.execute(&plan).await.map(Some)
+    }
+
+    /// Keeps every dataset's warm standby (see [`crate::dataset::keeper`]), with the
+    /// providers of `leaving` excluded; the states are stored for `status`.
+    pub async fn keep_datasets(
+        &self,
+        leaving: &std::collections::BTreeSet<String>,
+    ) -> anyhow::Result<BTreeMap<String, crate::dataset::DatasetState>> {
+        let datasets = self.executor.datasets();
+        if datasets.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        crate::dataset::keeper::keep(&crate::dataset::keeper::Keeping {
+            config: &self.config,
+            providers: &self.providers,
+            owner: self.executor.owner(),
+            store: &self.store,
+            datasets,
+            leaving,
+            timeout: self.config.policy.step_timeout,
+            now: self.clock().now(),
+        })
+        .await
     }
 
     fn notices(&self) -> anyhow::Result<Vec<Notice>> {

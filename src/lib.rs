@@ -46,6 +46,7 @@ pub mod control;
 pub mod controller;
 pub mod cutover;
 pub mod daemon;
+pub mod dataset;
 pub mod deadline;
 pub mod decide;
 pub mod demo;

@@ -62,6 +62,9 @@ pub struct Observed {
     /// (`ProbeReport::capacity`); a provider absent here is bounded by its configured
     /// capacity alone.
     pub free: BTreeMap<String, Capacity>,
+    /// Workloads with data whose warm standby runs on a provider (workload → provider):
+    /// a move of one tries that provider first, where its data already is.
+    pub standbys: BTreeMap<String, String>,
 }
 
 /// [`plan`], with what the daemon observed: dead copies to replace, and the room the
@@ -150,7 +153,9 @@ pub fn plan_observed(
         // A replacement tries its own provider first, where the dead copy's room is
         // its own again.
         let own = a.from.as_ref().filter(|_| a.replacing);
-        for name in own.into_iter().chain(&a.workload.placement) {
+        // Only a move has a standby to go to: a first placement makes the primary.
+        let standby = (observed.standbys.get(&a.workload.name)).filter(|_| a.from.is_some());
+        for name in standby.into_iter().chain(own).chain(&a.workload.placement) {
             if !seen.insert(name.as_str()) {
                 continue;
             }

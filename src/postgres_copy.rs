@@ -4,27 +4,27 @@
 //! binary (local, bare metal).
 //!
 //! The copy learns what it is from its environment, as every copy does: `PORT` and
-//! `LIFEBOAT_BIND` (where to listen), `LIFEBOAT_WORKLOAD` and `LIFEBOAT_GENERATION` (its
-//! data folder, `DATA_ROOT/WORKLOAD-GENERATION`, so two generations never share one),
-//! and, for a standby, `LIFEBOAT_PRIMARY` (the primary's `host:port`) and
-//! `LIFEBOAT_STANDBY_NAME` (the name it streams under; default the folder's name).
+//! `LIFEBOAT_BIND` (where to listen), `LIFEBOAT_MEMBER` (its data folder,
+//! `DATA_ROOT/MEMBER`, so two generations or two owners never share one; default
+//! `WORKLOAD-GENERATION` from `LIFEBOAT_WORKLOAD` and `LIFEBOAT_GENERATION`), and, for
+//! a standby, `LIFEBOAT_PRIMARY` (the primary's `host:port`) and
+//! `LIFEBOAT_STANDBY_NAME` (the name it streams under; default `WORKLOAD-GENERATION`).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use lifeboat_dataset_postgres::server::{self, Member};
 
-/// The primary a standby is seeded from and streams from (`host:port`).
-pub const PRIMARY_ENV: &str = "LIFEBOAT_PRIMARY";
-/// The name a standby streams under (its `application_name` at the primary).
-pub const STANDBY_NAME_ENV: &str = "LIFEBOAT_STANDBY_NAME";
+pub use lifeboat_dataset::{MEMBER_ENV, PRIMARY_ENV, STANDBY_NAME_ENV};
 
 /// `lifeboat postgres`: options of a PostgreSQL member.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PostgresOptions {
-    /// The folder that holds the members' data folders.
+    /// The folder that holds the members' data folders. Default: the copy's own folder
+    /// (`LIFEBOAT_COPY_DIR`, which the local adapter gives every copy and removes when
+    /// the copy is retired, so a retired member leaves no data behind).
     #[arg(long)]
-    pub data_root: PathBuf,
+    pub data_root: Option<PathBuf>,
     /// A file holding the superuser's password.
     #[arg(long)]
     pub password_file: PathBuf,
@@ -45,7 +45,8 @@ pub fn run(options: &PostgresOptions) -> anyhow::Result<std::convert::Infallible
         .context("PORT is not a port number")?;
     let workload = env("LIFEBOAT_WORKLOAD").unwrap_or_else(|| "db".to_owned());
     let generation = env(lifeboat_provider::labels::GENERATION_ENV).unwrap_or_else(|| "0".into());
-    let folder = format!("{workload}-{generation}");
+    let folder =
+        env(lifeboat_dataset::MEMBER_ENV).unwrap_or_else(|| format!("{workload}-{generation}"));
     let password = std::fs::read_to_string(&options.password_file)
         .with_context(|| format!("reading {}", options.password_file.display()))?
         .trim_end_matches(['\r', '\n'])
@@ -53,14 +54,30 @@ pub fn run(options: &PostgresOptions) -> anyhow::Result<std::convert::Infallible
     if password.is_empty() {
         bail!("{} is empty", options.password_file.display());
     }
+    // The server's programs run from other folders (and as another user): a relative
+    // root would mean something else to them.
+    let root = match (
+        &options.data_root,
+        env(lifeboat_provider::labels::COPY_DIR_ENV),
+    ) {
+        (Some(root), _) => root.clone(),
+        (None, Some(dir)) => PathBuf::from(dir),
+        (None, None) => bail!(
+            "no --data-root, and the provider gives this copy no folder of its own \
+             ({} is not set)",
+            lifeboat_provider::labels::COPY_DIR_ENV
+        ),
+    };
+    let root =
+        std::path::absolute(&root).with_context(|| format!("the data root {}", root.display()))?;
     let member = Member {
-        data: options.data_root.join(&folder),
+        data: root.join(&folder),
         listen: env("LIFEBOAT_BIND").unwrap_or_else(|| "127.0.0.1".to_owned()),
         port,
         superuser: options.superuser.clone(),
         password,
         standby_of: env(PRIMARY_ENV).map(|primary| {
-            let name = env(STANDBY_NAME_ENV).unwrap_or_else(|| folder.clone());
+            let name = env(STANDBY_NAME_ENV).unwrap_or_else(|| format!("{workload}-{generation}"));
             (primary, name)
         }),
         os_user: options.os_user.clone(),

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 use super::prober;
 use super::report::{
-    DrillReport, Phase, SpanOutcome, StepSpan, StrandedOutcome, TimelineEvent, WorkloadOutcome,
-    conditions_from_timeline, fmt_ms, step_phase,
+    DataOutcome, DrillReport, Phase, SpanOutcome, StepSpan, StrandedOutcome, TimelineEvent,
+    WorkloadOutcome, conditions_from_timeline, fmt_ms, step_phase,
 };
 use super::words;
 use crate::config::{Config, DrillMode, Scenario};
@@ -129,6 +129,8 @@ pub(super) struct Assembly<'a> {
     pub(super) logs: &'a [(String, prober::ProbeLog)],
     pub(super) failback: Option<String>,
     pub(super) timeline: Vec<TimelineEvent>,
+    /// What the datasets' moves kept, as the drill's writer measured it.
+    pub(super) data: Vec<DataOutcome>,
 }
 
 /// Puts the measurements together and judges them against each workload's objective.
@@ -214,8 +216,9 @@ pub(super) fn assemble(a: Assembly<'_>) -> DrillReport {
                 .map(|m| m.phases.iter().map(Phase::from).collect())
                 .unwrap_or_default(),
             steps: a.steps.spans_of(a.config, name, last_ms),
-            // No data hook reports a recovery point yet; the field waits for one.
-            rpo_ms: None,
+            rpo_ms: (a.data.iter())
+                .find(|d| d.workload == *name)
+                .map(|d| d.rpo_ms),
             met: problem.is_none(),
             problem,
         });
@@ -224,6 +227,7 @@ pub(super) fn assemble(a: Assembly<'_>) -> DrillReport {
     let objectives_met = objectives_met
         && stranded.is_empty()
         && workloads.iter().all(|w| w.met)
+        && a.data.iter().all(|d| d.met)
         && a.failback
             .as_deref()
             .is_none_or(|f| f.starts_with("ok") || f.starts_with("nothing"));
@@ -247,5 +251,6 @@ pub(super) fn assemble(a: Assembly<'_>) -> DrillReport {
         failback: a.failback,
         timeline,
         conditions,
+        data: a.data,
     }
 }

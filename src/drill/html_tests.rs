@@ -69,6 +69,7 @@ fn report() -> DrillReport {
             event(1300, Some("db"), "db: traffic moved to metal-1"),
         ],
         conditions: vec![],
+        data: vec![],
     }
 }
 

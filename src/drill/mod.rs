@@ -14,3 +14,4 @@ pub mod run;
 pub mod scheduled;
 pub mod through_daemon;
 mod words;
+pub mod writer;

@@ -52,6 +52,70 @@ pub struct DrillReport {
     /// page then reads the changes from `timeline`).
     #[serde(default)]
     pub conditions: Vec<ConditionChange>,
+    /// What each dataset's move kept and lost, measured by the drill's writer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<DataOutcome>,
+}
+
+/// What one dataset's move kept and lost: the drill's writer committed numbered rows at
+/// the primary throughout, and the new primary was asked which it has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataOutcome {
+    /// The workload whose data it is.
+    pub workload: String,
+    /// The replication method.
+    pub method: String,
+    /// Whether commits waited for the standby.
+    pub synchronous: bool,
+    /// The last row the old primary acknowledged before the move.
+    pub last_acknowledged: u64,
+    /// The last row the new primary has (`None`: it could not be asked).
+    pub last_present: Option<u64>,
+    /// Acknowledged rows the new primary lacks.
+    pub rows_lost: u64,
+    /// The recovery point: from the last row kept to the last acknowledged one.
+    pub rpo_ms: u64,
+    /// The `rpo` objective.
+    pub rpo_objective_ms: u64,
+    /// Commits refused while the primary moved (tried again, not lost).
+    pub refused: u64,
+    /// Rows at the primary after the failback (every row written during the drill
+    /// should be there); `None` without a failback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_failback: Option<u64>,
+    /// Within the objective, and nothing missing after the failback.
+    pub met: bool,
+    /// Why not, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl DataOutcome {
+    /// One line: `data db: 1,204 rows acknowledged, 0 lost, rpo 0ms (objective 5000ms)`.
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "data {}: {} rows acknowledged, {} lost, rpo {} (objective {}, {})",
+            self.workload,
+            self.last_acknowledged,
+            self.rows_lost,
+            ms(Some(self.rpo_ms)),
+            ms(Some(self.rpo_objective_ms)),
+            if self.synchronous {
+                "synchronous"
+            } else {
+                "asynchronous"
+            },
+        );
+        if let Some(rows) = self.after_failback {
+            line.push_str(&format!("; {rows} rows at the primary after the failback"));
+        }
+        match (&self.met, &self.problem) {
+            (true, _) => line.push_str(" ok"),
+            (false, Some(p)) => line.push_str(&format!(" MISSED: {p}")),
+            (false, None) => line.push_str(" MISSED"),
+        }
+        line
+    }
 }
 
 /// What happened to one workload.
@@ -306,6 +370,9 @@ impl DrillReport {
         for s in &self.stranded {
             let _ = writeln!(out, "  STRANDED {}: {}", s.name, s.reason);
         }
+        for d in &self.data {
+            let _ = writeln!(out, "  {}", d.summary());
+        }
         if let Some(failback) = &self.failback {
             let _ = writeln!(out, "  failback: {failback}");
         }
@@ -405,6 +472,19 @@ impl DrillReport {
             if let Some(rto) = w.rto_ms {
                 case.set_time(std::time::Duration::from_millis(rto));
             }
+            suite.add_test_case(case);
+        }
+        for d in &self.data {
+            let status = if d.met {
+                TestCaseStatus::success()
+            } else {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(d.summary());
+                s
+            };
+            let mut case = TestCase::new(format!("{} rpo", d.workload), status);
+            case.set_classname("lifeboat.drill");
+            case.set_time(std::time::Duration::from_millis(d.rpo_ms));
             suite.add_test_case(case);
         }
         for s in &self.stranded {

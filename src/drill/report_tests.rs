@@ -40,7 +40,51 @@ fn report(met: bool) -> DrillReport {
             what: "fault injected".into(),
         }],
         conditions: vec![],
+        data: vec![],
     }
+}
+
+fn data(rows_lost: u64, rpo_ms: u64, objective_ms: u64) -> DataOutcome {
+    DataOutcome {
+        workload: "db".into(),
+        method: "postgres-streaming".into(),
+        synchronous: false,
+        last_acknowledged: 1200,
+        last_present: Some(1200 - rows_lost),
+        rows_lost,
+        rpo_ms,
+        rpo_objective_ms: objective_ms,
+        refused: 3,
+        after_failback: Some(1200 - rows_lost),
+        met: rpo_ms <= objective_ms,
+        problem: (rpo_ms > objective_ms).then(|| format!("{rows_lost} acknowledged rows lost")),
+    }
+}
+
+#[test]
+fn what_a_dataset_lost_is_in_the_summary_and_a_miss_fails_its_junit_case() {
+    let mut r = report(true);
+    r.data = vec![data(0, 0, 5000)];
+    let summary = r.summary();
+    assert!(
+        summary.contains(
+            "data db: 1200 rows acknowledged, 0 lost, rpo 0ms (objective 5000ms, asynchronous)"
+        ),
+        "{summary}"
+    );
+    assert!(r.junit().contains("db rpo"), "{}", r.junit());
+    assert!(!r.junit().contains("<failure"), "{}", r.junit());
+
+    r.data = vec![data(40, 400, 0)];
+    r.objectives_met = false;
+    let junit = r.junit();
+    let case = junit
+        .split("<testcase")
+        .find(|c| c.contains("db rpo"))
+        .unwrap();
+    assert!(case.contains("<failure"), "{junit}");
+    assert!(case.contains("40 lost, rpo 400ms"), "{junit}");
+    assert_eq!(r.exit_code(), 1);
 }
 
 #[test]

@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 use super::assemble::{Assembly, StepTimes, assemble};
 use super::cleanup;
 use super::prober;
-use super::report::{DrillReport, TimelineEvent, fmt_ms};
+use super::report::{DataOutcome, DrillReport, TimelineEvent, fmt_ms};
 use super::words;
+use super::writer;
 use crate::config::{Config, CutoverConfig, DrillMode, Scenario};
 use crate::controller;
 use crate::controller::Controller;
@@ -157,6 +158,7 @@ pub async fn run(
     );
     let executor = placer.clone().with_options(ExecOptions {
         shadow: options.mode == DrillMode::Shadow,
+        datasets: crate::dataset::Datasets::build(&config, config.policy.step_timeout)?,
         ..ExecOptions::default()
     });
 
@@ -258,6 +260,7 @@ impl Drill<'_> {
                 self.options.lose
             ));
         }
+        self.await_standbys(&controller).await?;
 
         // The prober starts before the fault so it sees the service up first.
         let stop_probing = CancellationToken::new();
@@ -280,6 +283,8 @@ impl Drill<'_> {
         );
         tokio::time::sleep_until(zero_estimate).await;
 
+        let stop_writing = CancellationToken::new();
+        let writers = self.start_writers(&controller, &stop_writing);
         let mut events = controller.executor().subscribe();
         let zero = Instant::now();
         // A shadow drill moves no traffic, so stopping the serving copies would be an
@@ -388,12 +393,17 @@ impl Drill<'_> {
             steps.note(&event, &ms, &mut timeline);
         }
 
+        stop_writing.cancel();
+        let mut data = self.measure_data(&controller, writers).await;
         let failback = match (self.options.mode, &evacuation) {
             (DrillMode::Live, Some(report)) if report.all_moved() => {
                 Some(self.fail_back(&controller, report).await)
             }
             _ => None,
         };
+        if failback.is_some() {
+            self.measure_after_failback(&controller, &mut data).await;
+        }
 
         Ok(assemble(Assembly {
             config: &self.config,
@@ -409,7 +419,171 @@ impl Drill<'_> {
             logs: &logs,
             failback,
             timeline,
+            data,
         }))
+    }
+
+    /// Waits until every dataset's standby streams (synchronously, when so configured)
+    /// before the fault: a drill measures a move from a protected dataset, and the move
+    /// never waits for a base backup that could have been taken before.
+    async fn await_standbys(&self, controller: &Controller) -> anyhow::Result<()> {
+        if controller.executor().datasets().is_empty() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.options.patience;
+        loop {
+            let states = controller.keep_datasets(&BTreeSet::new()).await?;
+            let ready = |d: &crate::dataset::DatasetState| {
+                d.lag
+                    .as_ref()
+                    .is_some_and(|l| l.synchronous == d.synchronous)
+            };
+            if states.values().all(ready) {
+                for d in states.values() {
+                    let (Some(sb), Some(lag)) = (&d.standby, &d.lag) else {
+                        continue;
+                    };
+                    (self.progress)(format!(
+                        "  {}'s standby streams on {} ({} bytes behind{})",
+                        d.workload,
+                        sb.provider,
+                        lag.bytes,
+                        if lag.synchronous { ", synchronous" } else { "" }
+                    ));
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let waiting: Vec<String> = (states.values())
+                    .filter(|d| !ready(d))
+                    .map(|d| {
+                        let why = d.problem.as_deref().unwrap_or("not streaming yet");
+                        format!("{} ({why})", d.workload)
+                    })
+                    .collect();
+                bail!(
+                    "the standbys did not stream within {:?}: {}",
+                    self.options.patience,
+                    waiting.join("; ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A writer per dataset, in live drills (a shadow drill moves no data).
+    fn start_writers(
+        &self,
+        controller: &Controller,
+        stop: &CancellationToken,
+    ) -> Vec<(String, tokio::task::JoinHandle<writer::Written>)> {
+        if self.options.mode != DrillMode::Live {
+            return Vec::new();
+        }
+        let datasets = controller.executor().datasets();
+        (self.config.workloads.iter())
+            .filter_map(|w| Some((w.name.clone(), datasets.method(&w.name)?.clone())))
+            .map(|(name, method)| {
+                let handle = writer::spawn(
+                    name.clone(),
+                    method,
+                    controller.store().clone(),
+                    stop.clone(),
+                );
+                (name, handle)
+            })
+            .collect()
+    }
+
+    /// What each dataset's new primary has of the rows its writer had acknowledged.
+    async fn measure_data(
+        &self,
+        controller: &Controller,
+        writers: Vec<(String, tokio::task::JoinHandle<writer::Written>)>,
+    ) -> Vec<DataOutcome> {
+        let mut outcomes = Vec::new();
+        for (name, handle) in writers {
+            let written = handle.await.unwrap_or_default();
+            let (Some(w), Some(method)) = (
+                self.config.workload(&name),
+                controller.executor().datasets().method(&name),
+            ) else {
+                continue;
+            };
+            let Some(data) = &w.data else { continue };
+            let rows = match writer::primary_of(controller.store(), &name) {
+                Some(primary) => method.rows(&primary).await.map_err(|e| e.to_string()),
+                None => Err("the primary's endpoint is not known".to_owned()),
+            };
+            let objective = data.rpo;
+            let mut outcome = DataOutcome {
+                workload: name.clone(),
+                method: data.method.as_str().to_owned(),
+                synchronous: data.synchronous,
+                last_acknowledged: written.last(),
+                last_present: None,
+                rows_lost: 0,
+                rpo_ms: 0,
+                rpo_objective_ms: u64::try_from(objective.as_millis()).unwrap_or(u64::MAX),
+                refused: written.refused,
+                after_failback: None,
+                met: false,
+                problem: None,
+            };
+            match rows {
+                Ok(rows) => {
+                    let present = rows.map_or(0, |r| r.present.min(written.last()));
+                    let (lost, span) = written.lost(present);
+                    outcome.last_present = Some(rows.map_or(0, |r| r.last));
+                    outcome.rows_lost = lost;
+                    outcome.rpo_ms = u64::try_from(span.as_millis()).unwrap_or(u64::MAX);
+                    outcome.met = span <= objective;
+                    if !outcome.met {
+                        outcome.problem = Some(format!(
+                            "{lost} acknowledged rows lost, {} of writes, over the rpo",
+                            fmt_ms(outcome.rpo_ms)
+                        ));
+                    }
+                }
+                Err(why) => {
+                    outcome.problem = Some(format!("the new primary could not be asked: {why}"));
+                }
+            }
+            (self.progress)(outcome.summary());
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// After the failback, every row the writer had acknowledged should be at the
+    /// primary again (it was re-seeded from the new one before taking over).
+    async fn measure_after_failback(&self, controller: &Controller, data: &mut [DataOutcome]) {
+        for d in data {
+            let Some(method) = controller.executor().datasets().method(&d.workload) else {
+                continue;
+            };
+            let Some(primary) = writer::primary_of(controller.store(), &d.workload) else {
+                continue;
+            };
+            match method.rows(&primary).await {
+                Ok(rows) => {
+                    let present = rows.map_or(0, |r| r.present);
+                    d.after_failback = Some(present);
+                    let kept = d.last_present.unwrap_or(0).min(d.last_acknowledged);
+                    if present < kept {
+                        d.met = false;
+                        d.problem = Some(format!(
+                            "after the failback the primary has {present} rows, not the {kept} \
+                             the drill's primary had"
+                        ));
+                    }
+                }
+                Err(e) => {
+                    d.met = false;
+                    d.problem = Some(format!("the primary after the failback: {e}"));
+                }
+            }
+        }
     }
 
     /// Stops every copy at the lost providers, before their fault switches close, the
@@ -503,13 +677,15 @@ impl Drill<'_> {
     }
 }
 
-/// Forgets the drill's placements: the next drill places its own copies again.
+/// Forgets the drill's placements and datasets: the next drill places its own copies
+/// (and standbys) again.
 fn forget_placements(store: &Store) {
     if let Ok(placements) = store.placements() {
         for workload in placements.keys() {
             let _ = store.remove_placement(workload);
         }
     }
+    let _ = store.put_datasets(&BTreeMap::new(), Timestamp::now());
 }
 
 /// The longest TTL the cutover gives a name (zero when clients do not cache answers).

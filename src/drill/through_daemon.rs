@@ -226,6 +226,8 @@ impl Drill<'_> {
             logs: &logs,
             failback,
             timeline,
+            // A drill through the daemon does not write to the daemon's datasets.
+            data: Vec::new(),
         });
         report.scenario = "fence".into();
         Ok(report)

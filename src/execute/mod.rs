@@ -61,6 +61,9 @@ pub struct ExecOptions {
     pub pause: PauseSwitch,
     /// The time the journal and the placements are stamped with (the loop's clock).
     pub clock: Clock,
+    /// The replication methods of the workloads with data: their move promotes the
+    /// standby (and fences the old primary) before the cutover.
+    pub datasets: crate::dataset::Datasets,
 }
 
 impl Default for ExecOptions {
@@ -72,6 +75,7 @@ impl Default for ExecOptions {
             backoff_max: Duration::from_secs(30),
             pause: PauseSwitch::default(),
             clock: Clock::system(),
+            datasets: crate::dataset::Datasets::default(),
         }
     }
 }
@@ -271,6 +275,11 @@ impl Executor {
             *departing = providers;
             changed
         });
+    }
+
+    /// The replication methods its moves promote and fence with.
+    pub fn datasets(&self) -> &crate::dataset::Datasets {
+        &self.inner.options.datasets
     }
 
     /// The owner this executor acts for.

@@ -123,7 +123,10 @@ impl TargetRun<'_> {
                     None => Err(no_copy()),
                 },
                 Step::BeforeCutover => match &copy {
-                    Some(dep) => self.hooks(step, dep).await,
+                    Some(dep) => match self.promote(dep).await {
+                        Ok(()) => self.hooks(step, dep).await,
+                        Err(e) => Err(e),
+                    },
                     None => Err(no_copy()),
                 },
                 Step::Cutover => {
@@ -221,8 +224,17 @@ impl TargetRun<'_> {
     }
 
     async fn deploy(&self) -> Result<DeploymentRef, Failure> {
+        let mut spec = workload::spec(self.workload);
+        // A dataset's new member starts as a standby of the primary it replaces (the
+        // standby kept for this generation already is one, and is found as it is).
+        if self.workload.data.is_some() {
+            crate::dataset::name_member(&mut spec, self.mv.generation, &self.inner.owner);
+            if let Some(primary) = self.source_endpoint() {
+                crate::dataset::as_standby_of(&mut spec, &primary, self.mv.generation);
+            }
+        }
         let req = DeployRequest {
-            workload: workload::spec(self.workload),
+            workload: spec,
             generation: self.mv.generation,
             owner: self.inner.owner.clone(),
         };
@@ -284,6 +296,62 @@ impl TargetRun<'_> {
                         Err(e) => return Err(e.into()),
                     }
                     tokio::time::sleep(poll).await;
+                }
+            },
+        )
+        .await
+    }
+
+    /// A dataset's move: the old primary stops taking writes (if it still answers),
+    /// the new member catches up with what it had, is promoted, and the old primary is
+    /// fenced for good. An old primary that does not answer is fenced by generation
+    /// when its provider returns (its copy is retired as stale) and by the cutover,
+    /// which never points at it again. Every part is idempotent, so the step repeats
+    /// safely after a crash.
+    async fn promote(&self, dep: &DeploymentRef) -> Result<(), Failure> {
+        let Some(method) = self.inner.options.datasets.method(&self.mv.workload) else {
+            return Ok(());
+        };
+        let new = dep.endpoint.clone().ok_or_else(no_endpoint)?;
+        let old = self.source_endpoint().filter(|old| *old != new);
+        let (method, timeout) = (method.clone(), self.inner.policy.step_timeout);
+        let (old, new) = (&old, &new);
+        let workload = &self.mv.workload;
+        run_step(
+            self.log,
+            self.policy(),
+            Step::BeforeCutover,
+            self.target,
+            move || {
+                let method = method.clone();
+                async move {
+                    let stopped = match old {
+                        Some(old) => match tokio::time::timeout(timeout, method.stop_writes(old)).await {
+                            Ok(Ok(())) => true,
+                            outcome => {
+                                let why = match outcome {
+                                    Ok(Err(e)) => e.to_string(),
+                                    _ => "no answer".to_owned(),
+                                };
+                                tracing::warn!(%workload, %old, %why, "the old primary could not be stopped: promoting what the standby has");
+                                false
+                            }
+                        },
+                        None => false,
+                    };
+                    if let (true, Some(old)) = (stopped, old) {
+                        catch_up(method.as_ref(), old, new, timeout).await;
+                    }
+                    let promoted = method.promote(new).await.map_err(dataset_failure)?;
+                    tracing::info!(%workload, member = %new, ?promoted, "new primary");
+                    if let Some(old) = old
+                        && let Ok(Err(e)) | Err(e) = tokio::time::timeout(timeout, method.fence(old))
+                            .await
+                            .map_err(|_| lifeboat_dataset::DatasetError::new(ErrorClass::Timeout, "no answer"))
+                    {
+                        tracing::warn!(%workload, %old, %e, "the old primary is not fenced yet: its copy is retired as stale when its provider answers");
+                    }
+                    Ok(Done::plain(()))
                 }
             },
         )
@@ -499,6 +567,31 @@ fn fatal_or(failure: Failure) -> anyhow::Result<StepError> {
         Failure::Step(e) => Ok(e),
         Failure::Fatal(e) => Err(e),
     }
+}
+
+/// Waits (within `timeout`) until the member at `new` has replayed everything the
+/// stopped primary at `old` wrote: a switchover that loses nothing.
+async fn catch_up(
+    method: &dyn lifeboat_dataset::Replication,
+    old: &Endpoint,
+    new: &Endpoint,
+    timeout: Duration,
+) {
+    let Ok(Ok(written)) = tokio::time::timeout(timeout, method.position(old)).await else {
+        return;
+    };
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match method.position(new).await {
+            Ok(at) if at >= written => return,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    tracing::warn!(%new, "the new primary had not caught up with the old one in time");
+}
+
+fn dataset_failure(e: lifeboat_dataset::DatasetError) -> Failure {
+    Failure::Step(StepError::new(e.class, e.message))
 }
 
 fn no_copy() -> Failure {

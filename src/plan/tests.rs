@@ -419,3 +419,26 @@ fn the_room_a_probe_reports_free_bounds_what_a_plan_sends_there() {
         stranded.reason
     );
 }
+
+#[test]
+fn a_workload_with_a_standby_moves_where_its_standby_is() {
+    let c = estate()
+        .workload_with("db", &["acme-eu", "self-1", "self-2"], 1, 0, &[])
+        .build();
+    let placements = [placed("db", "acme-eu", 1, t(0))];
+    let observed = Observed {
+        standbys: BTreeMap::from([("db".to_owned(), "self-2".to_owned())]),
+        ..Observed::default()
+    };
+    let p = plan_observed(&c, &placements, &[fenced("acme-eu")], &observed, t(100));
+    let db = moved(&p, "db");
+    assert_eq!(db.targets, ["self-2", "self-1"], "the data is on self-2");
+    assert_eq!(db.generation, Generation(2), "the standby's generation");
+    // A standby on the provider being left is no help.
+    let observed = Observed {
+        standbys: BTreeMap::from([("db".to_owned(), "acme-eu".to_owned())]),
+        ..Observed::default()
+    };
+    let p = plan_observed(&c, &placements, &[fenced("acme-eu")], &observed, t(100));
+    assert_eq!(moved(&p, "db").targets, ["self-1", "self-2"]);
+}

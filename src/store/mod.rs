@@ -23,10 +23,12 @@
 //! `group.rs`): many moves at once share fsyncs, and each step still goes on only once
 //! its line is durable.
 
+mod datasets;
 mod drill_runs;
 mod group;
 mod intents;
 mod journal;
+mod keyed;
 mod records;
 mod schema;
 mod watches;

@@ -8,6 +8,7 @@ use lifeboat_provider::{DeploymentRef, Generation};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::keyed::Keyed;
 use super::{Store, from_json, timestamp, to_json};
 use crate::conditions::Health;
 use crate::model::{Condition, Notice, Placement};
@@ -100,6 +101,13 @@ fn placement_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PlacementRow> {
         row.get(4)?,
     ))
 }
+
+const PROBE_MEMORY: Keyed = Keyed {
+    table: "probe_memory",
+    key: "provider",
+    value: "health",
+    what: "the probe memory",
+};
 
 impl Store {
     /// Sets where a workload runs (first placements, failback).
@@ -242,29 +250,12 @@ impl Store {
         memory: &BTreeMap<String, Health>,
         at: Timestamp,
     ) -> anyhow::Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        for (provider, health) in memory {
-            tx.execute(
-                "INSERT OR REPLACE INTO probe_memory (provider, health, at) VALUES (?1, ?2, ?3)",
-                params![provider, to_json(health)?, at.to_string()],
-            )?;
-        }
-        tx.commit().context("storing the probe memory")
+        self.put_keyed(PROBE_MEMORY, memory, at, false)
     }
 
     /// Every provider's stored probe memory.
     pub fn probe_memory(&self) -> anyhow::Result<BTreeMap<String, Health>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT provider, health FROM probe_memory")?;
-        let rows = stmt.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
-        rows.map(|row| {
-            let (provider, health) = row?;
-            Ok((provider, from_json(&health)?))
-        })
-        .collect()
+        self.keyed(PROBE_MEMORY)
     }
 
     /// Stores a notice or fence and returns its id.

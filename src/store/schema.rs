@@ -107,6 +107,12 @@ const MIGRATIONS: &[&str] = &[
          started    TEXT NOT NULL,
          last_round TEXT
      );",
+    // 6: each dataset as the last round saw it (primary, standby, lag), for `status`.
+    "CREATE TABLE datasets (
+         workload TEXT PRIMARY KEY,
+         state    TEXT NOT NULL,     -- dataset::DatasetState as JSON
+         at       TEXT NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.

@@ -9,7 +9,8 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, from_json, timestamp, to_json};
+use super::keyed::Keyed;
+use super::{Store, timestamp};
 use crate::watch::CopyWatch;
 
 /// The daemon that last ran on this state folder.
@@ -23,6 +24,13 @@ pub struct DaemonRecord {
     pub last_round: Option<Timestamp>,
 }
 
+const WATCHES: Keyed = Keyed {
+    table: "copy_watches",
+    key: "workload",
+    value: "watch",
+    what: "the workload watches",
+};
+
 impl Store {
     /// Stores the watches, in one transaction (one write a round).
     pub fn put_copy_watches(
@@ -30,30 +38,12 @@ impl Store {
         watches: &BTreeMap<String, CopyWatch>,
         at: Timestamp,
     ) -> anyhow::Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute("DELETE FROM copy_watches", [])?;
-        for (workload, watch) in watches {
-            tx.execute(
-                "INSERT INTO copy_watches (workload, watch, at) VALUES (?1, ?2, ?3)",
-                params![workload, to_json(watch)?, at.to_string()],
-            )?;
-        }
-        tx.commit().context("storing the workload watches")
+        self.put_keyed(WATCHES, watches, at, true)
     }
 
     /// Every workload's stored watch.
     pub fn copy_watches(&self) -> anyhow::Result<BTreeMap<String, CopyWatch>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT workload, watch FROM copy_watches")?;
-        let rows = stmt.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
-        rows.map(|row| {
-            let (workload, watch) = row?;
-            Ok((workload, from_json(&watch)?))
-        })
-        .collect()
+        self.keyed(WATCHES)
     }
 
     /// A daemon starts on this state folder.

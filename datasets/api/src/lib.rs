@@ -28,6 +28,20 @@ use async_trait::async_trait;
 pub use lifeboat_provider::{Endpoint, ErrorClass};
 use serde::{Deserialize, Serialize};
 
+/// The environment variable that tells a new member of a dataset to start as a standby
+/// of the primary at this `host:port` (seeded from it, then streaming from it). A member
+/// started without it is a dataset's first primary.
+pub const PRIMARY_ENV: &str = "LIFEBOAT_PRIMARY";
+
+/// The environment variable naming the stream a standby follows the primary under (the
+/// name [`Replication::lag`] and [`Replication::require_standby`] take).
+pub const STANDBY_NAME_ENV: &str = "LIFEBOAT_STANDBY_NAME";
+
+/// The environment variable naming a member uniquely (workload, generation and owner):
+/// the name of its data folder, so members of two drills, or of a drill and its
+/// installation, never share one.
+pub const MEMBER_ENV: &str = "LIFEBOAT_MEMBER";
+
 /// What a member of a dataset is now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -134,7 +134,7 @@ fn make(member: &Member, bin: &Path, user: &RunAs) -> Result<(), String> {
     Ok(())
 }
 
-/// Where it listens, and who may connect: anyone on the server's networks with the
+/// Where it listens (TCP only), and who may connect: anyone on the server's networks with the
 /// password (replication included, so a standby can be seeded from it and stream).
 fn configure(member: &Member) -> Result<(), String> {
     let conf = member.data.join("postgresql.conf");
@@ -142,11 +142,11 @@ fn configure(member: &Member) -> Result<(), String> {
         std::fs::read_to_string(&conf).map_err(|e| format!("reading {}: {e}", conf.display()))?;
     let marker = "# lifeboat: the copy's own settings";
     let base = text.split(marker).next().unwrap_or_default().trim_end();
+    // TCP only: everything (lifeboat, pg_basebackup, clients) connects over the network,
+    // and a socket path inside a deep data folder passes the 107-byte limit.
     let settings = format!(
-        "{base}\n\n{marker}\nlisten_addresses = '{}'\nport = {}\nunix_socket_directories = '{}'\n",
-        member.listen,
-        member.port,
-        member.data.display()
+        "{base}\n\n{marker}\nlisten_addresses = '{}'\nport = {}\nunix_socket_directories = ''\n",
+        member.listen, member.port,
     );
     std::fs::write(&conf, settings).map_err(|e| format!("writing {}: {e}", conf.display()))?;
     let hba = member.data.join("pg_hba.conf");

@@ -16,3 +16,8 @@ pub const OWNER: &str = "lifeboat.dev/owner";
 pub const DRILL: &str = "lifeboat.dev/drill";
 /// The environment variable that carries the generation into the workload.
 pub const GENERATION_ENV: &str = "LIFEBOAT_GENERATION";
+/// The environment variable naming a folder that is the copy's own: made before the
+/// copy starts, kept across its restarts, and removed with the copy when it is retired
+/// (a stateful member keeps its data there, so a retired member leaves nothing behind).
+/// Set by adapters that can give one (the local adapter); absent elsewhere.
+pub const COPY_DIR_ENV: &str = "LIFEBOAT_COPY_DIR";

@@ -416,6 +416,7 @@ impl Provider for LocalProvider {
             port,
             bind: self.config.bind,
             log: self.state.log_path(&key),
+            dir: self.state.copy_dir(&key),
             self_exe: &self.self_exe,
         };
         let (child, record) = spawn::start(req, &launch)?;

@@ -83,6 +83,8 @@ pub struct Launch<'a> {
     pub bind: IpAddr,
     /// The log file.
     pub log: PathBuf,
+    /// The copy's own folder (made here if missing).
+    pub dir: PathBuf,
     /// What `lifeboat` as a program stands for.
     pub self_exe: &'a Path,
 }
@@ -108,6 +110,8 @@ pub fn start(
     let log_err = log
         .try_clone()
         .map_err(io_error(format!("opening {}", launch.log.display())))?;
+    std::fs::create_dir_all(&launch.dir)
+        .map_err(io_error(format!("creating {}", launch.dir.display())))?;
     let program = program(&argv[0], launch.self_exe);
     let mut command = tokio::process::Command::new(&program);
     command
@@ -117,6 +121,7 @@ pub fn start(
         .env("LIFEBOAT_BIND", launch.bind.to_string())
         .env(labels::GENERATION_ENV, req.generation.to_string())
         .env("LIFEBOAT_WORKLOAD", &req.workload.name)
+        .env(labels::COPY_DIR_ENV, &launch.dir)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)

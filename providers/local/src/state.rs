@@ -93,6 +93,11 @@ impl StateDir {
         self.dir.join(format!("{key}.json"))
     }
 
+    /// The folder that is the deployment's own (see `labels::COPY_DIR_ENV`).
+    pub fn copy_dir(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.d"))
+    }
+
     /// The log file of a deployment.
     pub fn log_path(&self, key: &str) -> PathBuf {
         self.dir.join(format!("{key}.log"))
@@ -139,7 +144,10 @@ impl StateDir {
                 _ => {}
             }
         }
-        Ok(())
+        match std::fs::remove_dir_all(self.copy_dir(key)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Every record, sorted by key. A file that does not parse is reported by name
