@@ -232,6 +232,7 @@ impl Controller {
             store: &self.store,
             datasets,
             leaving,
+            may_deploy: !self.executor.is_paused(),
             timeout: self.config.policy.step_timeout,
             now: self.clock().now(),
         })

@@ -90,6 +90,10 @@ pub struct Metrics {
     estimated_finish: Family<DeadlineLabels, FloatGauge>,
     notifications: Family<NotificationLabels, Counter>,
     leader: Gauge,
+    dataset_lag_seconds: Family<WorkloadLabels, FloatGauge>,
+    dataset_lag_bytes: Family<WorkloadLabels, Gauge>,
+    dataset_streaming: Family<WorkloadLabels, Gauge>,
+    dataset_rpo_exceeded: Family<WorkloadLabels, Gauge>,
     /// When each move's current step started, to time it when it ends.
     started_steps: Mutex<std::collections::HashMap<(String, String, Step), tokio::time::Instant>>,
 }
@@ -238,6 +242,32 @@ impl Metrics {
                  holding the lease), 0 while another replica leads",
                 Gauge::default(),
             ),
+            dataset_lag_seconds: add(
+                r,
+                "dataset_lag_seconds",
+                "How far the dataset's standby is behind its primary, by its last replayed \
+                 commit (absent while no standby streams)",
+                Family::default(),
+            ),
+            dataset_lag_bytes: add(
+                r,
+                "dataset_lag_bytes",
+                "Changes the dataset's standby has not replayed yet",
+                Family::default(),
+            ),
+            dataset_streaming: add(
+                r,
+                "dataset_standby_streaming",
+                "1 while the dataset has a standby streaming from its primary",
+                Family::default(),
+            ),
+            dataset_rpo_exceeded: add(
+                r,
+                "dataset_rpo_alert",
+                "1 while losing the primary now could lose more than the dataset's rpo \
+                 (its standby is behind it, or none streams)",
+                Family::default(),
+            ),
             started_steps: Mutex::default(),
             registry: Registry::default(),
         };
@@ -317,6 +347,34 @@ impl Metrics {
             self.estimated_finish
                 .get_or_create(&labels)
                 .set(unix(s.estimated_finish));
+        }
+    }
+
+    /// Records every dataset as the round left it.
+    pub fn datasets(
+        &self,
+        datasets: &std::collections::BTreeMap<String, crate::dataset::DatasetState>,
+    ) {
+        self.dataset_lag_seconds.clear();
+        self.dataset_lag_bytes.clear();
+        for (workload, d) in datasets {
+            let labels = WorkloadLabels {
+                workload: workload.clone(),
+            };
+            if let Some(lag) = &d.lag {
+                self.dataset_lag_seconds
+                    .get_or_create(&labels)
+                    .set(lag.seconds);
+                self.dataset_lag_bytes
+                    .get_or_create(&labels)
+                    .set(i64::try_from(lag.bytes).unwrap_or(i64::MAX));
+            }
+            self.dataset_streaming
+                .get_or_create(&labels)
+                .set(i64::from(d.streaming()));
+            self.dataset_rpo_exceeded
+                .get_or_create(&labels)
+                .set(i64::from(d.alert().is_some()));
         }
     }
 

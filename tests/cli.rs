@@ -225,3 +225,41 @@ fn plan_of_an_invalid_config_exits_2() {
     assert_eq!(out.code, Some(2), "{}", out.output());
     assert!(out.stderr.contains("acme-uz"), "{}", out.output());
 }
+
+#[test]
+fn validate_refuses_a_dataset_that_could_not_survive_its_vendor_and_exits_2() {
+    let stateful =
+        std::fs::read_to_string(quickstart_path().with_file_name("quickstart-postgres.yaml"))
+            .unwrap();
+    // An rpo of zero without synchronous replication, and a standby at the primary's own
+    // vendor: both found when the file is read, each at its line.
+    let text = stateful.replace("rpo: 5s", "rpo: 0s").replace(
+        "      # No `standby:` list",
+        "      standby: [acme-us]\n      # No `standby:` list",
+    );
+    let dir = config_dir(&text);
+    std::fs::write(
+        dir.path().join("quickstart-postgres.password"),
+        "not-a-real-one\n",
+    )
+    .unwrap();
+    let out = lifeboat(dir.path(), &["validate", "lifeboat.yaml"]);
+    assert_eq!(out.code, Some(2), "{}", out.output());
+    let rpo = line_of(&text, "      rpo: 0s");
+    let standby = line_of(&text, "standby: [acme-us]");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "lifeboat.yaml:{rpo}:12: workloads[0].data.rpo: an rpo of 0s needs `synchronous: true`"
+        ))),
+        "{}",
+        out.output()
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "lifeboat.yaml:{standby}:17: workloads[0].data.standby[0]: acme-us is at acme-cloud"
+        ))),
+        "{}",
+        out.output()
+    );
+}

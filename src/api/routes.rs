@@ -142,11 +142,15 @@ pub struct WorkloadView {
     /// The watch over its live copy: the last health check, since when it has been
     /// unhealthy, the replacements made.
     pub copy: Option<crate::watch::CopyWatch>,
+    /// Its data, when it has a `data:` block: primary, standby, the standby's lag and
+    /// since when the dataset has been unprotected.
+    pub data: Option<crate::dataset::DatasetState>,
 }
 
 pub(super) async fn workloads(State(state): State<Arc<ApiState>>) -> Answer<Vec<WorkloadView>> {
     let mut placements = state.store.placements()?;
     let mut watches = state.store.copy_watches()?;
+    let mut datasets = state.store.datasets()?;
     Ok(Json(
         state
             .config
@@ -156,6 +160,7 @@ pub(super) async fn workloads(State(state): State<Arc<ApiState>>) -> Answer<Vec<
                 name: w.name.clone(),
                 placement: placements.remove(&w.name),
                 copy: watches.remove(&w.name),
+                data: datasets.remove(&w.name),
             })
             .collect(),
     ))

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
+use crate::dataset::DatasetState;
 use crate::model::Placement;
 use crate::store::{
     ConditionRecord, DaemonRecord, DrillRecord, DrillRun, JournalEntry, NoticeRecord, Pause, Store,
@@ -29,6 +30,8 @@ struct Status {
     /// The daemon's watch over each placed workload's copy: its last health check and
     /// the replacements it made.
     copies: std::collections::BTreeMap<String, CopyWatch>,
+    /// Each dataset: primary, standby, lag, and since when it has been unprotected.
+    datasets: std::collections::BTreeMap<String, DatasetState>,
     in_flight: Vec<InFlight>,
     orphans: usize,
     /// Results of the daemon's scheduled drills, oldest first.
@@ -77,6 +80,7 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
         daemon,
         last_daemon: store.daemon()?,
         copies: store.copy_watches()?,
+        datasets: store.datasets()?,
         paused: store.paused()?,
         notices: store.notices(true)?,
         providers: store.conditions()?.into_values().collect(),
@@ -168,6 +172,47 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 p.generation.0.to_string(),
                 endpoint,
                 health(status.copies.get(&p.workload), p),
+            ]);
+        }
+        print!("{}", table::indented(&t, "  "));
+    }
+    if !status.datasets.is_empty() {
+        println!("data:");
+        let mut t = table::table(
+            &["workload", "primary", "standby", "lag", "rpo", "state"],
+            &[3, 4],
+        );
+        for d in status.datasets.values() {
+            let member = |provider: Option<&str>, generation: Option<u64>| match provider {
+                Some(p) => format!("{p} (g{})", generation.unwrap_or(0)),
+                None => "-".into(),
+            };
+            let lag = d.lag.as_ref().map_or("-".to_owned(), |l| {
+                format!(
+                    "{:.1}s, {} B{}",
+                    l.seconds,
+                    l.bytes,
+                    if l.synchronous { ", sync" } else { "" }
+                )
+            });
+            let state = match (d.alert(), &d.unprotected_since) {
+                (None, _) => "ok".to_owned(),
+                (Some(alert), Some(since)) => format!("ALERT since {since}: {alert}"),
+                (Some(alert), None) => format!("ALERT: {alert}"),
+            };
+            t.add_row(vec![
+                d.workload.clone(),
+                member(
+                    d.primary.as_ref().map(|p| p.provider.as_str()),
+                    d.primary.as_ref().map(|p| p.generation.0),
+                ),
+                member(
+                    d.standby.as_ref().map(|s| s.provider.as_str()),
+                    d.standby.as_ref().map(|s| s.deployment.generation.0),
+                ),
+                lag,
+                format!("{}ms", d.rpo_ms),
+                state,
             ]);
         }
         print!("{}", table::indented(&t, "  "));

@@ -108,6 +108,7 @@ pub fn executor(
     .with_options(ExecOptions {
         pause: control.switch(),
         clock,
+        datasets: crate::dataset::Datasets::build(config, config.policy.step_timeout)?,
         ..ExecOptions::default()
     }))
 }
@@ -356,6 +357,13 @@ pub async fn reconcile(
             &clock,
         )
         .await;
+        // The standbys are kept (and their lag read) every round, while moves run too:
+        // a dataset that is moving is left to its move.
+        let leaving: BTreeSet<String> = (round.decision.departures.iter())
+            .map(|d| d.provider.clone())
+            .collect();
+        let datasets = controller.keep_datasets(&leaving).await?;
+        metrics.datasets(&datasets);
         let mut assessment = crate::watch::assess(&watches, &patience, clock.now());
         // A moving workload's old copy is not looked at any more: its move decides.
         assessment.replace.retain(|w, _| !busy.contains(w));

@@ -34,6 +34,9 @@ pub struct Keeping<'a> {
     pub datasets: &'a Datasets,
     /// Providers being left now: no standby goes there, and one there is replaced.
     pub leaving: &'a BTreeSet<String>,
+    /// Whether a standby may be deployed or retired now (not while the kill switch is
+    /// thrown: the lag is still read).
+    pub may_deploy: bool,
     /// Each provider and method call's bound.
     pub timeout: Duration,
     /// The round's time.
@@ -92,7 +95,8 @@ pub async fn keep(k: &Keeping<'_>) -> anyhow::Result<BTreeMap<String, DatasetSta
             let keep = sb.deployment.generation == next
                 && Some(sb.provider.as_str()) == target
                 && sb.deployment.owner.as_ref() == Some(k.owner);
-            if keep {
+            // While paused, nothing is retired (nor deployed): the record stays.
+            if keep || !k.may_deploy {
                 state.standby = Some(sb);
             } else if mine && !promoted {
                 retire(k, &sb).await;
@@ -103,7 +107,10 @@ pub async fn keep(k: &Keeping<'_>) -> anyhow::Result<BTreeMap<String, DatasetSta
             finish(k, &mut state, alerted, &mut after);
             continue;
         };
-        if state.standby.is_none() {
+        if state.standby.is_none() && !k.may_deploy {
+            state.problem =
+                Some("paused: no standby is deployed while the kill switch is on".into());
+        } else if state.standby.is_none() {
             match target {
                 None => {
                     state.problem = Some(format!(
@@ -160,8 +167,9 @@ pub async fn keep(k: &Keeping<'_>) -> anyhow::Result<BTreeMap<String, DatasetSta
                 }
                 Err(why) => {
                     state.problem = Some(why);
-                    let gone = state.standby.take();
-                    if let Some(sb) = gone {
+                    if k.may_deploy
+                        && let Some(sb) = state.standby.take()
+                    {
                         retire(k, &sb).await;
                     }
                 }

@@ -277,6 +277,11 @@ impl Executor {
         });
     }
 
+    /// Whether the kill switch is thrown now (no step starts; nothing new is deployed).
+    pub fn is_paused(&self) -> bool {
+        self.inner.options.pause.is_paused()
+    }
+
     /// The replication methods its moves promote and fence with.
     pub fn datasets(&self) -> &crate::dataset::Datasets {
         &self.inner.options.datasets
