@@ -459,3 +459,48 @@ impl Metrics {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use jiff::Timestamp;
+    use lifeboat_provider::Generation;
+
+    use super::*;
+    use crate::dataset::{DatasetState, LagReading, Member};
+
+    #[test]
+    fn a_dataset_behind_its_rpo_shows_its_lag_and_the_alert() {
+        let mut db = DatasetState::new("db", "postgres-streaming", Duration::from_secs(1), false);
+        db.primary = Some(Member {
+            provider: "acme-eu".into(),
+            generation: Generation(1),
+            endpoint: None,
+        });
+        db.lag = Some(LagReading {
+            bytes: 4096,
+            seconds: 2.5,
+            synchronous: false,
+            at: Timestamp::UNIX_EPOCH,
+        });
+        let metrics = Metrics::new();
+        metrics.datasets(&BTreeMap::from([("db".to_owned(), db.clone())]));
+        let text = metrics.encode();
+        for line in [
+            "lifeboat_dataset_lag_seconds{workload=\"db\"} 2.5",
+            "lifeboat_dataset_lag_bytes{workload=\"db\"} 4096",
+            "lifeboat_dataset_standby_streaming{workload=\"db\"} 0",
+            "lifeboat_dataset_rpo_alert{workload=\"db\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        // Caught up, and no longer streaming: the lag goes, the alert stays.
+        db.lag = None;
+        metrics.datasets(&BTreeMap::from([("db".to_owned(), db)]));
+        let text = metrics.encode();
+        assert!(!text.contains("lifeboat_dataset_lag_seconds{"), "{text}");
+        assert!(text.contains("lifeboat_dataset_rpo_alert{workload=\"db\"} 1"), "{text}");
+    }
+}

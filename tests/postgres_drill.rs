@@ -1,15 +1,16 @@
-//! The stateful quickstart (`examples/quickstart-postgres.yaml`) drilled through the real
-//! binary, against real PostgreSQL servers on loopback: the standby lifeboat keeps at
-//! own-metal is promoted when acme-cloud's account is suspended, the drill's writer
-//! measures what the move lost, the failback brings every row back to acme-eu, and an
-//! old primary that is still running is fenced before a write can reach it.
+//! The stateful quickstart (`examples/quickstart-postgres.yaml`) through the real
+//! binary, against real PostgreSQL servers on loopback: in a drill, the standby lifeboat
+//! keeps at own-metal is promoted when acme-cloud's account is suspended, the drill's
+//! writer measures what the move lost, the failback brings every row back to acme-eu,
+//! and an old primary that is still running is fenced before a write can reach it; under
+//! the daemon, a standby that falls behind its rpo raises the alert in `status`.
 
 #[path = "support/cli.rs"]
 mod cli;
 
 use std::time::Duration;
 
-use cli::{Lab, SHORT_POLICY, wait_for};
+use cli::{Lab, SHORT_POLICY, lifeboat, wait_for};
 use lifeboat_testkit::postgres::{psql, unavailable};
 use lifeboat_testkit::repo_root;
 use serde_json::Value as Json;
@@ -165,4 +166,46 @@ fn an_old_primary_still_running_at_the_lost_vendor_takes_no_write_after_the_move
     // The old primary answered: its writes were stopped before the promotion and the
     // standby caught up with it, so nothing acknowledged was lost.
     assert_eq!(data["rows_lost"], 0, "{data}");
+}
+
+#[test]
+fn a_standby_behind_its_rpo_raises_the_alert_in_status_until_it_catches_up() {
+    require_postgres!();
+    let lab = lab("{rpo: 1s}", "{}");
+    let _daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    let streaming = |status: &Json| -> Option<(u16, u16)> {
+        let db = &status["datasets"]["db"];
+        db["lag"].as_object()?;
+        let port = |member: &Json| member["endpoint"]["port"].as_u64()?.try_into().ok();
+        Some((port(&db["primary"])?, port(&db["standby"]["deployment"])?))
+    };
+    let (primary, standby) = wait_for(Duration::from_secs(120), "a streaming standby", || {
+        lab.status_when_ready().as_ref().and_then(streaming)
+    });
+    let secret = password();
+    // The standby stops replaying while the primary goes on writing: its lag grows.
+    psql(standby, &secret, "SELECT pg_wal_replay_pause()").expect("pausing the replay");
+    psql(primary, &secret, "CREATE TABLE ticks (at timestamptz)").expect("a table");
+    let text_status = || lifeboat(lab.path(), &["status", "--state", lab.state_arg()]).stdout;
+    let alert = wait_for(Duration::from_secs(120), "the rpo alert", || {
+        psql(primary, &secret, "INSERT INTO ticks VALUES (now())").ok()?;
+        let text = text_status();
+        text.lines()
+            .find(|l| l.contains("ALERT") && l.contains("over its rpo of 1000 ms"))
+            .map(str::to_owned)
+    });
+    assert!(alert.trim_start().starts_with("db "), "{alert}");
+    let status = lab.status();
+    let lag = status["datasets"]["db"]["lag"]["seconds"].as_f64().unwrap();
+    assert!(lag > 1.0, "{status}");
+
+    psql(standby, &secret, "SELECT pg_wal_replay_resume()").expect("resuming the replay");
+    wait_for(Duration::from_secs(120), "the alert to clear", || {
+        psql(primary, &secret, "INSERT INTO ticks VALUES (now())").ok()?;
+        let text = text_status();
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("db ") && l.contains("1000ms"))?;
+        line.trim_end().ends_with("ok").then_some(())
+    });
 }
