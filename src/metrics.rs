@@ -501,6 +501,9 @@ mod tests {
         metrics.datasets(&BTreeMap::from([("db".to_owned(), db)]));
         let text = metrics.encode();
         assert!(!text.contains("lifeboat_dataset_lag_seconds{"), "{text}");
-        assert!(text.contains("lifeboat_dataset_rpo_alert{workload=\"db\"} 1"), "{text}");
+        assert!(
+            text.contains("lifeboat_dataset_rpo_alert{workload=\"db\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -209,3 +209,80 @@ fn a_standby_behind_its_rpo_raises_the_alert_in_status_until_it_catches_up() {
         line.trim_end().ends_with("ok").then_some(())
     });
 }
+
+/// Whether the member at `port` takes a write (a primary, not fenced).
+fn writable(port: u16, secret: &str) -> bool {
+    psql(
+        port,
+        secret,
+        "CREATE TABLE IF NOT EXISTS writable_probe (n int); INSERT INTO writable_probe VALUES (1)",
+    )
+    .is_ok()
+}
+
+#[test]
+fn a_daemon_killed_during_the_promotion_ends_with_exactly_one_writable_primary() {
+    require_postgres!();
+    let lab = lab("{}", "{}");
+    // A hook after the promotion holds the step open, so the kill lands inside it.
+    let mut yaml: Yaml =
+        serde_yaml::from_str(&std::fs::read_to_string(&lab.config).unwrap()).unwrap();
+    yaml["workloads"][0]["hooks"] =
+        serde_yaml::from_str("{before_cutover: [[sleep, '4']]}").unwrap();
+    std::fs::write(&lab.config, serde_yaml::to_string(&yaml).unwrap()).unwrap();
+    let secret = password();
+
+    let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    let standby = wait_for(Duration::from_secs(120), "a streaming standby", || {
+        let status = lab.status_when_ready()?;
+        let db = &status["datasets"]["db"];
+        db["lag"].as_object()?;
+        db["standby"]["deployment"]["endpoint"]["port"].as_u64()
+    });
+    let standby = u16::try_from(standby).unwrap();
+    let fenced = lab.run(&[
+        "notice",
+        "raise",
+        "-c",
+        lab.config_arg(),
+        "--target",
+        "acme-cloud",
+        "--reason",
+        "the account is being closed",
+    ]);
+    assert_eq!(fenced.code, Some(0), "{}", fenced.output());
+    wait_for(Duration::from_secs(120), "the standby promoted", || {
+        psql(standby, &secret, "SELECT pg_is_in_recovery()")
+            .ok()
+            .filter(|r| r == "f")
+    });
+    daemon.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = daemon.wait();
+
+    let _again = lab.start("run-again", &["run", "-c", lab.config_arg()]);
+    wait_for(Duration::from_secs(120), "db moved to metal-1", || {
+        let status = lab.status_when_ready()?;
+        let placed = cli::placements(&status);
+        let moved = placed.get("db").is_some_and(|(p, _)| p == "metal-1");
+        let settled = status["in_flight"].as_array().is_some_and(Vec::is_empty);
+        (moved && settled).then_some(())
+    });
+    let members: Vec<_> = (lab.live_copies().into_iter())
+        .filter(|c| c.workload == "db" && !c.drill)
+        .collect();
+    // The old primary's provider still answers (a notice, not a suspension), so the
+    // finished move retired it; whatever runs, one member alone takes writes.
+    assert!(
+        members.iter().all(|c| c.generation == 2),
+        "only the promoted member is left: {members:?}"
+    );
+    let writable: Vec<u16> = (members.iter())
+        .map(|c| c.port)
+        .filter(|port| writable(*port, &secret))
+        .collect();
+    assert_eq!(
+        writable,
+        [standby],
+        "exactly one writable primary: {members:?}"
+    );
+}
