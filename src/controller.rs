@@ -234,6 +234,13 @@ impl Controller {
             leaving,
             may_deploy: !self.executor.is_paused(),
             timeout: self.config.policy.step_timeout,
+            // A login to a member (SCRAM) alone can take a good part of a short probe
+            // timeout on a busy machine: a slow read is not a lost standby.
+            read_timeout: self
+                .config
+                .policy
+                .probe_timeout
+                .max(std::time::Duration::from_secs(2)),
             now: self.clock().now(),
         })
         .await

@@ -37,8 +37,11 @@ pub struct Keeping<'a> {
     /// Whether a standby may be deployed or retired now (not while the kill switch is
     /// thrown: the lag is still read).
     pub may_deploy: bool,
-    /// Each provider and method call's bound.
+    /// Each provider call's bound (a deploy, an inspect, a retire).
     pub timeout: Duration,
+    /// Each read of a member's lag: short, so a member that hangs does not hold the
+    /// round up (the probes' bound).
+    pub read_timeout: Duration,
     /// The round's time.
     pub now: Timestamp,
 }
@@ -128,7 +131,8 @@ pub async fn keep(k: &Keeping<'_>) -> anyhow::Result<BTreeMap<String, DatasetSta
         if let Some(sb) = &mut state.standby {
             match look(k, sb).await {
                 Ok(true) => {
-                    let read = tokio::time::timeout(k.timeout, method.lag(&primary_at, &sb.stream));
+                    let read =
+                        tokio::time::timeout(k.read_timeout, method.lag(&primary_at, &sb.stream));
                     match read.await {
                         Ok(Ok(Some(lag))) => {
                             if data.synchronous && !lag.synchronous {

@@ -69,8 +69,9 @@ pub struct DataOutcome {
     pub synchronous: bool,
     /// The last row the old primary acknowledged before the move.
     pub last_acknowledged: u64,
-    /// The last row the new primary has (`None`: it could not be asked).
-    pub last_present: Option<u64>,
+    /// How many of the acknowledged rows the new primary has (`None`: it could not be
+    /// asked).
+    pub rows_present: Option<u64>,
     /// Acknowledged rows the new primary lacks.
     pub rows_lost: u64,
     /// The recovery point: from the last row kept to the last acknowledged one.
@@ -79,8 +80,8 @@ pub struct DataOutcome {
     pub rpo_objective_ms: u64,
     /// Commits refused while the primary moved (tried again, not lost).
     pub refused: u64,
-    /// Rows at the primary after the failback (every row written during the drill
-    /// should be there); `None` without a failback.
+    /// How many of the acknowledged rows the primary has after the failback (every one
+    /// the new primary had should be there); `None` without a failback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_failback: Option<u64>,
     /// Within the objective, and nothing missing after the failback.

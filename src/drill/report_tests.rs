@@ -50,7 +50,7 @@ fn data(rows_lost: u64, rpo_ms: u64, objective_ms: u64) -> DataOutcome {
         method: "postgres-streaming".into(),
         synchronous: false,
         last_acknowledged: 1200,
-        last_present: Some(1200 - rows_lost),
+        rows_present: Some(1200 - rows_lost),
         rows_lost,
         rpo_ms,
         rpo_objective_ms: objective_ms,

@@ -512,7 +512,9 @@ impl Drill<'_> {
             };
             let Some(data) = &w.data else { continue };
             let rows = match writer::primary_of(controller.store(), &name) {
-                Some(primary) => method.rows(&primary).await.map_err(|e| e.to_string()),
+                Some(primary) => {
+                    (method.rows(&primary, written.last()).await).map_err(|e| e.to_string())
+                }
                 None => Err("the primary's endpoint is not known".to_owned()),
             };
             let objective = data.rpo;
@@ -521,7 +523,7 @@ impl Drill<'_> {
                 method: data.method.as_str().to_owned(),
                 synchronous: data.synchronous,
                 last_acknowledged: written.last(),
-                last_present: None,
+                rows_present: None,
                 rows_lost: 0,
                 rpo_ms: 0,
                 rpo_objective_ms: u64::try_from(objective.as_millis()).unwrap_or(u64::MAX),
@@ -532,9 +534,9 @@ impl Drill<'_> {
             };
             match rows {
                 Ok(rows) => {
-                    let present = rows.map_or(0, |r| r.present.min(written.last()));
-                    let (lost, span) = written.lost(present);
-                    outcome.last_present = Some(rows.map_or(0, |r| r.last));
+                    let (prefix, present) = rows.map_or((0, 0), |r| (r.prefix, r.present));
+                    let (lost, span) = written.lost(prefix, present);
+                    outcome.rows_present = Some(present);
                     outcome.rows_lost = lost;
                     outcome.rpo_ms = u64::try_from(span.as_millis()).unwrap_or(u64::MAX);
                     outcome.met = span <= objective;
@@ -565,11 +567,11 @@ impl Drill<'_> {
             let Some(primary) = writer::primary_of(controller.store(), &d.workload) else {
                 continue;
             };
-            match method.rows(&primary).await {
+            match method.rows(&primary, d.last_acknowledged).await {
                 Ok(rows) => {
                     let present = rows.map_or(0, |r| r.present);
                     d.after_failback = Some(present);
-                    let kept = d.last_present.unwrap_or(0).min(d.last_acknowledged);
+                    let kept = d.rows_present.unwrap_or(0);
                     if present < kept {
                         d.met = false;
                         d.problem = Some(format!(

@@ -32,21 +32,20 @@ impl Written {
         self.acked.len() as u64
     }
 
-    /// How much a member that has rows `1..=present` lost of what was acknowledged:
-    /// the rows, and the time between the last row it kept and the last acknowledged
-    /// one (zero when it lost nothing).
-    pub fn lost(&self, present: u64) -> (u64, Duration) {
+    /// How much a member lost of what was acknowledged, when it has `present` of the
+    /// acknowledged rows and rows `1..=prefix` without a gap: the rows, and the time
+    /// between the last row kept before the gap and the last row lost (zero when it
+    /// lost nothing). Rows written after the gap (at the new primary) are kept ones.
+    pub fn lost(&self, prefix: u64, present: u64) -> (u64, Duration) {
         let lost = self.last().saturating_sub(present);
         if lost == 0 {
             return (0, Duration::ZERO);
         }
-        let last = self.acked[self.acked.len() - 1];
+        let at = |row: u64| self.acked[usize::try_from(row.max(1) - 1).unwrap_or(0)];
+        let last_lost = prefix.saturating_add(lost).min(self.last());
         // A member with none of the rows lost everything since the first.
-        let kept = match present {
-            0 => self.acked[0],
-            n => self.acked[usize::try_from(n - 1).unwrap_or(0)],
-        };
-        (lost, last.saturating_duration_since(kept))
+        let kept = at(prefix.max(1));
+        (lost, at(last_lost).saturating_duration_since(kept))
     }
 }
 
@@ -107,14 +106,11 @@ mod tests {
                 .collect(),
             refused: 0,
         };
-        assert_eq!(written.lost(10), (0, Duration::ZERO));
-        assert_eq!(
-            written.lost(12),
-            (0, Duration::ZERO),
-            "rows not acknowledged"
-        );
-        assert_eq!(written.lost(7), (3, Duration::from_millis(30)));
-        assert_eq!(written.lost(0), (10, Duration::from_millis(90)));
-        assert_eq!(Written::default().lost(0), (0, Duration::ZERO));
+        assert_eq!(written.lost(10, 10), (0, Duration::ZERO));
+        assert_eq!(written.lost(7, 7), (3, Duration::from_millis(30)));
+        // Rows 5 and 6 lost; 7 to 10 written at the new primary after the move.
+        assert_eq!(written.lost(4, 8), (2, Duration::from_millis(20)));
+        assert_eq!(written.lost(0, 0), (10, Duration::from_millis(90)));
+        assert_eq!(Written::default().lost(0, 0), (0, Duration::ZERO));
     }
 }

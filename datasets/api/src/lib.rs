@@ -160,9 +160,10 @@ pub trait Replication: Send + Sync {
     /// live in lifeboat's own table, so a drill never touches the service's data.
     async fn write_row(&self, primary: &Endpoint, n: u64) -> Result<(), DatasetError>;
 
-    /// The highest numbered row of a drill's writer at `member` (`None` before any), and
-    /// how many of the rows up to it are there: what a move kept.
-    async fn rows(&self, member: &Endpoint) -> Result<Option<RowCount>, DatasetError>;
+    /// What `member` has of a drill writer's rows (`None` before any): the highest,
+    /// how many of rows `1..=up_to` (the acknowledged ones) are there, and up to which
+    /// row none is missing — what a move kept, and where its gap starts.
+    async fn rows(&self, member: &Endpoint, up_to: u64) -> Result<Option<RowCount>, DatasetError>;
 }
 
 /// What [`Replication::rows`] found of a drill writer's rows at one member.
@@ -170,8 +171,10 @@ pub trait Replication: Send + Sync {
 pub struct RowCount {
     /// The highest row number present.
     pub last: u64,
-    /// How many rows numbered 1 to `last` are present.
+    /// How many rows numbered 1 to the asked `up_to` are present.
     pub present: u64,
+    /// Rows `1..=prefix` are all present; row `prefix + 1` is the first missing.
+    pub prefix: u64,
 }
 
 #[cfg(test)]

@@ -383,7 +383,7 @@ impl Replication for PostgresStreaming {
         result.map(|_| ())
     }
 
-    async fn rows(&self, member: &Endpoint) -> Result<Option<RowCount>, DatasetError> {
+    async fn rows(&self, member: &Endpoint, up_to: u64) -> Result<Option<RowCount>, DatasetError> {
         let client = self.session(member).await?;
         let exists: bool = self
             .bounded(
@@ -396,18 +396,31 @@ impl Replication for PostgresStreaming {
         if !exists {
             return Ok(None);
         }
+        let up_to = i64::try_from(up_to).unwrap_or(i64::MAX);
+        // The prefix ends at the first row whose successor is missing, if row 1 is there.
         let row = self
             .bounded(
                 member,
                 "counting the drill's rows",
-                client.query_one("SELECT max(n), count(*) FROM lifeboat_drill_rows", &[]),
+                client.query_one(
+                    "SELECT max(n), count(*) FILTER (WHERE n <= $1),
+                            CASE WHEN EXISTS (SELECT 1 FROM lifeboat_drill_rows WHERE n = 1)
+                                 THEN (SELECT min(r.n) FROM lifeboat_drill_rows r
+                                       WHERE NOT EXISTS (SELECT 1 FROM lifeboat_drill_rows s
+                                                         WHERE s.n = r.n + 1))
+                                 ELSE 0 END
+                     FROM lifeboat_drill_rows",
+                    &[&up_to],
+                ),
             )
             .await?;
+        let count =
+            |i: usize| u64::try_from(row.get::<_, Option<i64>>(i).unwrap_or(0)).unwrap_or(0);
         let last: Option<i64> = row.get(0);
-        let count: i64 = row.get(1);
-        Ok(last.map(|last| RowCount {
-            last: u64::try_from(last).unwrap_or(0),
-            present: u64::try_from(count).unwrap_or(0),
+        Ok(last.map(|_| RowCount {
+            last: count(0),
+            present: count(1),
+            prefix: count(2),
         }))
     }
 }

@@ -137,8 +137,15 @@ async fn a_switchover_stops_writes_first_and_loses_no_acknowledged_row() {
     m.fence(&at(&primary)).await.unwrap();
     // The copied synchronous setting is gone: the new primary commits alone.
     m.write_row(&at(&standby), 201).await.unwrap();
-    let rows = m.rows(&at(&standby)).await.unwrap().unwrap();
-    assert_eq!((rows.last, rows.present), (201, 201));
+    let rows = m.rows(&at(&standby), 201).await.unwrap().unwrap();
+    assert_eq!((rows.last, rows.present, rows.prefix), (201, 201, 201));
+    // A gap (a row the old primary acknowledged and the new one never had) shows where
+    // the kept prefix ends.
+    standby
+        .psql("DELETE FROM lifeboat_drill_rows WHERE n = 150")
+        .unwrap();
+    let rows = m.rows(&at(&standby), 200).await.unwrap().unwrap();
+    assert_eq!((rows.last, rows.present, rows.prefix), (201, 199, 149));
     assert_eq!(m.role(&at(&primary)).await.unwrap(), Role::Fenced);
     assert_eq!(m.role(&at(&standby)).await.unwrap(), Role::Primary);
 }
