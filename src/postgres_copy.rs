@@ -37,7 +37,7 @@ pub struct PostgresOptions {
 }
 
 /// Becomes the member's server; returns only when that fails.
-pub fn run(options: &PostgresOptions) -> anyhow::Result<std::convert::Infallible> {
+pub async fn run(options: &PostgresOptions) -> anyhow::Result<std::convert::Infallible> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let port: u16 = env("PORT")
         .context("PORT is not set: the provider gives every copy its port")?
@@ -83,5 +83,56 @@ pub fn run(options: &PostgresOptions) -> anyhow::Result<std::convert::Infallible
         os_user: options.os_user.clone(),
     };
     eprintln!("lifeboat postgres: {member}");
-    server::run(&member).map_err(|why| anyhow::anyhow!("{member}: {why}"))
+    // Listening before the server starts: a stop that came in between would otherwise
+    // end this process and leave the server to a smart shutdown.
+    let mut stops = Stops::listen().context("listening for stop signals")?;
+    let command = server::prepare(&member).map_err(|why| anyhow::anyhow!("{member}: {why}"))?;
+    let mut server = tokio::process::Command::from(command)
+        .spawn()
+        .with_context(|| format!("{member}: starting postgres"))?;
+    let pid = server.id().map(|id| nix::unistd::Pid::from_raw(id as i32));
+    loop {
+        tokio::select! {
+            exited = server.wait() => {
+                let status = exited.context("waiting for postgres")?;
+                std::process::exit(status.code().unwrap_or(1));
+            }
+            signal = stops.next() => {
+                // PostgreSQL answers SIGTERM with a smart shutdown, which waits for every
+                // client to leave: a copy being retired would hang until its grace ran
+                // out. A stop is a fast shutdown (SIGINT) instead, as the PostgreSQL
+                // container images' STOPSIGNAL is; SIGQUIT goes on as it is.
+                if let Some(pid) = pid {
+                    let _ = nix::sys::signal::kill(pid, signal);
+                }
+            }
+        }
+    }
+}
+
+/// The signals that stop a member, as the signal to pass on to the server.
+struct Stops {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl Stops {
+    fn listen() -> std::io::Result<Stops> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Stops {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+
+    async fn next(&mut self) -> nix::sys::signal::Signal {
+        use nix::sys::signal::Signal;
+        tokio::select! {
+            _ = self.term.recv() => Signal::SIGINT,
+            _ = self.int.recv() => Signal::SIGINT,
+            _ = self.quit.recv() => Signal::SIGQUIT,
+        }
+    }
 }

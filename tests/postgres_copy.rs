@@ -1,7 +1,7 @@
 //! `lifeboat postgres` as a workload copy would run it, against real PostgreSQL: the
 //! first start of a primary makes its cluster, a standby's first start seeds itself from
-//! the primary and streams, a restart keeps the data, and the copy's process is the
-//! server itself (run as `postgres` when the tests run as root).
+//! the primary and streams, a restart keeps the data, the copy runs the
+//! server (run as `postgres` when the tests run as root), and a stop is a fast shutdown.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -152,4 +152,54 @@ async fn a_primary_and_its_standby_run_as_workload_copies() {
     let primary = Copy::start_on(root, 1, None, primary.port);
     role_becomes(&primary, Role::Primary, root).await;
     assert_eq!(sql(primary.port, "SELECT count(*) FROM rows"), "100");
+}
+
+#[tokio::test]
+async fn a_stop_is_a_fast_shutdown_even_with_a_client_connected() {
+    if let Err(why) = lifeboat_dataset_postgres::server_programs() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    if nix::unistd::Uid::effective().is_root() {
+        std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let mut copy = Copy::start(root, 1, None);
+    role_becomes(&copy, Role::Primary, root).await;
+    // A client that stays: PostgreSQL's own answer to SIGTERM would wait for it.
+    let mut client =
+        std::process::Command::new(lifeboat_testkit::postgres::bin_dir().unwrap().join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &copy.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-c", "SELECT pg_sleep(60)"])
+            .env("PGPASSWORD", PASSWORD)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // What the local adapter's retire sends: SIGTERM to the copy's process group.
+    killpg(Pid::from_raw(copy.child.id() as i32), Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = copy.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the member still runs 30 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "a fast shutdown ends cleanly: {status}");
+    let _ = client.kill();
+    let _ = client.wait();
 }

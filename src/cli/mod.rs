@@ -114,7 +114,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             crate::demo::serve(options).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Postgres(options) => match crate::postgres_copy::run(&options)? {},
+        Command::Postgres(options) => match crate::postgres_copy::run(&options).await? {},
     }
 }
 

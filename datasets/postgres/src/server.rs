@@ -2,8 +2,8 @@
 //!
 //! The copy's first start makes its data folder — `initdb` for a primary, or
 //! `pg_basebackup -R` from the primary for a standby, which then streams under its own
-//! `application_name` — and every start then becomes the server itself (`exec`, so the
-//! copy's process *is* PostgreSQL and the adapter's stop reaches it). PostgreSQL refuses
+//! `application_name` — and every start then runs the server ([`prepare`] gives its
+//! command; `lifeboat postgres` runs it and turns a stop into a fast shutdown). PostgreSQL refuses
 //! to run as root: started as root, every program runs as the `postgres` user (or the
 //! one named), which gets the data folder.
 //!
@@ -59,9 +59,9 @@ impl std::fmt::Display for Member {
     }
 }
 
-/// Makes the data folder on the first start, then becomes the server. Returns only on
-/// failure, with what went wrong.
-pub fn run(member: &Member) -> Result<std::convert::Infallible, String> {
+/// Makes the data folder on the first start and returns the server's command (as the
+/// server's user when started as root), for the caller to run and stop.
+pub fn prepare(member: &Member) -> Result<Command, String> {
     let bin = super::server_programs()?;
     let user = RunAs::of(&member.os_user)?;
     if !member.data.join("PG_VERSION").exists() {
@@ -71,12 +71,7 @@ pub fn run(member: &Member) -> Result<std::convert::Infallible, String> {
     let mut server = Command::new(bin.join("postgres"));
     server.arg("-D").arg(&member.data);
     user.apply(&mut server);
-    // Only returns when the exec failed.
-    let error = server.exec();
-    Err(format!(
-        "starting {}: {error}",
-        bin.join("postgres").display()
-    ))
+    Ok(server)
 }
 
 /// `initdb` (a primary) or `pg_basebackup` (a standby) into the empty data folder.
