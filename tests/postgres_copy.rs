@@ -114,19 +114,28 @@ async fn role_becomes(copy: &Copy, role: Role, root: &Path) {
     }
 }
 
-#[tokio::test]
-async fn a_primary_and_its_standby_run_as_workload_copies() {
+/// The test's folder, or `None` (the test is skipped) without PostgreSQL.
+fn folder() -> Option<tempfile::TempDir> {
     if let Err(why) = lifeboat_dataset_postgres::server_programs() {
         eprintln!("skipped: {why}");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
     if nix::unistd::Uid::effective().is_root() {
         // The server's user must reach the folders under the test's temporary one.
-        std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
     }
+    Some(dir)
+}
+
+#[tokio::test]
+async fn a_primary_and_its_standby_run_as_workload_copies() {
+    let Some(dir) = folder() else { return };
+    let root = dir.path();
     let mut primary = Copy::start(root, 1, None);
     role_becomes(&primary, Role::Primary, root).await;
     let sql = |port: u16, sql: &str| lifeboat_testkit::postgres::psql(port, PASSWORD, sql).unwrap();
@@ -156,16 +165,8 @@ async fn a_primary_and_its_standby_run_as_workload_copies() {
 
 #[tokio::test]
 async fn a_stop_is_a_fast_shutdown_even_with_a_client_connected() {
-    if let Err(why) = lifeboat_dataset_postgres::server_programs() {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let Some(dir) = folder() else { return };
     let root = dir.path();
-    if nix::unistd::Uid::effective().is_root() {
-        std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-    }
     let mut copy = Copy::start(root, 1, None);
     role_becomes(&copy, Role::Primary, root).await;
     // A client that stays: PostgreSQL's own answer to SIGTERM would wait for it.
