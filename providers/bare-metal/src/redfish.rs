@@ -168,7 +168,9 @@ impl Bmc {
     }
 
     /// Polls `PowerState` until it reads `want` or `limit` passes. Polls often at first
-    /// (emulated and virtual BMCs switch in seconds) and backs off to every 2 s.
+    /// (emulated and virtual BMCs switch in seconds) and backs off to every 2 s. A
+    /// passing hiccup of the BMC (a retryable error: a 5xx, a reset) does not end the
+    /// wait; the limit decides, and its error names the last hiccup.
     pub async fn wait_for(
         &self,
         op: Op,
@@ -178,16 +180,18 @@ impl Bmc {
         let deadline = tokio::time::Instant::now() + limit;
         let mut pause = Duration::from_millis(250);
         loop {
-            let state = self.system(op).await?.power_state;
-            if state == Some(want) {
-                return Ok(());
-            }
+            let last = match self.system(op).await {
+                Ok(system) if system.power_state == Some(want) => return Ok(()),
+                Ok(system) => format!("{:?}", system.power_state),
+                Err(e) if e.class.is_retryable() => e.to_string(),
+                Err(e) => return Err(e),
+            };
             if tokio::time::Instant::now() + pause > deadline {
                 return Err(ProviderError::new(
                     ErrorClass::Timeout,
                     op,
                     format!(
-                        "{} did not reach PowerState {want:?} within {limit:?} (last {state:?})",
+                        "{} did not reach PowerState {want:?} within {limit:?} (last {last})",
                         self.system_url()
                     ),
                 )
