@@ -45,6 +45,8 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
 /// The stat of `pid`, or `None` when there is no such process.
 pub fn stat(pid: u32) -> io::Result<Option<Stat>> {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // A process reaped between the open and the read leaves nothing to read.
+        Ok(text) if text.is_empty() => Ok(None),
         Ok(text) => parse_stat(&text).map(Some).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
