@@ -326,13 +326,9 @@ impl TargetRun<'_> {
                 let method = method.clone();
                 async move {
                     let stopped = match old {
-                        Some(old) => match tokio::time::timeout(timeout, method.stop_writes(old)).await {
-                            Ok(Ok(())) => true,
-                            outcome => {
-                                let why = match outcome {
-                                    Ok(Err(e)) => e.to_string(),
-                                    _ => "no answer".to_owned(),
-                                };
+                        Some(old) => match within(timeout, method.stop_writes(old)).await {
+                            Ok(()) => true,
+                            Err(why) => {
                                 tracing::warn!(%workload, %old, %why, "the old primary could not be stopped: promoting what the standby has");
                                 false
                             }
@@ -345,11 +341,9 @@ impl TargetRun<'_> {
                     let promoted = method.promote(new).await.map_err(dataset_failure)?;
                     tracing::info!(%workload, member = %new, ?promoted, "new primary");
                     if let Some(old) = old
-                        && let Ok(Err(e)) | Err(e) = tokio::time::timeout(timeout, method.fence(old))
-                            .await
-                            .map_err(|_| lifeboat_dataset::DatasetError::new(ErrorClass::Timeout, "no answer"))
+                        && let Err(why) = within(timeout, method.fence(old)).await
                     {
-                        tracing::warn!(%workload, %old, %e, "the old primary is not fenced yet: its copy is retired as stale when its provider answers");
+                        tracing::warn!(%workload, %old, %why, "the old primary is not fenced yet: its copy is retired as stale when its provider answers");
                     }
                     Ok(Done::plain(()))
                 }
@@ -588,6 +582,18 @@ async fn catch_up(
         }
     }
     tracing::warn!(%new, "the new primary had not caught up with the old one in time");
+}
+
+/// A call to a member that may not answer: its error, or that it did not answer in
+/// `timeout`, for a warning (the step goes on without it).
+async fn within(
+    timeout: Duration,
+    call: impl Future<Output = Result<(), lifeboat_dataset::DatasetError>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
 }
 
 fn dataset_failure(e: lifeboat_dataset::DatasetError) -> Failure {
