@@ -90,7 +90,13 @@ fn the_stateful_drill_promotes_the_standby_measures_what_was_lost_and_brings_eve
     assert_eq!(data["workload"], "db", "{report}");
     assert_eq!(data["synchronous"], false, "{data}");
     let acknowledged = data["last_acknowledged"].as_u64().expect("a row count");
-    assert!(acknowledged > 50, "the writer wrote throughout: {data}");
+    // How many rows a second the writer gets through depends on the machine; that it
+    // wrote before the fault and kept trying while the primary was gone does not.
+    assert!(acknowledged > 0, "the writer wrote: {data}");
+    assert!(
+        data["refused"].as_u64().unwrap() > 0,
+        "the writer kept on: {data}"
+    );
     let lost = data["rows_lost"].as_u64().expect("rows lost, measured");
     let present = data["rows_present"]
         .as_u64()
@@ -129,7 +135,8 @@ fn with_synchronous_replication_no_acknowledged_row_is_lost() {
         out.output()
     );
     let data = &report(&lab)["data"][0];
-    assert!(data["last_acknowledged"].as_u64().unwrap() > 50, "{data}");
+    assert!(data["last_acknowledged"].as_u64().unwrap() > 0, "{data}");
+    assert!(data["refused"].as_u64().unwrap() > 0, "{data}");
     assert_eq!(data["rows_lost"], 0, "{data}");
     assert_eq!(data["rpo_ms"], 0, "{data}");
     assert_eq!(data["met"], true, "{data}");
