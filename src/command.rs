@@ -53,6 +53,19 @@ pub enum CommandError {
     },
 }
 
+/// A command's process group, killed when the command is given up (its timeout passed,
+/// or the caller stopped waiting): `kill_on_drop` ends the command itself, this the
+/// helpers it started (a script's `pg_dump`, say).
+struct Group(Option<i32>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+        }
+    }
+}
+
 /// Runs `argv` with `env` added to lifeboat's own environment, and returns its stdout
 /// once it exits 0 within `timeout`.
 pub async fn run(
@@ -75,14 +88,14 @@ pub async fn run(
         source,
     };
     let child = command.spawn().map_err(spawn_error)?;
-    let group = child.id().and_then(|id| i32::try_from(id).ok());
+    let mut group = Group(child.id().and_then(|id| i32::try_from(id).ok()));
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(output) => output.map_err(spawn_error)?,
+        Ok(output) => {
+            // It exited: what it left running in the background is its own business.
+            group.0 = None;
+            output.map_err(spawn_error)?
+        }
         Err(_) => {
-            // Dropping the future killed the command itself; its helpers go with the group.
-            if let Some(group) = group {
-                let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
-            }
             return Err(CommandError::Timeout {
                 program: program.clone(),
                 after: timeout,

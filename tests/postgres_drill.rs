@@ -7,25 +7,17 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[macro_use]
+#[path = "support/postgres.rs"]
+mod pg;
 
 use std::time::Duration;
 
 use cli::{Lab, SHORT_POLICY, lifeboat, wait_for};
-use lifeboat_testkit::postgres::{psql, unavailable};
+use lifeboat_testkit::postgres::psql;
 use lifeboat_testkit::repo_root;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
-
-const PASSWORD_FILE: &str = "examples/quickstart-postgres.password";
-
-macro_rules! require_postgres {
-    () => {
-        if let Some(why) = unavailable() {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
-}
 
 /// A lab around the stateful quickstart; `data` is merged over db's `data:` block and
 /// `drill` over the `drill:` section.
@@ -33,8 +25,7 @@ fn lab(data: &str, drill: &str) -> Lab {
     let text = std::fs::read_to_string(repo_root().join("examples/quickstart-postgres.yaml"))
         .expect("reading the stateful quickstart");
     let mut yaml: Yaml = serde_yaml::from_str(&text).expect("the stateful quickstart parses");
-    let password = repo_root().join(PASSWORD_FILE);
-    let password = Yaml::String(password.to_string_lossy().into_owned());
+    let password = pg::password_file();
     let db = &mut yaml["workloads"][0];
     assert_eq!(db["name"], "db");
     db["command"][3] = password.clone();
@@ -42,13 +33,7 @@ fn lab(data: &str, drill: &str) -> Lab {
     merge(&mut db["data"], data);
     merge(&mut yaml["drill"], drill);
     let lab = Lab::new(yaml, SHORT_POLICY);
-    // PostgreSQL runs as its own user when the tests run as root: it must reach the
-    // copies' folders inside the lab.
-    std::fs::set_permissions(
-        lab.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("opening the lab folder to the postgres user");
+    pg::open_to_postgres(&lab);
     lab
 }
 
@@ -65,13 +50,6 @@ fn merge(target: &mut Yaml, overrides: &str) {
 fn report(lab: &Lab) -> Json {
     let text = std::fs::read_to_string(lab.path().join("out/report.json")).expect("report.json");
     serde_json::from_str(&text).expect("report.json is JSON")
-}
-
-fn password() -> String {
-    std::fs::read_to_string(repo_root().join(PASSWORD_FILE))
-        .expect("the quickstart's password")
-        .trim()
-        .to_owned()
 }
 
 #[test]
@@ -160,8 +138,12 @@ fn an_old_primary_still_running_at_the_lost_vendor_takes_no_write_after_the_move
         .find(|c| c.workload == "db" && c.generation == 1 && c.alive())
         .expect("the old primary still runs");
     assert_eq!(old.provider, "acme-eu", "{old:?}");
-    let refused = psql(old.port, &password(), "CREATE TABLE split_brain (n int)")
-        .expect_err("a write at the old primary must fail");
+    let refused = psql(
+        old.port,
+        &pg::password(),
+        "CREATE TABLE split_brain (n int)",
+    )
+    .expect_err("a write at the old primary must fail");
     let why = format!("{refused:#}");
     assert!(
         why.contains("read-only") || why.contains("not permitted to log in"),
@@ -189,7 +171,7 @@ fn a_standby_behind_its_rpo_raises_the_alert_in_status_until_it_catches_up() {
     let (primary, standby) = wait_for(Duration::from_secs(120), "a streaming standby", || {
         lab.status_when_ready().as_ref().and_then(streaming)
     });
-    let secret = password();
+    let secret = pg::password();
     // The standby stops replaying while the primary goes on writing: its lag grows.
     psql(standby, &secret, "SELECT pg_wal_replay_pause()").expect("pausing the replay");
     psql(primary, &secret, "CREATE TABLE ticks (at timestamptz)").expect("a table");
@@ -237,7 +219,7 @@ fn a_daemon_killed_during_the_promotion_ends_with_exactly_one_writable_primary()
     yaml["workloads"][0]["hooks"] =
         serde_yaml::from_str("{before_cutover: [[sleep, '4']]}").unwrap();
     std::fs::write(&lab.config, serde_yaml::to_string(&yaml).unwrap()).unwrap();
-    let secret = password();
+    let secret = pg::password();
 
     let daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
     let standby = wait_for(Duration::from_secs(120), "a streaming standby", || {
@@ -247,17 +229,7 @@ fn a_daemon_killed_during_the_promotion_ends_with_exactly_one_writable_primary()
         db["standby"]["deployment"]["endpoint"]["port"].as_u64()
     });
     let standby = u16::try_from(standby).unwrap();
-    let fenced = lab.run(&[
-        "notice",
-        "raise",
-        "-c",
-        lab.config_arg(),
-        "--target",
-        "acme-cloud",
-        "--reason",
-        "the account is being closed",
-    ]);
-    assert_eq!(fenced.code, Some(0), "{}", fenced.output());
+    pg::notice_for_acme_cloud(&lab);
     wait_for(Duration::from_secs(120), "the standby promoted", || {
         psql(standby, &secret, "SELECT pg_is_in_recovery()")
             .ok()

@@ -188,6 +188,9 @@ pub(super) fn show(state: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 None => "-".into(),
             };
             let lag = d.lag.as_ref().map_or("-".to_owned(), |l| {
+                if d.snapshot.is_some() {
+                    return format!("{:.1}s (snapshot)", l.seconds);
+                }
                 format!(
                     "{:.1}s, {} B{}",
                     l.seconds,

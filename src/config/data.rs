@@ -34,8 +34,21 @@ pub struct DataConfig {
     /// providers at another vendor than its first (where the primary runs).
     #[serde(default)]
     pub standby: Vec<String>,
-    /// How lifeboat logs in to the members.
-    pub credentials: DataCredentials,
+    /// How lifeboat logs in to the members (`postgres-streaming` needs it); a snapshot
+    /// method's hooks get the user and the password file's path, never the password.
+    #[serde(default)]
+    pub credentials: Option<DataCredentials>,
+    /// `snapshot` only: how often a snapshot is taken at the primary.
+    #[serde(default, with = "duration::option")]
+    pub every: Option<Duration>,
+    /// `snapshot` only: the command that takes a snapshot of the primary and ships it
+    /// off the primary's vendor (see [`crate::dataset::shipping`] for its protocol).
+    #[serde(default)]
+    pub snapshot: Vec<String>,
+    /// `snapshot` only: the command that restores a shipped snapshot into a move's new
+    /// copy, before traffic is cut over to it.
+    #[serde(default)]
+    pub restore: Vec<String>,
 }
 
 /// A replication method.
@@ -44,6 +57,10 @@ pub struct DataConfig {
 pub enum DataMethod {
     /// PostgreSQL streaming replication (`pg_basebackup`, then WAL streaming).
     PostgresStreaming,
+    /// Snapshot shipping, for data without streaming replication: a `snapshot` command
+    /// run at the primary `every` so often, and a `restore` command at a move's target;
+    /// the RPO is the age of the last shipped snapshot.
+    Snapshot,
 }
 
 impl DataMethod {
@@ -51,13 +68,14 @@ impl DataMethod {
     pub fn as_str(self) -> &'static str {
         match self {
             DataMethod::PostgresStreaming => "postgres-streaming",
+            DataMethod::Snapshot => "snapshot",
         }
     }
 }
 
 /// The role lifeboat logs in as. The password is read from a file or an environment
 /// variable when needed, never written in the config.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataCredentials {
     /// The role (a superuser, or one with the rights the method names).
@@ -144,13 +162,20 @@ pub(super) fn check(config: &Config, w: &WorkloadConfig, at: &FieldPath, problem
             ),
         );
     }
-    let creds = &data.credentials;
-    if creds.password_file.is_some() && creds.password_env.is_some() {
-        problem(
-            at.key("credentials").key("password_file"),
-            "give password_file or password_env, not both".into(),
-        );
+    match (&data.credentials, data.method) {
+        (Some(creds), _) if creds.password_file.is_some() && creds.password_env.is_some() => {
+            problem(
+                at.key("credentials").key("password_file"),
+                "give password_file or password_env, not both".into(),
+            );
+        }
+        (None, DataMethod::PostgresStreaming) => problem(
+            at.key("method"),
+            "postgres-streaming needs `credentials:` (the role lifeboat logs in as)".into(),
+        ),
+        _ => {}
     }
+    check_method(data, &at, &mut problem);
     // A local provider is this machine: the method's tools can be looked for now.
     let local = (w.placement.iter().map(String::as_str))
         .chain(candidates.iter().copied())
@@ -172,10 +197,81 @@ pub(super) fn check(config: &Config, w: &WorkloadConfig, at: &FieldPath, problem
     }
 }
 
+/// The fields one method needs, and those it has no use for (a field that would be
+/// ignored is refused: whoever wrote it expected it to do something).
+fn check_method(data: &DataConfig, at: &FieldPath, problem: &mut impl FnMut(FieldPath, String)) {
+    match data.method {
+        DataMethod::PostgresStreaming => {
+            for (field, given) in [
+                ("every", data.every.is_some()),
+                ("snapshot", !data.snapshot.is_empty()),
+                ("restore", !data.restore.is_empty()),
+            ] {
+                if given {
+                    problem(
+                        at.key(field),
+                        format!(
+                            "`{field}` belongs to the snapshot method; postgres-streaming streams"
+                        ),
+                    );
+                }
+            }
+        }
+        DataMethod::Snapshot => {
+            for (field, missing) in [
+                ("snapshot", data.snapshot.is_empty()),
+                ("restore", data.restore.is_empty()),
+            ] {
+                if missing {
+                    problem(
+                        at.key(field),
+                        format!("the snapshot method needs a `{field}` command"),
+                    );
+                }
+            }
+            match data.every {
+                None => problem(
+                    at.key("every"),
+                    "the snapshot method needs `every` (how often a snapshot is taken)".into(),
+                ),
+                Some(every) if every.is_zero() => {
+                    problem(at.key("every"), "`every` must be longer than 0s".into());
+                }
+                Some(every) if every > data.rpo => problem(
+                    at.key("rpo"),
+                    format!(
+                        "an rpo of {} cannot be met with a snapshot every {}: the last \
+                         snapshot may be that old when the primary is lost",
+                        duration::format(data.rpo),
+                        duration::format(every)
+                    ),
+                ),
+                Some(_) => {}
+            }
+            if data.synchronous {
+                problem(
+                    at.key("synchronous"),
+                    "snapshots are taken from time to time: nothing waits for them".into(),
+                );
+            }
+            if !data.standby.is_empty() {
+                problem(
+                    at.key("standby"),
+                    "the snapshot method keeps no standby: a move's new copy is restored \
+                     from the last snapshot"
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
 /// Whether `method`'s programs are on this machine.
 fn tools(method: DataMethod) -> Result<(), String> {
     match method {
         DataMethod::PostgresStreaming => lifeboat_dataset_postgres::server_programs().map(|_| ()),
+        // The hooks are the operator's programs; a missing one is found when it runs.
+        DataMethod::Snapshot => Ok(()),
     }
 }
 
@@ -205,6 +301,19 @@ workloads:
     }
 
     const CREDS: &str = "credentials: {user: postgres, password_env: PGPASSWORD}";
+
+    #[test]
+    fn a_snapshot_dataset_needs_no_credentials() {
+        let config =
+            parse("{method: snapshot, rpo: 2m, every: 1m, snapshot: [s], restore: [r]}").unwrap();
+        let data = config.workloads[0].data.as_ref().unwrap();
+        assert_eq!(data.every, Some(Duration::from_secs(60)));
+        assert_eq!(
+            (data.snapshot.as_slice(), data.restore.as_slice()),
+            (["s".to_owned()].as_slice(), ["r".to_owned()].as_slice())
+        );
+        assert!(data.credentials.is_none());
+    }
 
     #[test]
     fn the_standby_goes_to_the_first_candidate_at_another_vendor() {
@@ -247,6 +356,38 @@ workloads:
                 format!("{{method: mysql-binlog, rpo: 5s, {CREDS}}}"),
                 "workloads[0].data.method",
                 "unknown variant",
+            ),
+            (
+                "{method: postgres-streaming, rpo: 5s}".to_owned(),
+                "workloads[0].data.method",
+                "needs `credentials:`",
+            ),
+            (
+                format!("{{method: postgres-streaming, rpo: 5s, every: 1m, {CREDS}}}"),
+                "workloads[0].data.every",
+                "belongs to the snapshot method",
+            ),
+            // A snapshot method's hooks and schedule, and an rpo its schedule can meet.
+            (
+                "{method: snapshot, rpo: 5m, every: 1m, restore: [r]}".to_owned(),
+                "workloads[0].data.snapshot",
+                "needs a `snapshot` command",
+            ),
+            (
+                "{method: snapshot, rpo: 5m, snapshot: [s], restore: [r]}".to_owned(),
+                "workloads[0].data.every",
+                "needs `every`",
+            ),
+            (
+                "{method: snapshot, rpo: 30s, every: 1m, snapshot: [s], restore: [r]}".to_owned(),
+                "workloads[0].data.rpo",
+                "a snapshot every 1m",
+            ),
+            (
+                "{method: snapshot, rpo: 5m, every: 1m, snapshot: [s], restore: [r], standby: [metal-1]}"
+                    .to_owned(),
+                "workloads[0].data.standby",
+                "keeps no standby",
             ),
         ];
         for (data, path, words) in cases {

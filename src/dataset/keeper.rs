@@ -57,9 +57,11 @@ pub async fn keep(k: &Keeping<'_>) -> anyhow::Result<BTreeMap<String, DatasetSta
     let before = k.store.datasets()?;
     let mut after = BTreeMap::new();
     for w in &k.config.workloads {
-        let (Some(data), Some(method)) = (&w.data, k.datasets.method(&w.name)) else {
+        let Some(data) = &w.data else { continue };
+        let (method, shipping) = (k.datasets.method(&w.name), k.datasets.shipping(&w.name));
+        if method.is_none() && shipping.is_none() {
             continue;
-        };
+        }
         let mut state = before.get(&w.name).cloned().unwrap_or_else(|| {
             DatasetState::new(&w.name, data.method.as_str(), data.rpo, data.synchronous)
         });
@@ -84,6 +86,15 @@ pub async fn keep(k: &Keeping<'_>) -> anyhow::Result<BTreeMap<String, DatasetSta
             endpoint: primary_at.clone(),
         });
         state.problem = None;
+        let Some(method) = method else {
+            if let (Some(shipping), Some(primary_at)) = (shipping, &primary_at) {
+                ship(k, shipping, primary_at, placement.generation, &mut state).await;
+            } else {
+                state.problem = Some("the primary's endpoint is not known yet".into());
+            }
+            finish(k, &mut state, alerted, &mut after);
+            continue;
+        };
         let target = standby_target(k.config, w, &placement.provider, k.leaving);
         let next = placement.generation.next();
 
@@ -181,7 +192,7 @@ pub async fn keep(k: &Keeping<'_>) -> anyhow::Result<BTreeMap<String, DatasetSta
         }
         finish(k, &mut state, alerted, &mut after);
     }
-    k.store.put_datasets(&after, k.now)?;
+    k.store.put_datasets(&after, &moving, k.now)?;
     Ok(after)
 }
 
@@ -192,7 +203,7 @@ fn finish(
     alerted: Option<String>,
     after: &mut BTreeMap<String, DatasetState>,
 ) {
-    if state.streaming() {
+    if state.protected() {
         state.unprotected_since = None;
     } else if state.unprotected_since.is_none() {
         state.unprotected_since = Some(k.now);
@@ -200,11 +211,46 @@ fn finish(
     match (alerted.is_some(), state.alert()) {
         (false, Some(alert)) => tracing::warn!(workload = %state.workload, "{alert}"),
         (true, None) => {
-            tracing::info!(workload = %state.workload, "the standby streams within its rpo again")
+            tracing::info!(workload = %state.workload, "the data is within its rpo again")
         }
         _ => {}
     }
     after.insert(state.workload.clone(), state.clone());
+}
+
+/// A snapshot dataset's round: the snapshot that finished is the one to restore from
+/// now, and the next starts once the last is `every` old. Snapshots go on while the kill
+/// switch is thrown (they read the primary, they move nothing) and while the primary's
+/// provider is being left (a last snapshot is worth the most then).
+async fn ship(
+    k: &Keeping<'_>,
+    shipping: &Arc<super::Shipping>,
+    primary: &lifeboat_provider::Endpoint,
+    generation: lifeboat_provider::Generation,
+    state: &mut DatasetState,
+) {
+    use super::shipping::Progress;
+    // A snapshot of an earlier primary restores as well as ever, but its age now says
+    // how much the current one would lose.
+    let due = (state.snapshot.as_ref()).is_none_or(|s| s.age(k.now) >= shipping.every());
+    let bound = k.timeout.max(shipping.every());
+    match (shipping.round(&state.workload, primary, generation, due, bound)).await {
+        Progress::Shipped(snapshot) => {
+            tracing::info!(workload = %state.workload, id = %snapshot.id, size = ?snapshot.size, "snapshot shipped");
+            state.snapshot = Some(snapshot);
+        }
+        Progress::Failed(why) => {
+            tracing::warn!(workload = %state.workload, %why, "the snapshot failed");
+            state.problem = Some(format!("the last snapshot failed: {why}"));
+        }
+        Progress::Running | Progress::Idle => {}
+    }
+    state.lag = state.snapshot.as_ref().map(|s| LagReading {
+        bytes: 0,
+        seconds: s.age(k.now).as_secs_f64(),
+        synchronous: false,
+        at: k.now,
+    });
 }
 
 async fn deploy(

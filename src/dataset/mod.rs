@@ -10,8 +10,10 @@
 //! [`keeper`], the pure choices are here.
 
 pub mod keeper;
+pub mod shipping;
 mod state;
 
+pub use shipping::{Shipping, Snapshot};
 pub use state::{DatasetState, LagReading, Member, StandbyCopy};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,18 +25,22 @@ use lifeboat_dataset::{MEMBER_ENV, PRIMARY_ENV, Replication, STANDBY_NAME_ENV};
 use lifeboat_dataset_postgres::PostgresStreaming;
 use lifeboat_provider::{Endpoint, Generation, Owner, WorkloadSpec};
 
-use crate::config::{Config, DataConfig, DataMethod, WorkloadConfig};
+use crate::config::{Config, DataCredentials, DataMethod, WorkloadConfig};
 
-/// The replication method of every workload that has data, ready to call.
+/// The replication method of every workload that has data, ready to call: a
+/// [`Replication`] for a streaming method, the [`Shipping`] hooks for snapshots.
 #[derive(Clone, Default)]
 pub struct Datasets {
     methods: BTreeMap<String, Arc<dyn Replication>>,
+    shipping: BTreeMap<String, Arc<Shipping>>,
 }
 
 /// Names the workloads only: a method holds credentials.
 impl std::fmt::Debug for Datasets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.methods.keys()).finish()
+        (f.debug_set().entries(self.methods.keys()))
+            .entries(self.shipping.keys())
+            .finish()
     }
 }
 
@@ -43,37 +49,45 @@ impl Datasets {
     /// now, so a missing password file fails at start-up, not at failover) and giving
     /// every call `timeout`.
     pub fn build(config: &Config, timeout: Duration) -> anyhow::Result<Datasets> {
-        let mut methods: BTreeMap<String, Arc<dyn Replication>> = BTreeMap::new();
+        let mut datasets = Datasets::default();
         for w in &config.workloads {
             let Some(data) = &w.data else { continue };
-            let password = password(config, data)
-                .with_context(|| format!("the credentials of workload {}'s data", w.name))?;
-            let method: Arc<dyn Replication> = match data.method {
-                DataMethod::PostgresStreaming => Arc::new(PostgresStreaming::new(
-                    data.credentials.user.clone(),
-                    password,
-                    "postgres",
-                    timeout,
-                )),
-            };
-            methods.insert(w.name.clone(), method);
+            match data.method {
+                DataMethod::PostgresStreaming => {
+                    let context = || format!("the credentials of workload {}'s data", w.name);
+                    let creds = data.credentials.clone().unwrap_or_default();
+                    let password = password(config, &creds).with_context(context)?;
+                    let method = PostgresStreaming::new(creds.user, password, "postgres", timeout);
+                    datasets.methods.insert(w.name.clone(), Arc::new(method));
+                }
+                DataMethod::Snapshot => {
+                    let shipping = Shipping::new(config, data).with_context(|| {
+                        format!("workload {}'s snapshot dataset has no `every`", w.name)
+                    })?;
+                    datasets.shipping.insert(w.name.clone(), shipping);
+                }
+            }
         }
-        Ok(Datasets { methods })
+        Ok(datasets)
     }
 
-    /// The method of `workload`, when it has data.
+    /// The streaming method of `workload`, when its data has one.
     pub fn method(&self, workload: &str) -> Option<&Arc<dyn Replication>> {
         self.methods.get(workload)
     }
 
+    /// The snapshot hooks of `workload`, when its data is shipped as snapshots.
+    pub fn shipping(&self, workload: &str) -> Option<&Arc<Shipping>> {
+        self.shipping.get(workload)
+    }
+
     /// Whether no workload has data.
     pub fn is_empty(&self) -> bool {
-        self.methods.is_empty()
+        self.methods.is_empty() && self.shipping.is_empty()
     }
 }
 
-fn password(config: &Config, data: &DataConfig) -> anyhow::Result<Option<String>> {
-    let creds = &data.credentials;
+fn password(config: &Config, creds: &DataCredentials) -> anyhow::Result<Option<String>> {
     if let Some(file) = &creds.password_file {
         let path = config.resolve_path(file);
         let text = std::fs::read_to_string(&path)

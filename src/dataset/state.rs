@@ -23,9 +23,14 @@ pub struct DatasetState {
     pub primary: Option<Member>,
     /// The warm standby lifeboat keeps, once deployed.
     pub standby: Option<StandbyCopy>,
-    /// The standby's lag at its last reading; `None` when it is not streaming.
+    /// The standby's lag at its last reading; `None` when it is not streaming. For a
+    /// snapshot dataset, the age of its last snapshot.
     pub lag: Option<LagReading>,
-    /// Since when the dataset has had no streaming standby (`None`: protected now).
+    /// A snapshot dataset's last shipped snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<super::Snapshot>,
+    /// Since when the dataset has had no streaming standby, or no snapshot (`None`:
+    /// protected now).
     pub unprotected_since: Option<Timestamp>,
     /// What is wrong, for humans (no standby candidate, seeding, not streaming, ...).
     pub problem: Option<String>,
@@ -79,6 +84,7 @@ impl DatasetState {
             primary: None,
             standby: None,
             lag: None,
+            snapshot: None,
             unprotected_since: None,
             problem: None,
         }
@@ -89,11 +95,39 @@ impl DatasetState {
         self.standby.is_some() && self.lag.is_some()
     }
 
+    /// Whether losing the primary now would leave a copy of the data elsewhere: a
+    /// streaming standby, or a shipped snapshot.
+    pub fn protected(&self) -> bool {
+        self.streaming() || self.snapshot.is_some()
+    }
+
     /// The alert, when there is one: a standby further behind than the `rpo`, or no
     /// streaming standby at all (losing the primary's vendor now would lose the data
     /// since it stopped, or all of it).
     pub fn alert(&self) -> Option<String> {
         self.primary.as_ref()?;
+        let problem = || {
+            (self.problem.as_ref())
+                .map(|p| format!(": {p}"))
+                .unwrap_or_default()
+        };
+        if self.method == crate::config::DataMethod::Snapshot.as_str() {
+            return match (&self.snapshot, &self.lag) {
+                (Some(_), Some(lag)) if lag.seconds * 1000.0 > self.rpo_ms as f64 => Some(format!(
+                    "{}'s last snapshot is {:.1} s old, over its rpo of {} ms{}",
+                    self.workload,
+                    lag.seconds,
+                    self.rpo_ms,
+                    problem()
+                )),
+                (Some(_), _) => None,
+                (None, _) => Some(format!(
+                    "{} has no snapshot yet{}",
+                    self.workload,
+                    problem()
+                )),
+            };
+        }
         match &self.lag {
             Some(lag) if lag.seconds * 1000.0 > self.rpo_ms as f64 => Some(format!(
                 "{}'s standby is {:.1} s behind, over its rpo of {} ms",
@@ -103,10 +137,7 @@ impl DatasetState {
             None => Some(format!(
                 "{} has no streaming standby{}",
                 self.workload,
-                self.problem
-                    .as_ref()
-                    .map(|p| format!(": {p}"))
-                    .unwrap_or_default()
+                problem()
             )),
         }
     }

@@ -84,6 +84,11 @@ pub struct DataOutcome {
     /// the new primary had should be there); `None` without a failback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_failback: Option<u64>,
+    /// A snapshot dataset: the last snapshot shipped before the fault, the one its
+    /// new copy was restored from when the old primary no longer answered (the rows
+    /// fields are then zero: no writer measures a method lifeboat knows only by hooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
     /// Within the objective, and nothing missing after the failback.
     pub met: bool,
     /// Why not, for humans.
@@ -94,6 +99,20 @@ pub struct DataOutcome {
 impl DataOutcome {
     /// One line: `data db: 1,204 rows acknowledged, 0 lost, rpo 0ms (objective 5000ms)`.
     pub fn summary(&self) -> String {
+        if let Some(id) = &self.snapshot {
+            let verdict = match (&self.met, &self.problem) {
+                (true, _) => "ok".to_owned(),
+                (false, Some(p)) => format!("MISSED: {p}"),
+                (false, None) => "MISSED".to_owned(),
+            };
+            return format!(
+                "data {}: snapshot {id}, taken {} before the fault, rpo {} (objective {}) {verdict}",
+                self.workload,
+                ms(Some(self.rpo_ms)),
+                ms(Some(self.rpo_ms)),
+                ms(Some(self.rpo_objective_ms)),
+            );
+        }
         let mut line = format!(
             "data {}: {} rows acknowledged, {} lost, rpo {} (objective {}, {})",
             self.workload,

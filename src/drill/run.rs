@@ -286,7 +286,9 @@ impl Drill<'_> {
         let stop_writing = CancellationToken::new();
         let writers = self.start_writers(&controller, &stop_writing);
         let mut events = controller.executor().subscribe();
+        let shipped = self.shipped_snapshots(&controller)?;
         let zero = Instant::now();
+        let fault_at = controller.clock().now();
         // A shadow drill moves no traffic, so stopping the serving copies would be an
         // outage that nothing repairs: it never blacks out.
         if self.options.blackout && self.options.mode == DrillMode::Live {
@@ -395,6 +397,7 @@ impl Drill<'_> {
 
         stop_writing.cancel();
         let mut data = self.measure_data(&controller, writers).await;
+        data.extend(self.snapshot_outcomes(shipped, fault_at));
         let failback = match (self.options.mode, &evacuation) {
             (DrillMode::Live, Some(report)) if report.all_moved() => {
                 Some(self.fail_back(&controller, report).await)
@@ -440,6 +443,14 @@ impl Drill<'_> {
             };
             if states.values().all(ready) {
                 for d in states.values() {
+                    if let Some(s) = &d.snapshot {
+                        (self.progress)(format!(
+                            "  {}'s snapshot {} is shipped{}",
+                            d.workload,
+                            s.id,
+                            s.size.map(|b| format!(" ({b} bytes)")).unwrap_or_default()
+                        ));
+                    }
                     let (Some(sb), Some(lag)) = (&d.standby, &d.lag) else {
                         continue;
                     };
@@ -469,6 +480,59 @@ impl Drill<'_> {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Each snapshot dataset's last shipped snapshot, just before the fault (live
+    /// drills: a shadow drill moves no data).
+    fn shipped_snapshots(
+        &self,
+        controller: &Controller,
+    ) -> anyhow::Result<BTreeMap<String, crate::dataset::Snapshot>> {
+        if self.options.mode != DrillMode::Live {
+            return Ok(BTreeMap::new());
+        }
+        let datasets = controller.executor().datasets();
+        Ok((controller.store().datasets()?.into_iter())
+            .filter(|(name, _)| datasets.shipping(name).is_some())
+            .filter_map(|(name, d)| Some((name, d.snapshot?)))
+            .collect())
+    }
+
+    /// What each snapshot dataset's move could lose: the data since its last snapshot
+    /// before the fault, next to the `rpo` objective.
+    fn snapshot_outcomes(
+        &self,
+        shipped: BTreeMap<String, crate::dataset::Snapshot>,
+        fault_at: jiff::Timestamp,
+    ) -> Vec<DataOutcome> {
+        let mut outcomes = Vec::new();
+        for (name, snapshot) in shipped {
+            let Some(data) = self.config.workload(&name).and_then(|w| w.data.as_ref()) else {
+                continue;
+            };
+            let age = snapshot.age(fault_at);
+            let as_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            let met = age <= data.rpo;
+            let outcome = DataOutcome {
+                workload: name,
+                method: data.method.as_str().to_owned(),
+                synchronous: false,
+                last_acknowledged: 0,
+                rows_present: None,
+                rows_lost: 0,
+                rpo_ms: as_ms(age),
+                rpo_objective_ms: as_ms(data.rpo),
+                refused: 0,
+                after_failback: None,
+                problem: (!met)
+                    .then(|| format!("the last snapshot was {} old", fmt_ms(as_ms(age)))),
+                snapshot: Some(snapshot.id),
+                met,
+            };
+            (self.progress)(outcome.summary());
+            outcomes.push(outcome);
+        }
+        outcomes
     }
 
     /// A writer per dataset, in live drills (a shadow drill moves no data).
@@ -529,6 +593,7 @@ impl Drill<'_> {
                 rpo_objective_ms: u64::try_from(objective.as_millis()).unwrap_or(u64::MAX),
                 refused: written.refused,
                 after_failback: None,
+                snapshot: None,
                 met: false,
                 problem: None,
             };
@@ -687,7 +752,7 @@ fn forget_placements(store: &Store) {
             let _ = store.remove_placement(workload);
         }
     }
-    let _ = store.put_datasets(&BTreeMap::new(), Timestamp::now());
+    let _ = store.put_datasets(&BTreeMap::new(), &Default::default(), Timestamp::now());
 }
 
 /// The longest TTL the cutover gives a name (zero when clients do not cache answers).

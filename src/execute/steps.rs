@@ -15,6 +15,7 @@ use super::retry::{Done, Failure, RetryPolicy, StepError, run_step};
 use super::{Inner, MoveLog};
 use crate::config::WorkloadConfig;
 use crate::cutover::CutoverRequest;
+use crate::dataset::Shipping;
 use crate::hooks::{HookEnv, run_hook};
 use crate::model::{Move, Placement, Step};
 use crate::store::{Orphan, Outcome};
@@ -229,7 +230,14 @@ impl TargetRun<'_> {
         // standby kept for this generation already is one, and is found as it is).
         if self.workload.data.is_some() {
             crate::dataset::name_member(&mut spec, self.mv.generation, &self.inner.owner);
-            if let Some(primary) = self.source_endpoint() {
+            // A snapshot dataset's new member starts empty and is restored instead.
+            let streams = self
+                .inner
+                .options
+                .datasets
+                .method(&self.mv.workload)
+                .is_some();
+            if let (true, Some(primary)) = (streams, self.source_endpoint()) {
                 crate::dataset::as_standby_of(&mut spec, &primary, self.mv.generation);
             }
         }
@@ -309,6 +317,9 @@ impl TargetRun<'_> {
     /// which never points at it again. Every part is idempotent, so the step repeats
     /// safely after a crash.
     async fn promote(&self, dep: &DeploymentRef) -> Result<(), Failure> {
+        if let Some(shipping) = self.inner.options.datasets.shipping(&self.mv.workload) {
+            return self.restore(shipping, dep).await;
+        }
         let Some(method) = self.inner.options.datasets.method(&self.mv.workload) else {
             return Ok(());
         };
@@ -347,6 +358,68 @@ impl TargetRun<'_> {
                     }
                     Ok(Done::plain(()))
                 }
+            },
+        )
+        .await
+    }
+
+    /// A snapshot dataset's move: the new copy is restored from a snapshot before any
+    /// traffic reaches it. When the old primary still answers, a last snapshot of it is
+    /// taken first (a planned move loses nothing committed before it); otherwise the
+    /// last one shipped is restored, and the data since is what the move loses. With
+    /// no snapshot at all the step fails: an empty copy is not the service's data. A
+    /// first placement restores nothing: the data starts there.
+    async fn restore(&self, shipping: &Arc<Shipping>, dep: &DeploymentRef) -> Result<(), Failure> {
+        // A first placement is where the data starts: there is nothing to restore yet.
+        if self.source.is_none() {
+            return Ok(());
+        }
+        let new = dep.endpoint.clone().ok_or_else(no_endpoint)?;
+        let old = (self.source)
+            .and_then(|s| Some((s.deployment.as_ref()?.endpoint.clone()?, s.generation)))
+            .filter(|(old, _)| *old != new);
+        let timeout = self.inner.policy.step_timeout;
+        let (workload, generation, store) =
+            (&self.mv.workload, self.mv.generation, &self.inner.store);
+        let (old, new) = (&old, &new);
+        run_step(
+            self.log,
+            self.policy(),
+            Step::BeforeCutover,
+            self.target,
+            move || async move {
+                let last = match old {
+                    Some((old, g)) => match shipping.take_now(workload, old, *g, timeout).await {
+                        Ok(s) => Some(s),
+                        Err(why) => {
+                            tracing::warn!(%workload, %old, %why, "no last snapshot of the old primary: restoring the last one shipped");
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                let snapshot = match last {
+                    Some(s) => s,
+                    None => (store.datasets().map_err(Failure::Fatal)?)
+                        .remove(workload.as_str())
+                        .and_then(|d| d.snapshot)
+                        .ok_or_else(|| {
+                            Failure::Step(StepError::new(
+                                ErrorClass::NotFound,
+                                format!("no snapshot of {workload} was shipped: there is nothing to restore its new copy from"),
+                            ))
+                        })?,
+                };
+                shipping
+                    .restore(workload, &snapshot, new, generation, timeout)
+                    .await
+                    .map_err(|e| {
+                        let class = e.class();
+                        Failure::Step(StepError::new(class, format!("restoring snapshot {}: {:#}", snapshot.id, anyhow::Error::new(e))))
+                    })?;
+                tracing::info!(%workload, member = %new, id = %snapshot.id, taken_at = %snapshot.taken_at, "restored");
+                store.record_snapshot(workload, &snapshot, jiff::Timestamp::now()).map_err(Failure::Fatal)?;
+                Ok(Done::plain(()))
             },
         )
         .await

@@ -250,7 +250,7 @@ impl Store {
         memory: &BTreeMap<String, Health>,
         at: Timestamp,
     ) -> anyhow::Result<()> {
-        self.put_keyed(PROBE_MEMORY, memory, at, false)
+        self.put_keyed(PROBE_MEMORY, memory, &Default::default(), at, false)
     }
 
     /// Every provider's stored probe memory.

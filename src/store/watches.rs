@@ -38,7 +38,7 @@ impl Store {
         watches: &BTreeMap<String, CopyWatch>,
         at: Timestamp,
     ) -> anyhow::Result<()> {
-        self.put_keyed(WATCHES, watches, at, true)
+        self.put_keyed(WATCHES, watches, &Default::default(), at, true)
     }
 
     /// Every workload's stored watch.
