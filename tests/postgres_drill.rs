@@ -94,9 +94,46 @@ fn the_stateful_drill_promotes_the_standby_measures_what_was_lost_and_brings_eve
         .unwrap();
     assert_eq!(db["to"], "metal-1", "{db}");
     assert_eq!(db["rpo_ms"], data["rpo_ms"], "{db}");
+    // Two vendors: with acme-cloud lost, no standby can stream anywhere else.
+    assert!(data["unprotected_ms"].is_null(), "{data}");
+    let why = data["unprotected"].as_str().unwrap_or_default();
+    assert!(why.contains("until the failback"), "{data}");
     let junit = std::fs::read_to_string(lab.path().join("out/report.xml")).unwrap();
     assert!(junit.contains("db rpo"), "{junit}");
     // Every member's process and data folder went with the drill.
+    let live = lab.live_copies();
+    assert!(live.is_empty(), "copies left running: {live:?}");
+}
+
+#[test]
+fn with_a_third_vendor_a_new_standby_streams_there_after_the_move_and_the_report_says_when() {
+    require_postgres!();
+    let lab = lab("{}", "{}");
+    let mut yaml: Yaml =
+        serde_yaml::from_str(&std::fs::read_to_string(&lab.config).unwrap()).unwrap();
+    let spare = cli::port_range(20);
+    let provider = format!(
+        "{{name: spare-1, vendor: spare-metal, capacity: {{replicas: 6}}, \
+         adapter: {{kind: local, ports: '{}-{}'}}}}",
+        spare.0, spare.1
+    );
+    (yaml["vendors"].as_sequence_mut().unwrap())
+        .push(serde_yaml::from_str("{name: spare-metal}").unwrap());
+    (yaml["providers"].as_sequence_mut().unwrap()).push(serde_yaml::from_str(&provider).unwrap());
+    (yaml["workloads"][0]["placement"].as_sequence_mut().unwrap()).push("spare-1".into());
+    std::fs::write(&lab.config, serde_yaml::to_string(&yaml).unwrap()).unwrap();
+
+    let out = lab.run(&["drill", "-c", lab.config_arg(), "--report", "out"]);
+    assert_eq!(out.code, Some(0), "{}", out.output());
+    let data = &report(&lab)["data"][0];
+    let protected = data["unprotected_ms"].as_u64().expect("protected again");
+    assert!(protected > 0, "{data}");
+    assert!(data["unprotected"].is_null(), "{data}");
+    assert!(
+        out.stdout.contains("protected again after"),
+        "{}",
+        out.output()
+    );
     let live = lab.live_copies();
     assert!(live.is_empty(), "copies left running: {live:?}");
 }

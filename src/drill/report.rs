@@ -84,6 +84,13 @@ pub struct DataOutcome {
     /// the new primary had should be there); `None` without a failback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_failback: Option<u64>,
+    /// From the fault until a standby streamed again (at the next vendor); `None` when
+    /// none could while the lost providers were gone (see `unprotected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unprotected_ms: Option<u64>,
+    /// Why the dataset stayed unprotected after the move, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unprotected: Option<String>,
     /// A snapshot dataset: the last snapshot shipped before the fault, the one its
     /// new copy was restored from when the old primary no longer answered (the rows
     /// fields are then zero: no writer measures a method lifeboat knows only by hooks).
@@ -126,6 +133,13 @@ impl DataOutcome {
                 "asynchronous"
             },
         );
+        match (self.unprotected_ms, &self.unprotected) {
+            (Some(ms), _) => {
+                line.push_str(&format!("; protected again after {}", self::ms(Some(ms))))
+            }
+            (None, Some(why)) => line.push_str(&format!("; unprotected: {why}")),
+            (None, None) => {}
+        }
         if let Some(rows) = self.after_failback {
             line.push_str(&format!("; {rows} rows at the primary after the failback"));
         }

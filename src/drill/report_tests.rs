@@ -57,6 +57,8 @@ fn data(rows_lost: u64, rpo_ms: u64, objective_ms: u64) -> DataOutcome {
         refused: 3,
         after_failback: Some(1200 - rows_lost),
         snapshot: None,
+        unprotected_ms: None,
+        unprotected: None,
         met: rpo_ms <= objective_ms,
         problem: (rpo_ms > objective_ms).then(|| format!("{rows_lost} acknowledged rows lost")),
     }

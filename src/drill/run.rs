@@ -397,6 +397,7 @@ impl Drill<'_> {
 
         stop_writing.cancel();
         let mut data = self.measure_data(&controller, writers).await;
+        self.await_protection(&controller, zero, &mut data).await;
         data.extend(self.snapshot_outcomes(shipped, fault_at));
         let failback = match (self.options.mode, &evacuation) {
             (DrillMode::Live, Some(report)) if report.all_moved() => {
@@ -527,6 +528,8 @@ impl Drill<'_> {
                 problem: (!met)
                     .then(|| format!("the last snapshot was {} old", fmt_ms(as_ms(age)))),
                 snapshot: Some(snapshot.id),
+                unprotected_ms: None,
+                unprotected: None,
                 met,
             };
             (self.progress)(outcome.summary());
@@ -594,6 +597,8 @@ impl Drill<'_> {
                 refused: written.refused,
                 after_failback: None,
                 snapshot: None,
+                unprotected_ms: None,
+                unprotected: None,
                 met: false,
                 problem: None,
             };
@@ -620,6 +625,68 @@ impl Drill<'_> {
             outcomes.push(outcome);
         }
         outcomes
+    }
+
+    /// After the move, keeps every dataset as the daemon would, while the lost
+    /// providers stay lost, until a new standby streams at the next vendor: how long
+    /// the data was unprotected. A dataset with no provider left at another vendor
+    /// than its new primary's stays unprotected until the lost vendor returns (the
+    /// failback seeds it again), and the report says so.
+    async fn await_protection(
+        &self,
+        controller: &Controller,
+        zero: Instant,
+        data: &mut [DataOutcome],
+    ) {
+        let leaving: BTreeSet<String> = self.lost.iter().cloned().collect();
+        let placements = controller.store().placements().unwrap_or_default();
+        let mut waiting = Vec::new();
+        for d in data.iter_mut() {
+            let (Some(w), Some(p)) = (
+                self.config.workload(&d.workload),
+                placements.get(&d.workload),
+            ) else {
+                continue;
+            };
+            match crate::dataset::standby_target(&self.config, w, &p.provider, &leaving) {
+                Some(_) => waiting.push(d.workload.clone()),
+                None => {
+                    d.unprotected = Some(format!(
+                        "no provider at another vendor than {}'s while {} is lost, until the failback",
+                        p.provider, self.options.lose
+                    ));
+                }
+            }
+        }
+        let deadline = Instant::now() + self.options.patience;
+        while !waiting.is_empty() {
+            let states = match controller.keep_datasets(&leaving).await {
+                Ok(states) => states,
+                Err(e) => {
+                    tracing::warn!("keeping the datasets after the move: {e:#}");
+                    break;
+                }
+            };
+            let now = zero.elapsed();
+            for d in data.iter_mut() {
+                if waiting.contains(&d.workload)
+                    && states.get(&d.workload).is_some_and(|s| s.streaming())
+                {
+                    d.unprotected_ms = Some(u64::try_from(now.as_millis()).unwrap_or(u64::MAX));
+                    waiting.retain(|w| *w != d.workload);
+                }
+            }
+            if Instant::now() > deadline {
+                for d in data.iter_mut().filter(|d| waiting.contains(&d.workload)) {
+                    d.unprotected = Some(format!(
+                        "no standby streamed again within {:?}",
+                        self.options.patience
+                    ));
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// After the failback, every row the writer had acknowledged should be at the
