@@ -221,29 +221,18 @@ impl Controller {
         &self,
         leaving: &std::collections::BTreeSet<String>,
     ) -> anyhow::Result<BTreeMap<String, crate::dataset::DatasetState>> {
-        let datasets = self.executor.datasets();
-        if datasets.is_empty() {
-            return Ok(BTreeMap::new());
+        self.dataset_keeper().keep(leaving).await
+    }
+
+    /// What keeps the datasets, apart from the controller: the daemon runs it beside its
+    /// rounds, so a standby's slow deploy never holds the probing up.
+    pub fn dataset_keeper(&self) -> DatasetKeeper {
+        DatasetKeeper {
+            config: self.config.clone(),
+            providers: self.providers.clone(),
+            store: self.store.clone(),
+            executor: self.executor.clone(),
         }
-        crate::dataset::keeper::keep(&crate::dataset::keeper::Keeping {
-            config: &self.config,
-            providers: &self.providers,
-            owner: self.executor.owner(),
-            store: &self.store,
-            datasets,
-            leaving,
-            may_deploy: !self.executor.is_paused(),
-            timeout: self.config.policy.step_timeout,
-            // A login to a member (SCRAM) alone can take a good part of a short probe
-            // timeout on a busy machine: a slow read is not a lost standby.
-            read_timeout: self
-                .config
-                .policy
-                .probe_timeout
-                .max(std::time::Duration::from_secs(2)),
-            now: self.clock().now(),
-        })
-        .await
     }
 
     fn notices(&self) -> anyhow::Result<Vec<Notice>> {
@@ -272,6 +261,50 @@ pub fn workloads(config: &Config) -> Vec<crate::config::WorkloadConfig> {
             w
         })
         .collect()
+}
+
+/// Keeps the datasets' standbys and snapshots (see [`Controller::dataset_keeper`]):
+/// shares the controller's providers, store and executor, so its rounds and the
+/// controller's see one state.
+#[derive(Clone)]
+pub struct DatasetKeeper {
+    config: Arc<Config>,
+    providers: BTreeMap<String, Arc<dyn Provider>>,
+    store: Arc<Store>,
+    executor: Executor,
+}
+
+impl DatasetKeeper {
+    /// One round of keeping, with the providers of `leaving` excluded; the states are
+    /// stored for `status` and returned.
+    pub async fn keep(
+        &self,
+        leaving: &std::collections::BTreeSet<String>,
+    ) -> anyhow::Result<BTreeMap<String, crate::dataset::DatasetState>> {
+        let datasets = self.executor.datasets();
+        if datasets.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        crate::dataset::keeper::keep(&crate::dataset::keeper::Keeping {
+            config: &self.config,
+            providers: &self.providers,
+            owner: self.executor.owner(),
+            store: &self.store,
+            datasets,
+            leaving,
+            may_deploy: !self.executor.is_paused(),
+            timeout: self.config.policy.step_timeout,
+            // A login to a member (SCRAM) alone can take a good part of a short probe
+            // timeout on a busy machine: a slow read is not a lost standby.
+            read_timeout: self
+                .config
+                .policy
+                .probe_timeout
+                .max(std::time::Duration::from_secs(2)),
+            now: self.executor.clock().now(),
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

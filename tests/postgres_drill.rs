@@ -302,3 +302,34 @@ fn a_daemon_killed_during_the_promotion_ends_with_exactly_one_writable_primary()
         "exactly one writable primary: {members:?}"
     );
 }
+
+#[test]
+fn a_standby_deploy_that_hangs_never_holds_the_probing_up() {
+    require_postgres!();
+    let lab = lab("{}", "{}");
+    // metal-1, where db's standby goes, never answers a deploy (a black-holed call):
+    // the standby's deploy hangs up to the hour of its step timeout.
+    let mut yaml: Yaml =
+        serde_yaml::from_str(&std::fs::read_to_string(&lab.config).unwrap()).unwrap();
+    let metal = (yaml["providers"].as_sequence_mut().unwrap().iter_mut())
+        .find(|p| p["name"] == "metal-1")
+        .unwrap();
+    metal["adapter"] =
+        serde_yaml::from_str("{kind: sim, faults: [{class: timeout, ops: [deploy]}]}").unwrap();
+    yaml["policy"]["step_timeout"] = "1h".into();
+    std::fs::write(&lab.config, serde_yaml::to_string(&yaml).unwrap()).unwrap();
+
+    let _daemon = lab.start("run", &["run", "-c", lab.config_arg()]);
+    wait_for(Duration::from_secs(120), "db placed on acme-eu", || {
+        let placed = cli::placements(&lab.status_when_ready()?);
+        (placed.get("db")?.0 == "acme-eu").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let last_round = |status: &Json| status["last_daemon"]["last_round"].clone();
+    let before = last_round(&lab.status());
+    wait_for(Duration::from_secs(30), "a round after it", || {
+        (last_round(&lab.status()) != before).then_some(())
+    });
+    let status = lab.status();
+    assert!(status["datasets"]["db"]["standby"].is_null(), "{status}");
+}

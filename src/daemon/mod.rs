@@ -313,6 +313,15 @@ pub async fn reconcile(
     let mut running: JoinSet<anyhow::Result<Report>> = JoinSet::new();
     let mut moving: BTreeMap<tokio::task::Id, BTreeSet<String>> = BTreeMap::new();
     let mut ended = Ended::Stopped;
+    let (leaving, leaving_now) = tokio::sync::watch::channel(BTreeSet::new());
+    let _keeping = (!controller.executor().datasets().is_empty()).then(|| {
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(keep_datasets(
+            controller.dataset_keeper(),
+            leaving_now,
+            metrics.clone(),
+            config.policy.probe_interval,
+        )))
+    });
     loop {
         host.before_round(&store).await?;
         let round = controller.round().await?;
@@ -357,13 +366,14 @@ pub async fn reconcile(
             &clock,
         )
         .await;
-        // The standbys are kept (and their lag read) every round, while moves run too:
-        // a dataset that is moving is left to its move.
-        let leaving: BTreeSet<String> = (round.decision.departures.iter())
+        let now_leaving: BTreeSet<String> = (round.decision.departures.iter())
             .map(|d| d.provider.clone())
             .collect();
-        let datasets = controller.keep_datasets(&leaving).await?;
-        metrics.datasets(&datasets);
+        leaving.send_if_modified(|was| {
+            let changed = *was != now_leaving;
+            *was = now_leaving;
+            changed
+        });
         let mut assessment = crate::watch::assess(&watches, &patience, clock.now());
         // A moving workload's old copy is not looked at any more: its move decides.
         assessment.replace.retain(|w, _| !busy.contains(w));
@@ -637,5 +647,31 @@ fn log_report(what: &str, report: &Report) {
     }
     for s in &report.stranded {
         tracing::error!(evacuation = %report.evacuation, workload = %s.workload, reason = %s.reason, "{what}: stranded");
+    }
+}
+
+/// Keeps the datasets every `interval`, beside the rounds: a standby's deploy that
+/// hangs until its timeout, or a slow read of a member, never holds the probing up
+/// (lifeboat never stops watching). `leaving` is what the last round decided to leave;
+/// a dataset that is moving is left to its move. Ends when the loop drops it.
+async fn keep_datasets(
+    keeper: crate::controller::DatasetKeeper,
+    mut leaving: tokio::sync::watch::Receiver<BTreeSet<String>>,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+) {
+    loop {
+        let now_leaving = leaving.borrow_and_update().clone();
+        match keeper.keep(&now_leaving).await {
+            Ok(datasets) => metrics.datasets(&datasets),
+            // The store failing is the rounds' to report (they stop acting on it).
+            Err(e) => tracing::warn!("keeping the datasets: {e:#}"),
+        }
+        // A new decision (a provider being left) is acted on at once, not an interval
+        // later: its standbys must go elsewhere.
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            changed = leaving.changed() => if changed.is_err() { return },
+        }
     }
 }

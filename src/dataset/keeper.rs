@@ -238,12 +238,17 @@ async fn ship(
         Progress::Shipped(snapshot) => {
             tracing::info!(workload = %state.workload, id = %snapshot.id, size = ?snapshot.size, "snapshot shipped");
             state.snapshot = Some(snapshot);
+            state.snapshot_failed = None;
         }
         Progress::Failed(why) => {
             tracing::warn!(workload = %state.workload, %why, "the snapshot failed");
-            state.problem = Some(format!("the last snapshot failed: {why}"));
+            state.snapshot_failed = Some(why);
         }
         Progress::Running | Progress::Idle => {}
+    }
+    // Said until a snapshot succeeds again, not only in the round that saw it fail.
+    if let Some(why) = &state.snapshot_failed {
+        state.problem = Some(format!("the last snapshot failed: {why}"));
     }
     state.lag = state.snapshot.as_ref().map(|s| LagReading {
         bytes: 0,

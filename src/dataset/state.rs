@@ -29,6 +29,9 @@ pub struct DatasetState {
     /// A snapshot dataset's last shipped snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<super::Snapshot>,
+    /// Why the last snapshot failed, until one succeeds again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_failed: Option<String>,
     /// Since when the dataset has had no streaming standby, or no snapshot (`None`:
     /// protected now).
     pub unprotected_since: Option<Timestamp>,
@@ -85,6 +88,7 @@ impl DatasetState {
             standby: None,
             lag: None,
             snapshot: None,
+            snapshot_failed: None,
             unprotected_since: None,
             problem: None,
         }

@@ -285,7 +285,10 @@ impl Term {
             store: store.clone(),
             reasons: reasons.clone(),
         };
-        let _mirror = AbortOnDrop(tokio::spawn(mirror.run(executor.subscribe(), finished_rx)));
+        // Aborted when the term ends (a lost lease drops it).
+        let _mirror = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+            mirror.run(executor.subscribe(), finished_rx),
+        ));
         sync::seed_placements(&store, &watched.snapshot().workloads, executor.owner())?;
         self.writer.ensure_leader()?;
         let parts = Parts {
@@ -581,15 +584,6 @@ impl Mirror {
         self.writer
             .evacuation_step(id, &steps, event, phase, Timestamp::now())
             .await
-    }
-}
-
-/// Aborts a background task when its owner goes away (a lost lease drops the term).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
