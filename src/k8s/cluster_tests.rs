@@ -34,6 +34,7 @@ fn workload(name: &str, placement: &[&str], depends_on: &[&str]) -> Workload {
             rto: Some("90s".into()),
             public_name: None,
             hooks: None,
+            data: None,
             extra: Default::default(),
         },
     )
@@ -116,6 +117,33 @@ fn findings_name_the_resource_they_concern() {
         .to_string();
     assert!(error.contains("Provider/a"), "{error}");
     assert!(error.contains("no_such_setting"), "{error}");
+}
+
+#[test]
+fn a_workloads_data_is_a_dataset_checked_as_in_a_file() {
+    let providers = [provider("a", "aws", None), provider("b", "hetzner", None)];
+    let mut db = workload("db", &["a", "b"], &[]);
+    db.spec.data = Some(json!({
+        "method": "postgres-streaming",
+        "rpo": "5s",
+        "credentials": {"user": "postgres", "password_env": "PGPASSWORD"},
+    }));
+    let state = Path::new("/tmp/state");
+    let assembled = assemble(&providers, &[db.clone()], &[policy("default")], state).unwrap();
+    let data = assembled.config.workloads[0].data.as_ref().unwrap();
+    assert_eq!(data.rpo, std::time::Duration::from_secs(5));
+    assert_eq!(
+        crate::config::standby_candidates(&assembled.config, &assembled.config.workloads[0]),
+        ["b"]
+    );
+
+    db.spec.data = Some(json!({"method": "postgres-streaming", "rpo": "0s",
+        "credentials": {"user": "postgres"}}));
+    let error = assemble(&providers, &[db], &[policy("default")], state)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("Workload/db: spec.data.rpo"), "{error}");
+    assert!(error.contains("synchronous: true"), "{error}");
 }
 
 #[test]

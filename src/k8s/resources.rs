@@ -142,6 +142,14 @@ pub struct WorkloadSpec {
     /// Commands run around the cutover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<HooksConfig>,
+    /// Its data, which makes it a dataset: the same block as a workload's `data:` in
+    /// lifeboat.yaml (`method`, `rpo`, `synchronous`, `standby`, `credentials`, and for
+    /// snapshots `every`, `snapshot`, `restore`), checked the same way. In a cluster the
+    /// password comes from `password_env`, or a `password_file` with an absolute path
+    /// (a mounted Secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_free_object")]
+    pub data: Option<serde_json::Value>,
     /// Adapter-specific extras (e.g. `manifests` for Kubernetes).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "free_object")]
