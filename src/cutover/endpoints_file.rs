@@ -26,11 +26,48 @@ use super::{Cutover, CutoverError, CutoverRequest, Resolved};
 /// the lock next applies every switch waiting at that moment to one read of the file
 /// and replaces it once (one fsync of the file and of its folder for all of them), then
 /// answers each. A switch is answered only after the replace that holds it is durable.
+///
+/// The map last written is kept, with the identity of the file it wrote, so a batch
+/// reads the file again only when someone else replaced or changed it: at a fleet of
+/// thousands, parsing the whole file for every batch was most of an evacuation's time.
 #[derive(Debug)]
 pub struct EndpointsFile {
     path: PathBuf,
     lock: tokio::sync::Mutex<()>,
     waiting: std::sync::Mutex<Vec<Waiting>>,
+    written: std::sync::Mutex<Option<Written>>,
+}
+
+/// The map in the file as this backend last wrote (or read) it.
+#[derive(Debug)]
+struct Written {
+    file: FileId,
+    map: BTreeMap<String, Endpoint>,
+}
+
+/// What tells one version of the file from another: a replace makes a new inode, an
+/// edit in place changes the size or the modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileId {
+    /// The file's identity now; `None` when it does not exist (or cannot be looked at,
+    /// which the read then reports).
+    fn of(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
 }
 
 /// A switch waiting for the next replace of the file, and where its answer goes.
@@ -46,6 +83,7 @@ impl EndpointsFile {
             path,
             lock: tokio::sync::Mutex::new(()),
             waiting: std::sync::Mutex::new(Vec::new()),
+            written: std::sync::Mutex::new(None),
         }
     }
 
@@ -112,11 +150,11 @@ fn write(path: &Path, map: &BTreeMap<String, Endpoint>) -> Result<()> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let text: BTreeMap<&str, String> = map
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.to_string()))
-        .collect();
-    let mut bytes = serde_json::to_vec_pretty(&text)?;
+    let mut bytes = Vec::with_capacity(48 * map.len() + 4);
+    serde::Serializer::collect_map(
+        &mut serde_json::Serializer::pretty(&mut bytes),
+        map.iter().map(|(name, endpoint)| (name, AsText(endpoint))),
+    )?;
     bytes.push(b'\n');
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
@@ -132,47 +170,66 @@ fn write(path: &Path, map: &BTreeMap<String, Endpoint>) -> Result<()> {
         .with_context(|| format!("syncing {}", dir.display()))
 }
 
-/// Applies `requests` in order to one read of `path` and replaces it once when any
-/// changed it; each request's outcome, all failed when the replace failed.
-fn replace(path: &Path, requests: &[CutoverRequest]) -> Vec<Result<(), CutoverError>> {
-    let mut map = match read(path) {
-        Ok(map) => map,
-        Err(e) => {
-            let e = CutoverError::from(e);
-            return requests.iter().map(|_| Err(e.clone())).collect();
-        }
+/// An endpoint written as its `host:port` text, without a string of its own.
+struct AsText<'a>(&'a Endpoint);
+
+impl serde::Serialize for AsText<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
+}
+
+/// Applies `requests` in order to one read of `path` (or to `last`, the map this
+/// backend last wrote, while the file is still the one it wrote) and replaces it once
+/// when any changed it; each request's outcome, all failed when the replace failed, and
+/// the map now in the file.
+fn replace(
+    path: &Path,
+    requests: &[CutoverRequest],
+    last: Option<Written>,
+) -> (Vec<Result<(), CutoverError>>, Option<Written>) {
+    let file = FileId::of(path);
+    let mut map = match last {
+        Some(last) if file.as_ref() == Some(&last.file) => last.map,
+        _ => match read(path) {
+            Ok(map) => map,
+            Err(e) => {
+                let e = CutoverError::from(e);
+                return (requests.iter().map(|_| Err(e.clone())).collect(), None);
+            }
+        },
     };
     let mut changed = false;
     let mut outcomes: Vec<Result<(), CutoverError>> = (requests.iter())
-        .map(|req| match apply(&map, req, path) {
-            Ok(Some(next)) => {
-                map = next;
-                changed = true;
+        .map(|req| match apply(&mut map, req, path) {
+            Ok(switched) => {
+                changed |= switched;
                 Ok(())
             }
-            Ok(None) => Ok(()),
             Err(e) => Err(CutoverError::from(e)),
         })
         .collect();
-    if changed && let Err(e) = write(path, &map) {
+    if !changed {
+        return (outcomes, file.map(|file| Written { file, map }));
+    }
+    if let Err(e) = write(path, &map) {
         let e = CutoverError::from(e);
         for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
             *outcome = Err(e.clone());
         }
+        return (outcomes, None);
     }
-    outcomes
+    (outcomes, FileId::of(path).map(|file| Written { file, map }))
 }
 
-/// The switch itself, on plain data: the new map, `None` when nothing must change, or
-/// an error when the name no longer points where the controller believes.
-fn apply(
-    map: &BTreeMap<String, Endpoint>,
-    req: &CutoverRequest,
-    file: &Path,
-) -> Result<Option<BTreeMap<String, Endpoint>>> {
+/// The switch itself, on plain data: points the name at its new endpoint in `map` and
+/// says whether that changed it (`false`: it already pointed there), or refuses, leaving
+/// `map` as it was, when the name no longer points where the controller believes. In
+/// place: a batch of a whole fleet's switches must not copy the map once per switch.
+fn apply(map: &mut BTreeMap<String, Endpoint>, req: &CutoverRequest, file: &Path) -> Result<bool> {
     let current = map.get(&req.public_name);
     if current == Some(&req.new) {
-        return Ok(None);
+        return Ok(false);
     }
     if current != req.old.as_ref() {
         let shown = |e: Option<&Endpoint>| e.map_or("nothing".to_owned(), |e| e.to_string());
@@ -186,9 +243,8 @@ fn apply(
         ))
         .into());
     }
-    let mut next = map.clone();
-    next.insert(req.public_name.clone(), req.new.clone());
-    Ok(Some(next))
+    map.insert(req.public_name.clone(), req.new.clone());
+    Ok(true)
 }
 
 #[async_trait]
@@ -206,8 +262,14 @@ impl Cutover for EndpointsFile {
             if !batch.is_empty() {
                 let path = self.path.clone();
                 let (requests, answers): (Vec<CutoverRequest>, Vec<_>) = batch.into_iter().unzip();
-                let outcomes = tokio::task::spawn_blocking(move || replace(&path, &requests))
+                // Taken out under the writer's lock, so no other batch can want it now.
+                let last = (self.written.lock().unwrap_or_else(|p| p.into_inner())).take();
+                let outcomes = tokio::task::spawn_blocking(move || replace(&path, &requests, last))
                     .await
+                    .map(|(outcomes, now)| {
+                        *self.written.lock().unwrap_or_else(|p| p.into_inner()) = now;
+                        outcomes
+                    })
                     .map_err(|e| {
                         CutoverError::new(
                             ErrorClass::Internal,
@@ -232,12 +294,29 @@ impl Cutover for EndpointsFile {
     }
 
     async fn resolve(&self, public_name: &str) -> Result<Resolved> {
-        let path = self.path.clone();
-        let map = tokio::task::spawn_blocking(move || read(&path))
-            .await
-            .context("the endpoints-file reader task failed")??;
+        // The file as this backend last wrote it answers while it is still that file:
+        // one stat, not a parse of the whole map, for every move's check. Behind the
+        // writer's lock, because a batch being written holds that map.
+        let _writer = self.lock.lock().await;
+        let cached = {
+            let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+            written
+                .as_ref()
+                .filter(|w| FileId::of(&self.path).as_ref() == Some(&w.file))
+                .map(|w| w.map.get(public_name).cloned())
+        };
+        let endpoint = match cached {
+            Some(endpoint) => endpoint,
+            None => {
+                let path = self.path.clone();
+                let map = tokio::task::spawn_blocking(move || read(&path))
+                    .await
+                    .context("the endpoints-file reader task failed")??;
+                map.get(public_name).cloned()
+            }
+        };
         Ok(Resolved {
-            endpoint: map.get(public_name).cloned(),
+            endpoint,
             ttl: None,
         })
     }
@@ -278,6 +357,20 @@ mod tests {
         for bad in ["", "host", "host:", ":80", "h:70000", "::1:80", "[::1:80"] {
             assert!(parse_endpoint(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_change_made_by_someone_else_is_seen_by_the_next_switch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("endpoints.json");
+        let file = EndpointsFile::new(path.clone());
+        file.switch(&req("db", None, 1000)).await.unwrap();
+        // An operator points db elsewhere by hand, in place (same inode).
+        std::fs::write(&path, "{\"db.local\": \"127.0.0.1:1999\"}\n").unwrap();
+        let e = file.switch(&req("db", Some(1000), 2000)).await.unwrap_err();
+        assert!(e.to_string().contains("127.0.0.1:1999"), "{e}");
+        file.switch(&req("db", Some(1999), 2000)).await.unwrap();
+        assert_eq!(read(&path).unwrap()["db.local"], ep(2000));
     }
 
     #[tokio::test]
