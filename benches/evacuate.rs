@@ -203,10 +203,7 @@ fn main() {
     let runs = if test {
         1
     } else {
-        match std::env::var("LIFEBOAT_BENCH_RUNS").map(|v| v.parse::<usize>()) {
-            Ok(Ok(n)) if n > 0 => n,
-            _ => 3,
-        }
+        common::env_count("LIFEBOAT_BENCH_RUNS", 3)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -44,10 +44,7 @@ fn main() {
     let seconds = if test {
         3
     } else {
-        match std::env::var("LIFEBOAT_BENCH_IDLE_SECS").map(|v| v.parse::<u64>()) {
-            Ok(Ok(n)) if n > 0 => n,
-            _ => 60,
-        }
+        common::env_count("LIFEBOAT_BENCH_IDLE_SECS", 60) as u64
     };
     let dir = tempfile::Builder::new()
         .prefix("lifeboat-idle-")

@@ -184,3 +184,11 @@ pub fn test_mode() -> bool {
     let args: Vec<String> = std::env::args().collect();
     !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--test")
 }
+
+/// A positive count from the environment variable `name`, else `default`.
+pub fn env_count(name: &str, default: usize) -> usize {
+    match std::env::var(name).map(|v| v.parse::<usize>()) {
+        Ok(Ok(n)) if n > 0 => n,
+        _ => default,
+    }
+}
