@@ -12,7 +12,7 @@
 //! peak resident memory of the timed part (`VmHWM`, reset before it through
 //! `/proc/self/clear_refs`), and the wall time as a ratio to the evacuation's
 //! critical path computed from the same parameters: `ceil(moves / usable parallelism)`
-//! rounds (at least one per dependency wave) of one move's unavoidable vendor time
+//! rounds of one move's unavoidable vendor time
 //! (deploy call, time to healthy, the inspect call that sees it, the old copy's retire
 //! call); see [`critical_path`]. Usable parallelism is the global bound, or the target
 //! providers' bounds together when smaller. Health polling, the journal and the
@@ -76,19 +76,20 @@ fn fleet(workloads: usize) -> Fleet {
 /// The evacuation's critical path: no controller, however fast, finishes `plan` sooner
 /// with these vendors and bounds. Every move needs one move's vendor time while holding
 /// a permit, so `ceil(moves / usable parallelism)` rounds of it; and a later wave's
-/// cutover comes after an earlier wave's, so at least one move's time per wave. (The
-/// waves do not add up beyond that: a later wave's moves deploy while the earlier
-/// waves cut over, holding no permit while they wait.)
+/// cutover comes after the earlier wave's, so each wave after the first adds at least
+/// its old copies' retire call. (No more than that: a later wave's moves deploy and
+/// become healthy while the earlier waves cut over, holding no permit while they wait.)
 fn critical_path(plan: &lifeboat::model::Plan) -> Duration {
     let targets: std::collections::BTreeSet<&str> = (plan.moves.iter())
         .filter_map(|m| m.targets.first().map(String::as_str))
         .collect();
     let usable = PARALLELISM.min(targets.len().max(1) * PER_PROVIDER);
     let waves: std::collections::BTreeSet<u32> = plan.moves.iter().map(|m| m.wave).collect();
-    let rounds = plan.moves.len().div_ceil(usable).max(waves.len());
     // deploy, time to healthy, the inspect that sees it, the old copy's retire.
     let per_move = CALL + TO_HEALTHY + CALL + CALL;
-    per_move * u32::try_from(rounds).unwrap_or(u32::MAX)
+    let rounds = u32::try_from(plan.moves.len().div_ceil(usable)).unwrap_or(u32::MAX);
+    let later_waves = u32::try_from(waves.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    (per_move * rounds).max(per_move + CALL * later_waves)
 }
 
 /// What one evacuation measured.
