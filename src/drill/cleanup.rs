@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use jiff::Timestamp;
-use lifeboat_provider::{DeploymentRef, Provider};
+use lifeboat_provider::{DeploymentRef, Owner, Provider};
 
 use crate::config::Config;
 use crate::providers::{self, BuildOptions};
@@ -105,8 +105,8 @@ async fn clean_one(
     // retired); what only the journal names may be gone already, but a provider that
     // cannot list may still retire it by handle.
     let mut todo: Vec<(String, DeploymentRef, bool)> = Vec::new();
-    for (name, provider) in providers {
-        match call(provider.list_managed(Some(&run.owner))).await {
+    for (name, listed) in list_everywhere(providers, &run.owner).await {
+        match listed {
             Ok(copies) => todo.extend(copies.into_iter().map(|c| (name.clone(), c, true))),
             Err(why) => left.push(format!("{name}: could not list its copies ({why})")),
         }
@@ -128,8 +128,8 @@ async fn clean_one(
     // A deploy that was in flight when the drill died may land a copy late; the
     // listing after the retires is what says "nothing left".
     if left.is_empty() {
-        for (name, provider) in providers {
-            match call(provider.list_managed(Some(&run.owner))).await {
+        for (name, listed) in list_everywhere(providers, &run.owner).await {
+            match listed {
                 Ok(copies) => left.extend(
                     copies
                         .iter()
@@ -140,6 +140,32 @@ async fn clean_one(
         }
     }
     left
+}
+
+/// Every provider's copies of `owner`, asked all at once (one provider that hangs
+/// costs its timeout once), in the providers' order.
+async fn list_everywhere(
+    providers: &BTreeMap<String, Arc<dyn Provider>>,
+    owner: &Owner,
+) -> Vec<(String, Result<Vec<DeploymentRef>, String>)> {
+    let mut listings = tokio::task::JoinSet::new();
+    let mut names = BTreeMap::new();
+    for (name, provider) in providers {
+        let (provider, owner) = (provider.clone(), owner.clone());
+        let task = listings.spawn(async move { call(provider.list_managed(Some(&owner))).await });
+        names.insert(task.id(), name.clone());
+    }
+    let mut out = BTreeMap::new();
+    while let Some(joined) = listings.join_next_with_id().await {
+        let (id, listed) = match joined {
+            Ok((id, listed)) => (id, listed),
+            Err(e) => (e.id(), Err(format!("the listing failed: {e}"))),
+        };
+        if let Some(name) = names.remove(&id) {
+            out.insert(name, listed);
+        }
+    }
+    out.into_iter().collect()
 }
 
 async fn call<T>(

@@ -1,9 +1,11 @@
 //! Fencing after the fact: copies that must never serve again are retired.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use anyhow::Context;
 use lifeboat_provider::{DeploymentRef, Generation};
 use serde::Serialize;
+use tokio::task::JoinSet;
 
 use super::Inner;
 use super::steps::orphan;
@@ -35,17 +37,31 @@ pub(crate) async fn retire_stale(inner: &Inner) -> anyhow::Result<StaleReport> {
     if !inner.owner.is_drill() {
         owners.push(None);
     }
+    // Every provider is listed at once: one that hangs costs its timeout once, not
+    // once per provider before it, while the daemon waits to start watching.
+    let mut listings = JoinSet::new();
     for (name, provider) in &inner.providers {
-        let mut copies = Vec::new();
         for owner in &owners {
-            match tokio::time::timeout(timeout, provider.list_managed(*owner)).await {
-                Ok(Ok(listed)) => copies.extend(listed),
-                Ok(Err(e)) => report.errors.push(format!("{name}: {e}")),
-                Err(_) => report
-                    .errors
-                    .push(format!("{name}: list-managed timed out")),
-            }
+            let (name, provider, owner) = (name.clone(), provider.clone(), owner.cloned());
+            listings.spawn(async move {
+                let listed = tokio::time::timeout(timeout, provider.list_managed(owner.as_ref()));
+                (name, listed.await)
+            });
         }
+    }
+    let mut listed: BTreeMap<String, Vec<DeploymentRef>> = BTreeMap::new();
+    while let Some(joined) = listings.join_next().await {
+        let (name, outcome) = joined.context("a provider listing panicked")?;
+        match outcome {
+            Ok(Ok(copies)) => listed.entry(name).or_default().extend(copies),
+            Ok(Err(e)) => report.errors.push(format!("{name}: {e}")),
+            Err(_) => report
+                .errors
+                .push(format!("{name}: list-managed timed out")),
+        }
+    }
+    for (name, provider) in &inner.providers {
+        let copies = listed.remove(name).unwrap_or_default();
         for dep in copies {
             let Some(current) = placements.get(&dep.workload) else {
                 continue;
@@ -80,11 +96,20 @@ pub(crate) async fn retire_stale(inner: &Inner) -> anyhow::Result<StaleReport> {
             }
         }
     }
+    // Orphans are at providers that were lost, and may hang still: all at once too.
+    let mut retires = JoinSet::new();
     for o in inner.store.orphans()? {
-        let Some(provider) = inner.providers.get(&o.provider) else {
+        let Some(provider) = inner.providers.get(&o.provider).cloned() else {
             continue;
         };
-        if let Ok(Ok(())) = tokio::time::timeout(timeout, provider.retire(&o.deployment)).await {
+        retires.spawn(async move {
+            let retired = tokio::time::timeout(timeout, provider.retire(&o.deployment)).await;
+            (o, matches!(retired, Ok(Ok(()))))
+        });
+    }
+    while let Some(joined) = retires.join_next().await {
+        let (o, retired) = joined.context("an orphan's retire panicked")?;
+        if retired {
             inner
                 .store
                 .remove_orphan(&o.provider, &o.deployment.handle)?;
