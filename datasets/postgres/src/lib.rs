@@ -110,6 +110,26 @@ impl PostgresStreaming {
         Ok(client)
     }
 
+    /// One insert of drill row `n` at `primary` through the kept writer session; on
+    /// failure, also whether that session had been closed (the session's end, not the
+    /// member's answer).
+    async fn insert_row(&self, primary: &Endpoint, n: u64) -> Result<(), (DatasetError, bool)> {
+        let client = self.writer(primary).await.map_err(|e| (e, false))?;
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&n];
+        let insert = client.execute(
+            "INSERT INTO lifeboat_drill_rows (n) VALUES ($1) ON CONFLICT (n) DO NOTHING",
+            &params,
+        );
+        match self.bounded(primary, "writing a drill row", insert).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.forget_writer(primary);
+                Err((e, client.is_closed()))
+            }
+        }
+    }
+
     fn forget_writer(&self, primary: &Endpoint) {
         self.writers
             .lock()
@@ -369,18 +389,13 @@ impl Replication for PostgresStreaming {
     }
 
     async fn write_row(&self, primary: &Endpoint, n: u64) -> Result<(), DatasetError> {
-        let client = self.writer(primary).await?;
-        let n = i64::try_from(n).unwrap_or(i64::MAX);
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&n];
-        let insert = client.execute(
-            "INSERT INTO lifeboat_drill_rows (n) VALUES ($1) ON CONFLICT (n) DO NOTHING",
-            &params,
-        );
-        let result = self.bounded(primary, "writing a drill row", insert).await;
-        if result.is_err() {
-            self.forget_writer(primary);
+        // The kept session may have been ended under it (stopping writes ends every
+        // session): the insert is idempotent, so a second try on a new session says what
+        // the member itself answers now.
+        match self.insert_row(primary, n).await {
+            Err((_, true)) => self.insert_row(primary, n).await.map_err(|(e, _)| e),
+            outcome => outcome.map_err(|(e, _)| e),
         }
-        result.map(|_| ())
     }
 
     async fn rows(&self, member: &Endpoint, up_to: u64) -> Result<Option<RowCount>, DatasetError> {
