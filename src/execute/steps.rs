@@ -381,6 +381,7 @@ impl TargetRun<'_> {
         let timeout = self.inner.policy.step_timeout;
         let (workload, generation, store) =
             (&self.mv.workload, self.mv.generation, &self.inner.store);
+        let clock = &self.inner.options.clock;
         let (old, new) = (&old, &new);
         run_step(
             self.log,
@@ -418,7 +419,7 @@ impl TargetRun<'_> {
                         Failure::Step(StepError::new(class, format!("restoring snapshot {}: {:#}", snapshot.id, anyhow::Error::new(e))))
                     })?;
                 tracing::info!(%workload, member = %new, id = %snapshot.id, taken_at = %snapshot.taken_at, "restored");
-                store.record_snapshot(workload, &snapshot, jiff::Timestamp::now()).map_err(Failure::Fatal)?;
+                store.record_snapshot(workload, &snapshot, clock.now()).map_err(Failure::Fatal)?;
                 Ok(Done::plain(()))
             },
         )
