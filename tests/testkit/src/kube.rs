@@ -164,35 +164,40 @@ impl KubeApiServer {
                 );
             }
         }
-        let etcd_dir = Peer::prepare_dir()?;
-        let etcd_port = free_port();
-        let peer_port = free_port();
-        let mut etcd = Command::new(bin("etcd"));
-        etcd.arg("--name=lifeboat-test")
-            .arg(format!(
-                "--data-dir={}",
-                etcd_dir.path().join("data").display()
-            ))
-            .arg(format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"))
-            .arg(format!(
-                "--advertise-client-urls=http://127.0.0.1:{etcd_port}"
-            ))
-            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"))
-            .arg(format!(
-                "--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"
-            ))
-            .arg(format!(
-                "--initial-cluster=lifeboat-test=http://127.0.0.1:{peer_port}"
-            ))
-            .arg("--listen-metrics-urls=")
-            // A test cluster's data does not outlive it: fsync buys nothing here.
-            .arg("--unsafe-no-fsync")
-            .arg("--log-level=warn");
-        let mut etcd = start_peer("etcd", etcd_dir, etcd, shared)?;
-        etcd.wait_for_tcp(
-            SocketAddr::from(([127, 0, 0, 1], etcd_port)),
-            Duration::from_secs(60),
-        )?;
+        // A port picked free can be taken by another test's server before etcd binds
+        // it: etcd then exits at once, and a second try on new ports is the cure.
+        let (etcd, etcd_port) = on_fresh_ports("etcd", || {
+            let etcd_dir = Peer::prepare_dir()?;
+            let etcd_port = free_port();
+            let peer_port = free_port();
+            let mut etcd = Command::new(bin("etcd"));
+            etcd.arg("--name=lifeboat-test")
+                .arg(format!(
+                    "--data-dir={}",
+                    etcd_dir.path().join("data").display()
+                ))
+                .arg(format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"))
+                .arg(format!(
+                    "--advertise-client-urls=http://127.0.0.1:{etcd_port}"
+                ))
+                .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"))
+                .arg(format!(
+                    "--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"
+                ))
+                .arg(format!(
+                    "--initial-cluster=lifeboat-test=http://127.0.0.1:{peer_port}"
+                ))
+                .arg("--listen-metrics-urls=")
+                // A test cluster's data does not outlive it: fsync buys nothing here.
+                .arg("--unsafe-no-fsync")
+                .arg("--log-level=warn");
+            let mut etcd = start_peer("etcd", etcd_dir, etcd, shared)?;
+            etcd.wait_for_tcp(
+                SocketAddr::from(([127, 0, 0, 1], etcd_port)),
+                Duration::from_secs(60),
+            )?;
+            Ok((etcd, etcd_port))
+        })?;
 
         let dir = Peer::prepare_dir()?;
         let path = dir.path().to_owned();
@@ -791,4 +796,18 @@ pub fn available(generation: i64, replicas: i64) -> Value {
              "lastUpdateTime": now, "lastTransitionTime": now},
         ],
     })
+}
+
+/// Runs `start` (which picks its own free ports) up to three times: a port found free
+/// may be bound by another test's server before the peer binds it.
+fn on_fresh_ports<T>(what: &str, mut start: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut last = None;
+    for _ in 0..3 {
+        match start() {
+            Ok(started) => return Ok(started),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("three tries ran"))
+        .with_context(|| format!("{what} did not start in three tries"))
 }
